@@ -1,0 +1,119 @@
+import os
+import time
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+def uuid7() -> uuid.UUID:
+    """A time-ordered UUID (RFC 9562 v7): new rows land at the end of the primary-key index."""
+    millis = time.time_ns() // 1_000_000
+    value = (millis & ((1 << 48) - 1)) << 80
+    value |= int.from_bytes(os.urandom(10), "big") & ((1 << 80) - 1)
+    value &= ~(0xF << 76)
+    value |= 0x7 << 76
+    value &= ~(0x3 << 62)
+    value |= 0x2 << 62
+    return uuid.UUID(int=value)
+
+
+class AuditRecord(models.Model):
+    """One call that reached the pipeline. Written when it starts, finalized once when it ends."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CLIENT_DISCONNECTED = "client_disconnected", "Client disconnected"
+        INTERRUPTED = "interrupted", "Interrupted"
+
+    class Surface(models.TextChoices):
+        API = "api", "Native API"
+        OLLAMA = "ollama", "Ollama-compatible"
+        OPENAI = "openai", "OpenAI-compatible"
+        WEB = "web", "Web chat"
+        ASYNC = "async", "Async completion"
+
+    class Operation(models.TextChoices):
+        CHAT = "chat", "chat"
+        GENERATE = "generate", "generate"
+        EMBEDDINGS = "embeddings", "embeddings"
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    started_at = models.DateTimeField(db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    # who
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="audit_records"
+    )
+    username = models.CharField(max_length=150)
+    team = models.ForeignKey(
+        "accounts.Team",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="audit_records",
+    )
+    team_slug = models.CharField(max_length=64, blank=True)
+    token_prefix = models.CharField(max_length=16, blank=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+
+    # which door
+    surface = models.CharField(max_length=16, choices=Surface.choices)
+    operation = models.CharField(max_length=16, choices=Operation.choices)
+
+    # what
+    model = models.CharField(max_length=200)
+    upstream_model = models.CharField(max_length=200)
+    backend = models.ForeignKey(
+        "gateway.Backend",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="audit_records",
+    )
+    backend_name = models.CharField(max_length=64, blank=True)
+    stream = models.BooleanField(default=False)
+    options = models.JSONField(default=dict, blank=True)
+    request_format = models.JSONField(null=True, blank=True)
+    tools = models.JSONField(null=True, blank=True)
+    messages = models.JSONField(default=list, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    conversation_id = models.CharField(max_length=200, blank=True)
+    completion = models.TextField(blank=True)
+    tool_calls = models.JSONField(null=True, blank=True)
+
+    # how it went
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.RUNNING)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    finish_reason = models.CharField(max_length=32, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    ttft_ms = models.PositiveIntegerField(null=True, blank=True, verbose_name="time to first token (ms)")
+
+    # where to look
+    trace_id = models.CharField(max_length=32, blank=True, db_index=True)
+    span_id = models.CharField(max_length=16, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [
+            models.Index(fields=["user", "-started_at"], name="audit_user_started"),
+            models.Index(fields=["status", "started_at"], name="audit_status_started"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.model} by {self.username} ({self.status})"
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def is_final(self) -> bool:
+        return self.status != self.Status.RUNNING

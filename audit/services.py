@@ -1,0 +1,105 @@
+"""The only write paths of the audit trail: open a record when a call starts, finalize it once."""
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from audit.models import AuditRecord
+
+
+def audit_record_open(
+    *,
+    record_id: uuid.UUID,
+    started_at: datetime,
+    user: Any,
+    team: Any,
+    token_prefix: str,
+    client_ip: str | None,
+    user_agent: str,
+    surface: str,
+    operation: str,
+    model: str,
+    upstream_model: str,
+    backend: Any,
+    stream: bool,
+    options: dict,
+    request_format: Any,
+    tools: list | None,
+    messages: list,
+    metadata: dict,
+    conversation_id: str,
+    trace_id: str,
+    span_id: str,
+) -> AuditRecord:
+    return AuditRecord.objects.create(
+        id=record_id,
+        started_at=started_at,
+        user=user,
+        username=user.get_username(),
+        team=team,
+        team_slug=team.slug if team else "",
+        token_prefix=token_prefix,
+        client_ip=client_ip,
+        user_agent=user_agent[:512],
+        surface=surface,
+        operation=operation,
+        model=model,
+        upstream_model=upstream_model,
+        backend=backend,
+        backend_name=backend.name if backend else "",
+        stream=stream,
+        options=options,
+        request_format=request_format,
+        tools=tools,
+        messages=messages,
+        metadata=metadata,
+        conversation_id=conversation_id,
+        trace_id=trace_id,
+        span_id=span_id,
+    )
+
+
+def audit_record_finalize(
+    *,
+    record_id: uuid.UUID,
+    status: str,
+    completion: str = "",
+    tool_calls: list | None = None,
+    finish_reason: str = "",
+    error_code: str = "",
+    error_message: str = "",
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+    latency_ms: int | None = None,
+    ttft_ms: int | None = None,
+) -> bool:
+    """Finalize a running record. A record that is already final is never touched again."""
+    updated = AuditRecord.objects.filter(id=record_id, status=AuditRecord.Status.RUNNING).update(
+        status=status,
+        finished_at=timezone.now(),
+        completion=completion,
+        tool_calls=tool_calls,
+        finish_reason=finish_reason,
+        error_code=error_code,
+        error_message=error_message[:4000],
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        latency_ms=latency_ms,
+        ttft_ms=ttft_ms,
+    )
+    return updated == 1
+
+
+def audit_record_mark_interrupted(*, older_than: timedelta) -> int:
+    """Close rows a crashed process left running; returns how many."""
+    cutoff = timezone.now() - older_than
+    return AuditRecord.objects.filter(
+        status=AuditRecord.Status.RUNNING, started_at__lt=cutoff
+    ).update(
+        status=AuditRecord.Status.INTERRUPTED,
+        finished_at=timezone.now(),
+        error_code="interrupted",
+        error_message="the process handling this call ended before the call finished",
+    )

@@ -1,0 +1,96 @@
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.generics import ListAPIView
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from audit.models import AuditRecord
+from audit.selectors import audit_record_get_for_user, audit_record_list_for_user
+
+
+class CallSummarySerializer(serializers.ModelSerializer):
+    total_tokens = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = AuditRecord
+        fields = [
+            "id",
+            "started_at",
+            "finished_at",
+            "username",
+            "team_slug",
+            "token_prefix",
+            "surface",
+            "operation",
+            "model",
+            "stream",
+            "status",
+            "error_code",
+            "finish_reason",
+            "prompt_tokens",
+            "completion_tokens",
+            "total_tokens",
+            "latency_ms",
+            "ttft_ms",
+            "trace_id",
+        ]
+
+
+class CallDetailSerializer(CallSummarySerializer):
+    class Meta(CallSummarySerializer.Meta):
+        fields = CallSummarySerializer.Meta.fields + [
+            "span_id",
+            "client_ip",
+            "user_agent",
+            "upstream_model",
+            "backend_name",
+            "options",
+            "request_format",
+            "tools",
+            "messages",
+            "metadata",
+            "conversation_id",
+            "completion",
+            "tool_calls",
+            "error_message",
+        ]
+
+
+class CallPagination(CursorPagination):
+    ordering = ("-started_at", "-id")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class CallListView(ListAPIView):
+    serializer_class = CallSummarySerializer
+    pagination_class = CallPagination
+
+    @extend_schema(
+        operation_id="calls_list",
+        parameters=[
+            OpenApiParameter("status", str, enum=AuditRecord.Status.values),
+            OpenApiParameter("model", str),
+        ],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        records = audit_record_list_for_user(user=self.request.user)
+        status = self.request.query_params.get("status")
+        if status:
+            records = records.filter(status=status)
+        model = self.request.query_params.get("model")
+        if model:
+            records = records.filter(model=model)
+        return records
+
+
+class CallDetailView(APIView):
+    @extend_schema(operation_id="calls_retrieve", responses=CallDetailSerializer)
+    def get(self, request, call_id: str):
+        record = audit_record_get_for_user(user=request.user, record_id=call_id)
+        return Response(CallDetailSerializer(record).data)

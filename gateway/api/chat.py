@@ -1,0 +1,59 @@
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from audit.models import AuditRecord
+from gateway.api.caller import caller_from_request
+from gateway.api.chat_serializers import ChatInputSerializer, ChatOutputSerializer
+from gateway.api.sse import result_payload, sse_response
+from gateway.pipeline import ChatRequest, chat_complete, chat_stream
+
+
+def chat_request_from(data: dict) -> ChatRequest:
+    options = dict(data.get("options") or {})
+    messages = [
+        {key: value for key, value in message.items() if value not in (None, [])}
+        for message in data["messages"]
+    ]
+    return ChatRequest(
+        model=data["model"],
+        messages=messages,
+        stream=data["stream"],
+        options=options,
+        format=data.get("format"),
+        tools=data.get("tools"),
+        keep_alive=data.get("keep_alive"),
+        conversation_id=data.get("conversation_id", ""),
+        metadata=dict(data.get("metadata") or {}),
+    )
+
+
+class ChatView(APIView):
+    @extend_schema(
+        operation_id="chat",
+        request=ChatInputSerializer,
+        responses={
+            200: OpenApiResponse(
+                ChatOutputSerializer,
+                description="The answer; with `stream: true` a text/event-stream of "
+                '`data: {"delta": "..."}` events and one final `event: done` carrying this object.',
+            )
+        },
+    )
+    def post(self, request):
+        serializer = ChatInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        chat_request = chat_request_from(_plain(serializer.validated_data))
+        caller = caller_from_request(request, surface=AuditRecord.Surface.API)
+        if chat_request.stream:
+            return sse_response(chat_stream(caller=caller, request=chat_request))
+        return Response(result_payload(chat_complete(caller=caller, request=chat_request)))
+
+
+def _plain(value):
+    """Validated data as plain dicts and lists, as Ollama's client and the JSON fields want them."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value

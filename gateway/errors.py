@@ -1,0 +1,65 @@
+"""Domain errors. Each carries the contract's code and HTTP status; one handler maps them out."""
+
+
+class GatewayError(Exception):
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+    def as_dict(self) -> dict:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+class InvalidRequest(GatewayError):
+    status = 400
+    code = "invalid_request"
+
+
+class Unauthenticated(GatewayError):
+    status = 401
+    code = "unauthenticated"
+
+
+class ModelForbidden(GatewayError):
+    status = 403
+    code = "model_forbidden"
+
+
+class ModelNotFound(GatewayError):
+    status = 404
+    code = "model_not_found"
+
+
+class NotFound(GatewayError):
+    status = 404
+    code = "not_found"
+
+
+class RequestTooLarge(GatewayError):
+    status = 413
+    code = "request_too_large"
+
+
+class UpstreamError(GatewayError):
+    status = 502
+    code = "upstream_error"
+
+
+class UpstreamUnavailable(GatewayError):
+    status = 503
+    code = "upstream_unavailable"
+
+
+class UpstreamTimeout(GatewayError):
+    status = 504
+    code = "upstream_timeout"
+
+
+class ClientDisconnected(GatewayError):
+    # nginx's "client closed request"; never sent to anyone, only recorded.
+    status = 499
+    code = "client_disconnected"

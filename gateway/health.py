@@ -1,0 +1,70 @@
+"""Liveness and readiness for load balancers and orchestrators."""
+
+import time
+
+import httpx
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from gateway import tracing
+from gateway.redis import get_redis
+from gateway.selectors import backend_list_enabled
+
+BACKEND_PROBE_TIMEOUT = 2.0
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+def _timed(check) -> dict:
+    started = time.monotonic()
+    try:
+        detail = check() or {}
+        result = {"ok": True, **detail}
+    except Exception as exc:  # readiness reports every failure, it never raises
+        result = {"ok": False, "error": f"{exc.__class__.__name__}: {exc}"[:300]}
+    result["latency_ms"] = round((time.monotonic() - started) * 1000, 1)
+    return result
+
+
+def _check_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def _check_redis() -> None:
+    get_redis().ping()
+
+
+def _check_backend(base_url: str):
+    def check() -> dict:
+        response = httpx.get(f"{base_url.rstrip('/')}/api/version", timeout=BACKEND_PROBE_TIMEOUT)
+        response.raise_for_status()
+        return {"version": response.json().get("version", "")}
+
+    return check
+
+
+@never_cache
+@require_GET
+def readyz(request):
+    database = _timed(_check_database)
+    cache = _timed(_check_redis)
+    backends = {
+        backend.name: _timed(_check_backend(backend.base_url)) for backend in backend_list_enabled()
+    }
+    ready = database["ok"] and cache["ok"]
+    degraded = ready and not all(check["ok"] for check in backends.values())
+    body = {
+        "status": "degraded" if degraded else ("ok" if ready else "unavailable"),
+        "database": database,
+        "redis": cache,
+        "backends": backends,
+        "otlp": {"exporting": tracing.exporting()},
+    }
+    return JsonResponse(body, status=200 if ready else 503)

@@ -1,0 +1,54 @@
+from django.conf import settings
+from django.db.models import QuerySet
+
+from accounts.models import Team
+from gateway.errors import ModelForbidden, ModelNotFound, UpstreamUnavailable
+from gateway.models import Backend, ModelRoute
+
+
+def _team_has_all_models(team: Team | None) -> bool:
+    if team is None:
+        return settings.CORRAL_MODEL_ACCESS_DEFAULT == "all"
+    return team.all_models
+
+
+def route_list_for_team(*, team: Team | None) -> QuerySet[ModelRoute]:
+    """The routes a caller acting for this team may use."""
+    routes = ModelRoute.objects.filter(enabled=True, backend__enabled=True).select_related("backend")
+    if _team_has_all_models(team):
+        return routes
+    if team is None:
+        return routes.none()
+    return routes.filter(teams=team)
+
+
+def _name_candidates(model: str) -> list[str]:
+    # Ollama reads "llama3" as "llama3:latest"; callers expect the same here.
+    if ":" in model.rsplit("/", 1)[-1]:
+        return [model]
+    return [model, f"{model}:latest"]
+
+
+def route_get_for_team(*, team: Team | None, model: str) -> ModelRoute:
+    """Resolve a public model name for a caller, or raise the contract's 404/403/503."""
+    candidates = _name_candidates(model)
+    routes = {
+        route.name: route
+        for route in ModelRoute.objects.select_related("backend").filter(
+            name__in=candidates, enabled=True
+        )
+    }
+    route = next((routes[name] for name in candidates if name in routes), None)
+    if route is None:
+        raise ModelNotFound(f"model '{model}' is not available on this gateway")
+    if not _team_has_all_models(team) and (
+        team is None or not route.teams.filter(pk=team.pk).exists()
+    ):
+        raise ModelForbidden(f"model '{model}' is not allowed for team '{team or '-'}'")
+    if not route.backend.enabled:
+        raise UpstreamUnavailable(f"model '{model}' is served by a backend that is switched off")
+    return route
+
+
+def backend_list_enabled() -> QuerySet[Backend]:
+    return Backend.objects.filter(enabled=True)

@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from gateway import health
+from gateway.views import json_not_found, json_server_error
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("gateway.api.urls")),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+]
+
+handler404 = json_not_found
+handler500 = json_server_error

@@ -1,0 +1,104 @@
+import pytest
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from rest_framework.test import APIClient
+
+from accounts.services import membership_ensure, team_get_or_create, token_issue, user_create
+from gateway.models import Backend, ModelRoute
+from gateway.redis import get_redis
+from tests.support.ollama_double import OllamaDouble
+from tests.support.otlp_receiver import OtlpReceiver
+
+MODEL = "llama3.2"
+UPSTREAM_MODEL = "llama3.2:latest"
+
+
+@pytest.fixture(scope="session")
+def otlp_receiver():
+    """The collector every test's spans are exported to, over real OTLP/HTTP protobuf."""
+    receiver = OtlpReceiver().start()
+    processor = BatchSpanProcessor(
+        OTLPSpanExporter(endpoint=f"{receiver.endpoint}/v1/traces"), schedule_delay_millis=50
+    )
+    trace.get_tracer_provider().add_span_processor(processor)
+    yield receiver
+    processor.shutdown()
+    receiver.stop()
+
+
+@pytest.fixture
+def spans(otlp_receiver):
+    """The receiver, after every finished span of this test has been exported to it."""
+
+    class Flushed:
+        def span_for_audit(self, audit_id: str):
+            trace.get_tracer_provider().force_flush()
+            return otlp_receiver.span_for_audit(audit_id)
+
+        def find(self, predicate, timeout: float = 10.0):
+            trace.get_tracer_provider().force_flush()
+            return otlp_receiver.find(predicate, timeout)
+
+    return Flushed()
+
+
+@pytest.fixture(scope="session")
+def _ollama_server():
+    double = OllamaDouble(models=[UPSTREAM_MODEL, "qwen3:0.6b"]).start()
+    yield double
+    double.stop()
+
+
+@pytest.fixture
+def ollama(_ollama_server):
+    _ollama_server.reset()
+    yield _ollama_server
+    _ollama_server.reset()
+
+
+@pytest.fixture
+def backend(db, ollama):
+    """The `default` backend (created by the first migration), pointed at the Ollama double."""
+    default = Backend.objects.get(name="default")
+    default.base_url = ollama.url
+    default.save()
+    return default
+
+
+@pytest.fixture
+def route(backend):
+    return ModelRoute.objects.create(name=MODEL, backend=backend, upstream_model=UPSTREAM_MODEL)
+
+
+@pytest.fixture
+def user(db):
+    return user_create(username="alice")
+
+
+@pytest.fixture
+def team(db, user):
+    team = team_get_or_create(slug="research", name="Research")
+    membership_ensure(team=team, user=user)
+    return team
+
+
+@pytest.fixture
+def token(user, team):
+    _, secret = token_issue(user=user, name="test", team=team)
+    return secret
+
+
+@pytest.fixture
+def api(token):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+@pytest.fixture
+def redis_client():
+    client = get_redis()
+    client.flushdb()
+    yield client
+    client.flushdb()

@@ -1,0 +1,13 @@
+"""Production settings with the few changes a test run needs; DEBUG stays off."""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "tests-only-not-a-secret")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+
+from gateway.settings import *  # noqa: E402,F403
+
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

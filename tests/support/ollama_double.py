@@ -1,0 +1,391 @@
+"""A faithful Ollama double: a real HTTP server on loopback speaking Ollama's wire format.
+
+NDJSON streaming with chunked transfer encoding (streaming is Ollama's default), the final chunk's
+counters, `{"error": "..."}` bodies with Ollama's status codes, and knobs the tests turn: latency,
+failures, mid-stream cuts, error lines and malformed lines.
+"""
+
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+VERSION = "0.12.6"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Failure:
+    status: int
+    error: str
+    times: int = 1
+
+
+@dataclass
+class DoubleModel:
+    name: str
+    family: str = "llama"
+    parameter_size: str = "3.2B"
+    quantization_level: str = "Q4_K_M"
+    size: int = 2_019_393_189
+    capabilities: list[str] = field(default_factory=lambda: ["completion", "tools"])
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.name.encode()).hexdigest()
+
+    def details(self) -> dict:
+        return {
+            "parent_model": "",
+            "format": "gguf",
+            "family": self.family,
+            "families": [self.family],
+            "parameter_size": self.parameter_size,
+            "quantization_level": self.quantization_level,
+        }
+
+
+class OllamaDouble:
+    """Start with `.start()`; `.url` is its base URL. Every knob can be changed between calls."""
+
+    def __init__(self, models: list[str] | None = None) -> None:
+        self.models = {name: DoubleModel(name) for name in (models or ["llama3.2:latest"])}
+        self.reset()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.daemon_threads = True
+        self._server.double = self
+        self._thread: threading.Thread | None = None
+
+    def reset(self) -> None:
+        if getattr(self, "release", None) is not None:
+            self.release.set()  # free any handler still held by the previous test
+        self.reply: str | None = None  # None: answer "You said: <last user message>"
+        self.tool_call: dict | None = None  # answer with this tool call instead of text
+        self.first_token_delay = 0.0
+        self.chunk_delay = 0.0
+        self.failures: list[Failure] = []
+        self.cut_after: int | None = None  # close the connection after N content chunks
+        self.error_after: int | None = None  # send an {"error"} line after N content chunks
+        self.malformed_after: int | None = None  # send a line that is not JSON after N chunks
+        self.omit_counters = False
+        self.hold_after: int | None = None  # after N content chunks, wait for `release`
+        self.release = threading.Event()
+        self.requests: list[dict] = []
+        self.disconnects = 0
+        self.completed_streams = 0
+
+    # --- lifecycle ---
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "OllamaDouble":
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    # --- knobs ---
+    def fail_next(self, status: int, error: str, times: int = 1) -> None:
+        self.failures.append(Failure(status, error, times))
+
+    def _take_failure(self) -> Failure | None:
+        if not self.failures:
+            return None
+        failure = self.failures[0]
+        failure.times -= 1
+        if failure.times <= 0:
+            self.failures.pop(0)
+        return failure
+
+    def answer_for(self, messages: list[dict]) -> str:
+        if self.reply is not None:
+            return self.reply
+        last = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
+        return f"You said: {last}"
+
+
+def _tokens(text: str) -> list[str]:
+    """Split like a tokenizer would stream: words with their following space."""
+    pieces, current = [], ""
+    for char in text:
+        current += char
+        if char == " ":
+            pieces.append(current)
+            current = ""
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def _count_prompt(messages: list[dict]) -> int:
+    return sum(len(_tokens(m.get("content") or "")) + 4 for m in messages)
+
+
+class _ClientGone(Exception):
+    pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "ollama-double"
+
+    def log_message(self, format, *args):  # keep test output quiet
+        pass
+
+    @property
+    def double(self) -> OllamaDouble:
+        return self.server.double
+
+    # --- plumbing ---
+    def _send_json(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, status: int, message: str) -> None:
+        self._send_json(status, {"error": message})
+
+    def _read_json(self) -> dict | None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw or b"{}")
+        except json.JSONDecodeError as exc:
+            self._error(400, f"invalid character in request body: {exc.msg}")
+            return None
+        if not isinstance(body, dict):
+            self._error(400, "json: cannot unmarshal into Go value of type api.ChatRequest")
+            return None
+        self.double.requests.append({"path": self.path, "body": body})
+        return body
+
+    def _start_stream(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-ndjson")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+    def _write_chunk(self, data: bytes) -> None:
+        try:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise _ClientGone from exc
+
+    def _write_line(self, obj: dict) -> None:
+        self._write_chunk(json.dumps(obj).encode() + b"\n")
+
+    def _end_stream(self) -> None:
+        self._write_chunk(b"")
+
+    def _model_or_error(self, body: dict) -> DoubleModel | None:
+        name = body.get("model")
+        if not name:
+            self._error(400, "model is required")
+            return None
+        model = self.double.models.get(name) or self.double.models.get(f"{name}:latest")
+        if model is None:
+            self._error(404, f"model '{name}' not found")
+            return None
+        failure = self.double._take_failure()
+        if failure is not None:
+            self._error(failure.status, failure.error)
+            return None
+        return model
+
+    # --- routes ---
+    def do_GET(self):
+        if self.path == "/api/version":
+            self._send_json(200, {"version": VERSION})
+        elif self.path == "/api/tags":
+            self._send_json(200, {"models": [self._tag(m) for m in self.double.models.values()]})
+        elif self.path == "/api/ps":
+            self._send_json(200, {"models": [self._ps(m) for m in self.double.models.values()]})
+        elif self.path == "/":
+            body = b"Ollama is running"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        else:
+            self._error(404, "404 page not found")
+
+    def do_HEAD(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_POST(self):
+        routes = {
+            "/api/chat": self._chat,
+            "/api/generate": self._generate,
+            "/api/show": self._show,
+            "/api/embed": self._embed,
+        }
+        handler = routes.get(self.path)
+        if handler is None:
+            self._error(404, "404 page not found")
+            return
+        body = self._read_json()
+        if body is not None:
+            handler(body)
+
+    def _tag(self, model: DoubleModel) -> dict:
+        return {
+            "name": model.name,
+            "model": model.name,
+            "modified_at": "2026-10-01T12:00:00.000000Z",
+            "size": model.size,
+            "digest": model.digest,
+            "details": model.details(),
+        }
+
+    def _ps(self, model: DoubleModel) -> dict:
+        return {
+            **self._tag(model),
+            "expires_at": "2026-12-31T23:59:59.000000Z",
+            "size_vram": model.size,
+        }
+
+    def _show(self, body: dict) -> None:
+        model = self._model_or_error(body)
+        if model is None:
+            return
+        self._send_json(
+            200,
+            {
+                "modelfile": f"FROM {model.name}\n",
+                "parameters": "stop \"<|eot_id|>\"",
+                "template": "{{ .Prompt }}",
+                "details": model.details(),
+                "model_info": {"general.architecture": model.family},
+                "capabilities": model.capabilities,
+                "modified_at": "2026-10-01T12:00:00.000000Z",
+            },
+        )
+
+    def _embed(self, body: dict) -> None:
+        model = self._model_or_error(body)
+        if model is None:
+            return
+        inputs = body.get("input", "")
+        inputs = [inputs] if isinstance(inputs, str) else list(inputs)
+        dimensions = body.get("dimensions") or 8
+        embeddings = []
+        for text in inputs:
+            seed = hashlib.sha256(text.encode()).digest()
+            embeddings.append([round((seed[i % 32] - 128) / 128, 6) for i in range(dimensions)])
+        self._send_json(
+            200,
+            {
+                "model": model.name,
+                "embeddings": embeddings,
+                "total_duration": 1_000_000,
+                "load_duration": 100_000,
+                "prompt_eval_count": sum(len(_tokens(t)) for t in inputs),
+            },
+        )
+
+    def _final_fields(self, prompt_count: int, eval_count: int, started: float) -> dict:
+        total = int((time.monotonic() - started) * 1e9) + 1
+        fields = {"done": True, "done_reason": "stop", "total_duration": total}
+        if not self.double.omit_counters:
+            fields.update(
+                {
+                    "load_duration": 1_000,
+                    "prompt_eval_count": prompt_count,
+                    "prompt_eval_duration": 10_000,
+                    "eval_count": eval_count,
+                    "eval_duration": total,
+                }
+            )
+        return fields
+
+    def _chat(self, body: dict) -> None:
+        model = self._model_or_error(body)
+        if model is None:
+            return
+        messages = body.get("messages") or []
+        tool_call = self.double.tool_call if body.get("tools") else None
+        text = "" if tool_call else self.double.answer_for(messages)
+
+        def message(content: str, **extra) -> dict:
+            return {"role": "assistant", "content": content, **extra}
+
+        self._answer(body, model, _count_prompt(messages), text, "message", message, tool_call)
+
+    def _generate(self, body: dict) -> None:
+        model = self._model_or_error(body)
+        if model is None:
+            return
+        prompt = body.get("prompt", "")
+        text = self.double.reply if self.double.reply is not None else f"You said: {prompt}"
+        prompt_count = len(_tokens(prompt)) + len(_tokens(body.get("system") or ""))
+        self._answer(body, model, prompt_count, text, "response", lambda content: content, None)
+
+    def _answer(self, body, model, prompt_count, text, key, wrap, tool_call) -> None:
+        double = self.double
+        started = time.monotonic()
+        tokens = _tokens(text)
+        if double.first_token_delay:
+            time.sleep(double.first_token_delay)
+        if body.get("stream", True) is False:
+            final = {"model": model.name, "created_at": _now(), key: wrap(text)}
+            if tool_call and key == "message":
+                final[key] = {"role": "assistant", "content": "", "tool_calls": [tool_call]}
+            final.update(self._final_fields(prompt_count, max(len(tokens), 1), started))
+            self._send_json(200, final)
+            return
+        self._start_stream()
+        try:
+            for index, token in enumerate(tokens):
+                if double.cut_after is not None and index >= double.cut_after:
+                    self.close_connection = True
+                    self.wfile.flush()
+                    self.connection.shutdown(2)
+                    return
+                if double.error_after is not None and index >= double.error_after:
+                    self._write_line({"error": "an error was encountered while running the model"})
+                    self._end_stream()
+                    return
+                if double.malformed_after is not None and index >= double.malformed_after:
+                    self._write_chunk(b"{not json\n")
+                    self._end_stream()
+                    return
+                if double.hold_after is not None and index == double.hold_after:
+                    double.release.wait(timeout=30)
+                if index and double.chunk_delay:
+                    time.sleep(double.chunk_delay)
+                self._write_line({"model": model.name, "created_at": _now(), key: wrap(token), "done": False})
+            if tool_call and key == "message":
+                self._write_line(
+                    {
+                        "model": model.name,
+                        "created_at": _now(),
+                        "message": {"role": "assistant", "content": "", "tool_calls": [tool_call]},
+                        "done": False,
+                    }
+                )
+            final = {"model": model.name, "created_at": _now(), key: wrap("")}
+            final.update(self._final_fields(prompt_count, max(len(tokens), 1), started))
+            self._write_line(final)
+            self._end_stream()
+            double.completed_streams += 1
+        except _ClientGone:
+            double.disconnects += 1
+            self.close_connection = True

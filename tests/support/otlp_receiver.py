@@ -1,0 +1,140 @@
+"""An OTLP/HTTP trace receiver: a real HTTP server that decodes the protobuf the exporter sends."""
+
+import gzip
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+
+def _value(value: AnyValue):
+    kind = value.WhichOneof("value")
+    if kind == "array_value":
+        return [_value(v) for v in value.array_value.values]
+    if kind == "kvlist_value":
+        return {kv.key: _value(kv.value) for kv in value.kvlist_value.values}
+    return getattr(value, kind) if kind else None
+
+
+@dataclass
+class ReceivedSpan:
+    name: str
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    kind: int
+    attributes: dict
+    status_code: int
+    status_message: str
+    events: list[dict]
+    resource: dict
+
+
+class OtlpReceiver:
+    def __init__(self) -> None:
+        self.spans: list[ReceivedSpan] = []
+        self.requests = 0
+        self.headers: list[dict] = []
+        self.status = 200  # what to answer; tests of failed exports change it
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.daemon_threads = True
+        self._server.receiver = self
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "OtlpReceiver":
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _accept(self, body: bytes, headers: dict) -> None:
+        request = ExportTraceServiceRequest()
+        request.ParseFromString(body)
+        received = []
+        for resource_spans in request.resource_spans:
+            resource = {kv.key: _value(kv.value) for kv in resource_spans.resource.attributes}
+            for scope_spans in resource_spans.scope_spans:
+                for span in scope_spans.spans:
+                    received.append(
+                        ReceivedSpan(
+                            name=span.name,
+                            trace_id=span.trace_id.hex(),
+                            span_id=span.span_id.hex(),
+                            parent_span_id=span.parent_span_id.hex(),
+                            kind=span.kind,
+                            attributes={kv.key: _value(kv.value) for kv in span.attributes},
+                            status_code=span.status.code,
+                            status_message=span.status.message,
+                            events=[
+                                {
+                                    "name": event.name,
+                                    "attributes": {kv.key: _value(kv.value) for kv in event.attributes},
+                                }
+                                for event in span.events
+                            ],
+                            resource=resource,
+                        )
+                    )
+        with self._lock:
+            self.spans.extend(received)
+            self.headers.append(headers)
+
+    def find(self, predicate, timeout: float = 10.0) -> list[ReceivedSpan]:
+        """Spans matching the predicate, waiting until at least one has arrived."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                found = [span for span in self.spans if predicate(span)]
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
+
+    def span_for_audit(self, audit_id: str, timeout: float = 10.0) -> ReceivedSpan:
+        found = self.find(lambda s: s.attributes.get("corral.audit_id") == audit_id, timeout)
+        assert len(found) == 1, f"expected one span for audit record {audit_id}, got {len(found)}"
+        return found[0]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):
+        pass
+
+    def do_POST(self):
+        receiver: OtlpReceiver = self.server.receiver
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        receiver.requests += 1
+        if self.path != "/v1/traces":
+            self._reply(404, b"")
+            return
+        if receiver.status != 200:
+            self._reply(receiver.status, b"")
+            return
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        if self.headers.get("Content-Type") != "application/x-protobuf":
+            self._reply(415, b"")
+            return
+        receiver._accept(body, dict(self.headers))
+        self._reply(200, ExportTraceServiceResponse().SerializeToString())
+
+    def _reply(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)

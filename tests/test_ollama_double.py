@@ -1,0 +1,97 @@
+"""The Ollama double is only useful if the official client cannot tell it from Ollama."""
+
+import httpx
+import ollama
+import pytest
+
+from tests.conftest import UPSTREAM_MODEL
+
+
+@pytest.fixture
+def client(ollama):
+    return ollama_module().Client(host=ollama.url)
+
+
+def test_chat_non_stream_carries_the_final_counters(client):
+    response = client.chat(model=UPSTREAM_MODEL, messages=[{"role": "user", "content": "hi there"}])
+    assert response.message.role == "assistant"
+    assert response.message.content == "You said: hi there"
+    assert response.done is True
+    assert response.done_reason == "stop"
+    assert response.prompt_eval_count > 0
+    assert response.eval_count == 4
+
+
+def test_chat_streams_ndjson_chunks_and_a_final_chunk(client, ollama):
+    ollama.reply = "one two three"
+    parts = list(client.chat(model="llama3.2", messages=[{"role": "user", "content": "x"}], stream=True))
+    assert [p.message.content for p in parts] == ["one ", "two ", "three", ""]
+    assert [p.done for p in parts] == [False, False, False, True]
+    assert parts[-1].eval_count == 3
+    assert parts[-1].total_duration > 0
+
+
+def test_raw_stream_is_chunked_ndjson(ollama):
+    with httpx.stream(
+        "POST", f"{ollama.url}/api/chat", json={"model": UPSTREAM_MODEL, "messages": []}
+    ) as response:
+        assert response.headers["content-type"] == "application/x-ndjson"
+        assert response.headers["transfer-encoding"] == "chunked"
+        lines = list(response.iter_lines())
+    assert all(line.startswith("{") for line in lines)
+
+
+def test_generate_list_show_ps_embed_version(client, ollama):
+    generated = client.generate(model=UPSTREAM_MODEL, prompt="ping")
+    assert generated.response == "You said: ping"
+    listing = client.list()
+    assert {m.model for m in listing.models} == set(ollama.models)
+    shown = client.show(UPSTREAM_MODEL)
+    assert shown.details.family == "llama"
+    assert "completion" in shown.capabilities
+    running = client.ps()
+    assert running.models[0].size_vram > 0
+    embedded = client.embed(model=UPSTREAM_MODEL, input=["a", "b"])
+    assert len(embedded.embeddings) == 2 and len(embedded.embeddings[0]) == 8
+    assert httpx.get(f"{ollama.url}/api/version").json() == {"version": "0.12.6"}
+
+
+def test_errors_are_response_errors_with_ollamas_status(client, ollama):
+    with pytest.raises(ollama_module().ResponseError) as missing:
+        client.chat(model="nope", messages=[])
+    assert missing.value.status_code == 404
+    assert missing.value.error == "model 'nope' not found"
+
+    ollama.fail_next(503, "server busy, please try again.  maximum pending requests exceeded")
+    with pytest.raises(ollama_module().ResponseError) as busy:
+        client.chat(model=UPSTREAM_MODEL, messages=[])
+    assert busy.value.status_code == 503
+
+    bad = httpx.post(f"{ollama.url}/api/chat", json={"messages": []})
+    assert (bad.status_code, bad.json()) == (400, {"error": "model is required"})
+
+
+def test_mid_stream_error_line_raises_with_status_minus_one(client, ollama):
+    ollama.reply = "a b c d"
+    ollama.error_after = 2
+    stream = client.chat(model=UPSTREAM_MODEL, messages=[], stream=True)
+    with pytest.raises(ollama_module().ResponseError) as failed:
+        list(stream)
+    assert failed.value.status_code == -1
+
+
+def test_mid_stream_cut_breaks_the_read(client, ollama):
+    ollama.reply = "a b c d"
+    ollama.cut_after = 2
+    with pytest.raises(httpx.RemoteProtocolError):
+        list(client.chat(model=UPSTREAM_MODEL, messages=[], stream=True))
+
+
+def test_connection_refused_is_a_connection_error():
+    client = ollama_module().Client(host="http://127.0.0.1:9")
+    with pytest.raises(ConnectionError):
+        client.list()
+
+
+def ollama_module():
+    return ollama
