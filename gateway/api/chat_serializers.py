@@ -1,4 +1,5 @@
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 
 from gateway.api.fields import (
     StrictBooleanField,
@@ -17,10 +18,11 @@ class RejectUnknownFields:
         if isinstance(data, dict):
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
-                raise serializers.ValidationError(
+                message = (
                     f"unknown field {', '.join(map(repr, unknown))}; "
                     f"allowed: {', '.join(self.fields)}."
                 )
+                raise serializers.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [message]})
         return super().to_internal_value(data)
 
 

@@ -48,7 +48,7 @@ def handle_exception(exc, context):
     if isinstance(exc, DjangoPermissionDenied):
         return error_response(403, "forbidden", "you do not have permission for this")
     if isinstance(exc, exceptions.ValidationError):
-        return error_response(400, "invalid_request", "; ".join(_flatten(exc.detail)))
+        return error_response(400, "invalid_request", " ".join(_flatten(exc.detail)))
     if isinstance(exc, exceptions.ParseError):
         return error_response(400, "invalid_request", f"invalid JSON body: {exc.detail}")
     if isinstance(exc, exceptions.UnsupportedMediaType):
