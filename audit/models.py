@@ -94,7 +94,9 @@ class AuditRecord(models.Model):
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
-    ttft_ms = models.PositiveIntegerField(null=True, blank=True, verbose_name="time to first token (ms)")
+    ttft_ms = models.PositiveIntegerField(
+        null=True, blank=True, verbose_name="time to first token (ms)"
+    )
 
     # where to look
     trace_id = models.CharField(max_length=32, blank=True, db_index=True)

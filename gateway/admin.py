@@ -11,7 +11,14 @@ class ModelRouteInline(admin.TabularInline):
 
 @admin.register(Backend)
 class BackendAdmin(admin.ModelAdmin):
-    list_display = ["name", "base_url", "enabled", "connect_timeout", "read_timeout", "total_timeout"]
+    list_display = [
+        "name",
+        "base_url",
+        "enabled",
+        "connect_timeout",
+        "read_timeout",
+        "total_timeout",
+    ]
     list_filter = ["enabled"]
     search_fields = ["name", "base_url"]
     inlines = [ModelRouteInline]

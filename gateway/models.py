@@ -67,7 +67,7 @@ class ModelRoute(models.Model):
     default_options = models.JSONField(
         default=dict,
         blank=True,
-        help_text="Ollama options applied unless the caller sends its own, e.g. {\"num_ctx\": 8192}",
+        help_text='Ollama options applied unless the caller sends its own, e.g. {"num_ctx": 8192}',
     )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -14,7 +14,9 @@ def _team_has_all_models(team: Team | None) -> bool:
 
 def route_list_for_team(*, team: Team | None) -> QuerySet[ModelRoute]:
     """The routes a caller acting for this team may use."""
-    routes = ModelRoute.objects.filter(enabled=True, backend__enabled=True).select_related("backend")
+    routes = ModelRoute.objects.filter(enabled=True, backend__enabled=True).select_related(
+        "backend"
+    )
     if _team_has_all_models(team):
         return routes
     if team is None:

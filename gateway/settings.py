@@ -9,6 +9,11 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 
+# A local .env (written by bin/run on first start) fills in what the real environment leaves unset.
+_env_file = env.str("CORRAL_ENV_FILE", default=str(BASE_DIR / ".env"))
+if _env_file and Path(_env_file).is_file():
+    environ.Env.read_env(_env_file)
+
 DEBUG = env.bool("DEBUG", default=False)
 
 # A production secret never has a default; only a DEBUG instance may run without one.

@@ -1,7 +1,6 @@
 from django.http import JsonResponse
 from django.views import defaults
 
-
 API_PREFIXES = ("/api/", "/ollama/", "/v1/")
 
 

@@ -59,10 +59,10 @@ def ollama(_ollama_server):
 
 @pytest.fixture
 def backend(db, ollama):
-    """The `default` backend (created by the first migration), pointed at the Ollama double."""
-    default = Backend.objects.get(name="default")
-    default.base_url = ollama.url
-    default.save()
+    """The `default` backend (created by the first migration), pointed at the Ollama double.
+
+    A transactional test empties the tables afterwards, so it may have to be created again."""
+    default, _ = Backend.objects.update_or_create(name="default", defaults={"base_url": ollama.url})
     return default
 
 

@@ -82,7 +82,14 @@ def test_every_call_leaves_a_finalized_audit_record(api, route, user, team):
 def test_span_carries_both_attribute_generations(api, route, spans):
     body = chat(
         api,
-        options={"temperature": 0.5, "top_p": 0.9, "top_k": 40, "seed": 1, "num_predict": 64, "stop": ["END"]},
+        options={
+            "temperature": 0.5,
+            "top_p": 0.9,
+            "top_k": 40,
+            "seed": 1,
+            "num_predict": 64,
+            "stop": ["END"],
+        },
         conversation_id="conv-7",
     ).json()
     span = spans.span_for_audit(body["id"])
@@ -120,7 +127,11 @@ def test_span_carries_both_attribute_generations(api, route, spans):
         "corral.audit_id": body["id"],
     }
     assert {key: a.get(key) for key in expected} == expected
-    assert a["gen_ai.usage.prompt_tokens"] == a["gen_ai.usage.input_tokens"] == body["usage"]["prompt_tokens"]
+    assert (
+        a["gen_ai.usage.prompt_tokens"]
+        == a["gen_ai.usage.input_tokens"]
+        == body["usage"]["prompt_tokens"]
+    )
     assert a["llm.usage.total_tokens"] == body["usage"]["total_tokens"]
     assert isinstance(a["server.port"], int)
     assert a["corral.token_prefix"].startswith("crl_")
@@ -144,7 +155,11 @@ def test_stream_relays_deltas_then_done(api, route, ollama):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/event-stream")
     events = sse_events(response)
-    assert events[:3] == [("message", {"delta": "one "}), ("message", {"delta": "two "}), ("message", {"delta": "three"})]
+    assert events[:3] == [
+        ("message", {"delta": "one "}),
+        ("message", {"delta": "two "}),
+        ("message", {"delta": "three"}),
+    ]
     name, done = events[-1]
     assert name == "done"
     assert done["message"]["content"] == "one two three"

@@ -203,12 +203,19 @@ def test_model_missing_upstream_is_404_with_a_failed_record(api, backend, spans)
     ("status", "error", "expected_status", "code"),
     [
         (500, "llama runner process has terminated", 502, "upstream_error"),
-        (503, "server busy, please try again.  maximum pending requests exceeded", 503, "upstream_unavailable"),
+        (
+            503,
+            "server busy, please try again.  maximum pending requests exceeded",
+            503,
+            "upstream_unavailable",
+        ),
         (429, "too many requests", 503, "upstream_unavailable"),
         (400, "invalid options", 400, "invalid_request"),
     ],
 )
-def test_upstream_error_statuses_map_to_the_contract(api, route, ollama, status, error, expected_status, code):
+def test_upstream_error_statuses_map_to_the_contract(
+    api, route, ollama, status, error, expected_status, code
+):
     ollama.fail_next(status, error)
     assert_error(api.post("/api/v1/chat", GOOD, format="json"), expected_status, code, error)
     assert (_only_record().status, _only_record().error_code) == ("failed", code)
@@ -217,7 +224,9 @@ def test_upstream_error_statuses_map_to_the_contract(api, route, ollama, status,
 def test_connection_refused_is_503(api, route, backend):
     backend.base_url = "http://127.0.0.1:9"
     backend.save()
-    assert_error(api.post("/api/v1/chat", GOOD, format="json"), 503, "upstream_unavailable", "connect")
+    assert_error(
+        api.post("/api/v1/chat", GOOD, format="json"), 503, "upstream_unavailable", "connect"
+    )
     assert _only_record().error_code == "upstream_unavailable"
 
 

@@ -74,7 +74,9 @@ def test_openapi_schema_and_docs_are_served_locally(client):
     schema = client.get("/api/v1/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert schema.status_code == 200
     paths = schema.json()["paths"]
-    assert {"/api/v1/chat", "/api/v1/models", "/api/v1/calls", "/api/v1/calls/{call_id}"} <= set(paths)
+    assert {"/api/v1/chat", "/api/v1/models", "/api/v1/calls", "/api/v1/calls/{call_id}"} <= set(
+        paths
+    )
     docs = client.get("/api/v1/docs")
     assert docs.status_code == 200
     html = docs.content.decode()

@@ -24,7 +24,9 @@ def test_chat_non_stream_carries_the_final_counters(client):
 
 def test_chat_streams_ndjson_chunks_and_a_final_chunk(client, ollama):
     ollama.reply = "one two three"
-    parts = list(client.chat(model="llama3.2", messages=[{"role": "user", "content": "x"}], stream=True))
+    parts = list(
+        client.chat(model="llama3.2", messages=[{"role": "user", "content": "x"}], stream=True)
+    )
     assert [p.message.content for p in parts] == ["one ", "two ", "three", ""]
     assert [p.done for p in parts] == [False, False, False, True]
     assert parts[-1].eval_count == 3

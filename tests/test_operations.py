@@ -55,7 +55,17 @@ def test_readyz_is_503_when_redis_is_down(client, backend, settings, monkeypatch
 
 def test_issue_token_prints_only_the_token():
     out = StringIO()
-    call_command("issue_token", "erin", "--create-user", "--team", "ml", "--staff", "--name", "ci", stdout=out)
+    call_command(
+        "issue_token",
+        "erin",
+        "--create-user",
+        "--team",
+        "ml",
+        "--staff",
+        "--name",
+        "ci",
+        stdout=out,
+    )
     secret = out.getvalue().strip()
     assert "\n" not in secret and secret.startswith("crl_")
     token = ApiToken.objects.get()

@@ -39,7 +39,8 @@ class CallSummarySerializer(serializers.ModelSerializer):
 
 class CallDetailSerializer(CallSummarySerializer):
     class Meta(CallSummarySerializer.Meta):
-        fields = CallSummarySerializer.Meta.fields + [
+        fields = [
+            *CallSummarySerializer.Meta.fields,
             "span_id",
             "client_ip",
             "user_agent",

@@ -35,7 +35,9 @@ def _flatten(detail, path: str = "") -> list[str]:
     return [f"{path}: {detail}" if path else str(detail)]
 
 
-def error_response(status: int, code: str, message: str, retry_after: int | None = None) -> Response:
+def error_response(
+    status: int, code: str, message: str, retry_after: int | None = None
+) -> Response:
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     return Response({"error": {"code": code, "message": message}}, status=status, headers=headers)
 

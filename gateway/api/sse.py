@@ -77,7 +77,9 @@ class _Relay:
             yield _event(exc.as_dict(), "error")
         except Exception:
             logger.exception("stream failed")
-            yield _event({"error": {"code": "internal_error", "message": "internal error"}}, "error")
+            yield _event(
+                {"error": {"code": "internal_error", "message": "internal error"}}, "error"
+            )
 
 
 def sse_response(events: Iterator[Delta | ChatResult]) -> StreamingHttpResponse:

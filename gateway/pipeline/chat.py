@@ -21,6 +21,7 @@ from gateway.selectors import route_get_for_team
 from gateway.tracing import genai
 from gateway.upstream import client_for, translate_error
 
+
 def _release_db_connection() -> None:
     # Give the connection back (to the pool on PostgreSQL) while we wait on the model: a stream can
     # last minutes and hundreds of them must not hold hundreds of database connections.
@@ -238,4 +239,6 @@ def chat_complete(*, caller: Caller, request: ChatRequest) -> ChatResult:
                 return event
     finally:
         events.close()
-    raise UpstreamError("the call ended without a result")  # pragma: no cover - chat_stream yields one
+    raise UpstreamError(
+        "the call ended without a result"
+    )  # pragma: no cover - chat_stream yields one

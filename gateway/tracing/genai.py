@@ -65,7 +65,9 @@ def start_span(
             attributes[attribute] = options[option]
     stop = options.get("stop")
     if stop:
-        attributes["gen_ai.request.stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+        attributes["gen_ai.request.stop_sequences"] = (
+            [stop] if isinstance(stop, str) else list(stop)
+        )
     if capture_content():
         for index, message in enumerate(messages):
             attributes[f"gen_ai.prompt.{index}.role"] = message.get("role", "")

@@ -111,7 +111,9 @@ class OllamaDouble:
     def answer_for(self, messages: list[dict]) -> str:
         if self.reply is not None:
             return self.reply
-        last = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
+        last = next(
+            (m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), ""
+        )
         return f"You said: {last}"
 
 
@@ -270,7 +272,7 @@ class _Handler(BaseHTTPRequestHandler):
             200,
             {
                 "modelfile": f"FROM {model.name}\n",
-                "parameters": "stop \"<|eot_id|>\"",
+                "parameters": 'stop "<|eot_id|>"',
                 "template": "{{ .Prompt }}",
                 "details": model.details(),
                 "model_info": {"general.architecture": model.family},
@@ -371,7 +373,9 @@ class _Handler(BaseHTTPRequestHandler):
                     double.release.wait(timeout=30)
                 if index and double.chunk_delay:
                     time.sleep(double.chunk_delay)
-                self._write_line({"model": model.name, "created_at": _now(), key: wrap(token), "done": False})
+                self._write_line(
+                    {"model": model.name, "created_at": _now(), key: wrap(token), "done": False}
+                )
             if tool_call and key == "message":
                 self._write_line(
                     {

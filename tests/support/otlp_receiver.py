@@ -81,7 +81,9 @@ class OtlpReceiver:
                             events=[
                                 {
                                     "name": event.name,
-                                    "attributes": {kv.key: _value(kv.value) for kv in event.attributes},
+                                    "attributes": {
+                                        kv.key: _value(kv.value) for kv in event.attributes
+                                    },
                                 }
                                 for event in span.events
                             ],

@@ -1,0 +1,38 @@
+# Shared by bin/run and bin/test: a virtualenv that matches the pinned requirements, and Redis.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+PY="${PYTHON:-python3}"
+
+ensure_venv() {
+    local requirements="$1" stamp
+    stamp="$(cat "$ROOT/requirements.txt" "$ROOT/$requirements" | sha256sum | cut -d' ' -f1)"
+    if [[ ! -x "$VENV/bin/python" ]]; then
+        "$PY" -m venv "$VENV"
+    fi
+    if [[ "$(cat "$VENV/.corral-stamp" 2>/dev/null)" != "$stamp" ]]; then
+        echo "corral: installing $requirements into .venv" >&2
+        "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/$requirements"
+        echo "$stamp" > "$VENV/.corral-stamp"
+    fi
+}
+
+ensure_redis() {
+    local url="${REDIS_URL:-redis://localhost:6379/0}"
+    if "$VENV/bin/python" - "$url" <<'PY' 2>/dev/null; then return 0; fi
+import sys, redis
+redis.Redis.from_url(sys.argv[1], socket_connect_timeout=1).ping()
+PY
+    if command -v redis-server >/dev/null; then
+        echo "corral: starting redis-server on 127.0.0.1:6379" >&2
+        mkdir -p "$ROOT/var"
+        redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+            --dir "$ROOT/var" --logfile "$ROOT/var/redis.log"
+        for _ in $(seq 50); do
+            redis-cli -p 6379 ping >/dev/null 2>&1 && return 0
+            sleep 0.1
+        done
+    fi
+    echo "corral: Redis is not reachable at $url (install redis-server or set REDIS_URL)" >&2
+    return 1
+}

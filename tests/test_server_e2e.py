@@ -1,0 +1,170 @@
+"""Corral as it runs in production: gunicorn with gevent workers, the standard OTEL_* variables,
+a real socket between client and server. The web process is a subprocess; the test reads its
+audit records from the same database and its spans from the OTLP receiver."""
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+from django.db import connection
+
+from audit.models import AuditRecord
+from tests.conftest import MODEL
+from tests.support.waiting import wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _database_url() -> str:
+    settings = connection.settings_dict
+    if connection.vendor == "postgresql":
+        user = settings["USER"] or "postgres"
+        host, port = settings["HOST"] or "127.0.0.1", settings["PORT"] or 5432
+        return f"postgres://{user}@{host}:{port}/{settings['NAME']}"
+    return f"sqlite:///{settings['NAME']}"
+
+
+@pytest.fixture
+def server(otlp_receiver, route, tmp_path):
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "gateway.settings",
+        "CORRAL_ENV_FILE": "",
+        "SECRET_KEY": "e2e-secret",
+        "DATABASE_URL": _database_url(),
+        "REDIS_URL": "redis://127.0.0.1:6379/15",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "CORRAL_BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": "1",
+        "CORRAL_ACCESS_LOG": "",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint,
+        "OTEL_SERVICE_NAME": "corral-e2e",
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+    }
+    log = (tmp_path / "gunicorn.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        assert wait_for(up, timeout=30), (tmp_path / "gunicorn.log").read_text()
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+def test_curl_call_answers_audits_and_exports_its_span(server, token, otlp_receiver):
+    response = httpx.post(
+        f"{server}/api/v1/chat",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"model": MODEL, "messages": [{"role": "user", "content": "over the wire"}]},
+        timeout=30,
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["message"]["content"] == "You said: over the wire"
+    record = AuditRecord.objects.get(id=body["id"])
+    assert record.status == "succeeded" and record.trace_id == body["trace_id"]
+    span = otlp_receiver.span_for_audit(body["id"], timeout=15)
+    assert span.resource["service.name"] == "corral-e2e"
+    assert span.attributes["gen_ai.completion.0.content"] == "You said: over the wire"
+    assert span.trace_id == body["trace_id"]
+    server_spans = otlp_receiver.find(lambda s: s.span_id == span.parent_span_id, timeout=15)
+    assert server_spans and server_spans[0].attributes.get("http.route") == "api/v1/chat"
+
+
+def test_errors_over_the_wire_keep_the_contract_shape(server, token):
+    headers = {"Authorization": f"Bearer {token}"}
+    bad = httpx.post(f"{server}/api/v1/chat", headers=headers, content=b"{oops", timeout=10)
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_request"
+    anonymous = httpx.get(f"{server}/api/v1/models", timeout=10)
+    assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "unauthenticated"
+
+
+def test_client_that_hangs_up_mid_stream_is_recorded_and_upstream_stopped(server, token, ollama):
+    ollama.reply = " ".join(["word"] * 200)
+    ollama.hold_after = 2
+    ollama.chunk_delay = 0.02  # the answer is still being generated when the client leaves
+    with httpx.stream(
+        "POST",
+        f"{server}/api/v1/chat",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"model": MODEL, "messages": [{"role": "user", "content": "x"}], "stream": True},
+        timeout=30,
+    ) as response:
+        lines = response.iter_lines()
+        assert next(lines) == 'data: {"delta":"word "}'
+    # the connection is closed; let the upstream go on so the server notices on its next write
+    ollama.release.set()
+
+    def recorded() -> bool:
+        record = AuditRecord.objects.first()
+        return record is not None and record.status != AuditRecord.Status.RUNNING
+
+    assert wait_for(recorded, timeout=15)
+    record = AuditRecord.objects.get()
+    assert record.status == AuditRecord.Status.CLIENT_DISCONNECTED
+    assert record.completion_tokens >= 2
+    assert wait_for(lambda: ollama.disconnects == 1, timeout=15)
+    assert ollama.completed_streams == 0
+
+
+def test_one_worker_holds_many_streams_at_once(server, token, ollama):
+    """With gevent one worker process holds far more open streams than a thread pool would."""
+    streams = 60
+    ollama.reply = "first second"
+    ollama.hold_after = 1  # every stream stays open after its first token until released
+    first_deltas: list[str] = []
+    lock = threading.Lock()
+
+    def open_stream() -> None:
+        with httpx.stream(
+            "POST",
+            f"{server}/api/v1/chat",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"model": MODEL, "messages": [{"role": "user", "content": "x"}], "stream": True},
+            timeout=60,
+        ) as response:
+            lines = response.iter_lines()
+            line = next(lines)
+            with lock:
+                first_deltas.append(line)
+            for _ in lines:
+                pass
+
+    threads = [threading.Thread(target=open_stream) for _ in range(streams)]
+    for thread in threads:
+        thread.start()
+    try:
+        assert wait_for(lambda: len(first_deltas) == streams, timeout=60), len(first_deltas)
+    finally:
+        ollama.release.set()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert AuditRecord.objects.filter(status="succeeded").count() == streams
