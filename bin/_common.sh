@@ -12,7 +12,8 @@ ensure_venv() {
     fi
     if [[ "$(cat "$VENV/.corral-stamp" 2>/dev/null)" != "$stamp" ]]; then
         echo "corral: installing $requirements into .venv" >&2
-        "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/$requirements"
+        "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/$requirements" \
+            2> >(grep -v "^WARNING: Location" >&2)
         echo "$stamp" > "$VENV/.corral-stamp"
     fi
 }

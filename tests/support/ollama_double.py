@@ -54,10 +54,10 @@ class DoubleModel:
 class OllamaDouble:
     """Start with `.start()`; `.url` is its base URL. Every knob can be changed between calls."""
 
-    def __init__(self, models: list[str] | None = None) -> None:
+    def __init__(self, models: list[str] | None = None, port: int = 0) -> None:
         self.models = {name: DoubleModel(name) for name in (models or ["llama3.2:latest"])}
         self.reset()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
         self._server.daemon_threads = True
         self._server.double = self
         self._thread: threading.Thread | None = None
@@ -393,3 +393,20 @@ class _Handler(BaseHTTPRequestHandler):
         except _ClientGone:
             double.disconnects += 1
             self.close_connection = True
+
+
+def main() -> None:
+    """Run the double on its own: python -m tests.support.ollama_double --port 11434"""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=11434)
+    parser.add_argument("--model", action="append", dest="models")
+    args = parser.parse_args()
+    double = OllamaDouble(models=args.models, port=args.port)
+    print(f"Ollama double at {double.url} serving {', '.join(double.models)}", flush=True)
+    double._server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -37,13 +37,14 @@ class ReceivedSpan:
 
 
 class OtlpReceiver:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0, on_span=None) -> None:
+        self.on_span = on_span
         self.spans: list[ReceivedSpan] = []
         self.requests = 0
         self.headers: list[dict] = []
         self.status = 200  # what to answer; tests of failed exports change it
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
         self._server.daemon_threads = True
         self._server.receiver = self
 
@@ -93,6 +94,9 @@ class OtlpReceiver:
         with self._lock:
             self.spans.extend(received)
             self.headers.append(headers)
+        if self.on_span is not None:
+            for span in received:
+                self.on_span(span)
 
     def find(self, predicate, timeout: float = 10.0) -> list[ReceivedSpan]:
         """Spans matching the predicate, waiting until at least one has arrived."""
@@ -140,3 +144,27 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+def main() -> None:
+    """Run the receiver on its own and print each span: python -m tests.support.otlp_receiver"""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=4318)
+    args = parser.parse_args()
+
+    def show(span: ReceivedSpan) -> None:
+        print(
+            json.dumps({"name": span.name, "trace_id": span.trace_id, **span.attributes}),
+            flush=True,
+        )
+
+    receiver = OtlpReceiver(port=args.port, on_span=show)
+    print(f"OTLP/HTTP receiver at {receiver.endpoint}/v1/traces", flush=True)
+    receiver._server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
