@@ -1,4 +1,7 @@
+from __future__ import annotations
+
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -7,10 +10,13 @@ from django.utils import timezone
 from accounts import tokens
 from accounts.models import ApiToken, Membership, Team
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractUser
+
 
 @transaction.atomic
 def token_issue(
-    *, user, name: str, team: Team | None = None, expires_at: datetime | None = None
+    *, user: AbstractUser, name: str, team: Team | None = None, expires_at: datetime | None = None
 ) -> tuple[ApiToken, str]:
     """Create a token; the secret is returned here once and never stored."""
     prefix, secret = tokens.generate()
@@ -48,18 +54,20 @@ def team_get_or_create(*, slug: str, name: str = "") -> Team:
 
 
 @transaction.atomic
-def membership_ensure(*, team: Team, user, role: str = Membership.Role.MEMBER) -> Membership:
+def membership_ensure(
+    *, team: Team, user: AbstractUser, role: str = Membership.Role.MEMBER
+) -> Membership:
     membership, _ = Membership.objects.get_or_create(team=team, user=user, defaults={"role": role})
     return membership
 
 
 @transaction.atomic
-def user_create(*, username: str, is_staff: bool = False):
+def user_create(*, username: str, is_staff: bool = False) -> AbstractUser:
     # No password: such a user signs in with tokens until an admin sets one.
     return get_user_model().objects.create_user(username=username, is_staff=is_staff)
 
 
-def user_make_staff(*, user) -> None:
+def user_make_staff(*, user: AbstractUser) -> None:
     if not user.is_staff:
         user.is_staff = True
         user.save(update_fields=["is_staff"])

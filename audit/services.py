@@ -1,20 +1,28 @@
 """The only write paths of the audit trail: open a record when a call starts, finalize it once."""
 
+from __future__ import annotations
+
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
 from audit.models import AuditRecord
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+    from accounts.models import Team
+    from gateway.models import Backend
 
 
 def audit_record_open(
     *,
     record_id: uuid.UUID,
     started_at: datetime,
-    user: Any,
-    team: Any,
+    user: AbstractBaseUser,
+    team: Team | None,
     token_prefix: str,
     client_ip: str | None,
     user_agent: str,
@@ -22,10 +30,10 @@ def audit_record_open(
     operation: str,
     model: str,
     upstream_model: str,
-    backend: Any,
+    backend: Backend | None,
     stream: bool,
     options: dict,
-    request_format: Any,
+    request_format: str | dict | None,
     tools: list | None,
     messages: list,
     metadata: dict,

@@ -4,9 +4,24 @@ from rest_framework.views import APIView
 
 from audit.models import AuditRecord
 from gateway.api.caller import caller_from_request
-from gateway.api.chat_serializers import ChatInputSerializer, ChatOutputSerializer
+from gateway.api.chat_serializers import (
+    ChatInputSerializer,
+    ChatOutputSerializer,
+    ErrorSerializer,
+)
 from gateway.api.sse import result_payload, sse_response
 from gateway.pipeline import ChatRequest, chat_complete, chat_stream
+
+ERROR_RESPONSES = {
+    400: "invalid_request: the body is not valid JSON or a field is wrong",
+    401: "unauthenticated: missing, unknown, revoked or expired token",
+    403: "model_forbidden: the token's team may not use this model",
+    404: "model_not_found: no such model on this gateway or on its backend",
+    413: "request_too_large: the body is over the configured limit",
+    502: "upstream_error: Ollama failed",
+    503: "upstream_unavailable: Ollama is unreachable or busy",
+    504: "upstream_timeout: Ollama did not answer in time",
+}
 
 
 def chat_request_from(data: dict) -> ChatRequest:
@@ -37,7 +52,11 @@ class ChatView(APIView):
                 ChatOutputSerializer,
                 description="The answer; with `stream: true` a text/event-stream of "
                 '`data: {"delta": "..."}` events and one final `event: done` carrying this object.',
-            )
+            ),
+            **{
+                status: OpenApiResponse(ErrorSerializer, description=description)
+                for status, description in ERROR_RESPONSES.items()
+            },
         },
     )
     def post(self, request):

@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
@@ -26,6 +27,9 @@ class RejectUnknownFields:
         return super().to_internal_value(data)
 
 
+@extend_schema_field(
+    {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+)
 class StopField(serializers.Field):
     """`stop`: one string or a list of strings."""
 
@@ -92,6 +96,7 @@ class ToolSerializer(serializers.Serializer):
     function = ToolFunctionSerializer()
 
 
+@extend_schema_field({"oneOf": [{"type": "string", "enum": ["json"]}, {"type": "object"}]})
 class FormatField(serializers.Field):
     """`format`: "json" or a JSON schema object."""
 
@@ -106,6 +111,7 @@ class FormatField(serializers.Field):
         return value
 
 
+@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "number"}]})
 class KeepAliveField(serializers.Field):
     """`keep_alive`: a duration string ("5m") or seconds."""
 
@@ -144,6 +150,15 @@ class ChatInputSerializer(RejectUnknownFields, serializers.Serializer):
     keep_alive = KeepAliveField(required=False)
     conversation_id = StrictCharField(required=False, max_length=200)
     metadata = MetadataField(required=False)
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
 
 
 class UsageSerializer(serializers.Serializer):
