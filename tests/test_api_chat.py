@@ -259,3 +259,44 @@ def test_model_name_without_tag_resolves_to_latest(api, backend, ollama):
     response = chat(api, model="qwen3")
     assert response.status_code == 200
     assert ollama.requests[-1]["body"]["model"] == "qwen3:0.6b"
+
+
+def test_images_pass_through_and_are_audited_by_digest(api, route, ollama):
+    image = "aGVsbG8gd29ybGQ="  # base64, as Ollama takes images
+    message = {"role": "user", "content": "what is this?", "images": [image]}
+    body = chat(api, messages=[message]).json()
+    assert ollama.requests[-1]["body"]["messages"][0]["images"] == [image]
+    stored = AuditRecord.objects.get(id=body["id"]).messages[0]["images"]
+    assert stored[0].startswith("sha256:") and image not in stored[0]
+
+
+def test_conversation_with_system_assistant_and_tool_messages(api, route, ollama):
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "weather?"},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"function": {"name": "get_weather", "arguments": {"city": "Oslo"}}}],
+        },
+        {"role": "tool", "content": "12 C", "tool_name": "get_weather"},
+        {"role": "user", "content": "thanks"},
+    ]
+    body = chat(api, messages=messages).json()
+    sent = ollama.requests[-1]["body"]["messages"]
+    assert [m["role"] for m in sent] == ["system", "user", "assistant", "tool", "user"]
+    assert sent[2]["tool_calls"][0]["function"]["arguments"] == {"city": "Oslo"}
+    assert sent[3]["tool_name"] == "get_weather"
+    assert body["message"]["content"] == "You said: thanks"
+
+
+def test_the_token_secret_appears_in_no_record_and_no_span(api, route, token, spans):
+    body = chat(api, stream=False).json()
+    record = AuditRecord.objects.get(id=body["id"])
+    stored = " ".join(str(getattr(record, f.attname)) for f in record._meta.fields)
+    assert token not in stored and token[13:] not in stored
+    span = spans.span_for_audit(body["id"])
+    exported = repr(span.attributes) + repr(span.resource)
+    assert token[13:] not in exported
+    server = spans.find(lambda s: s.span_id == span.parent_span_id)[0]
+    assert token[13:] not in repr(server.attributes)
