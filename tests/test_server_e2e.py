@@ -79,6 +79,16 @@ def server(otlp_receiver, route, tmp_path):
         log.close()
 
 
+def stream_chat(server: str, token: str):
+    return httpx.stream(
+        "POST",
+        f"{server}/api/v1/chat",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"model": MODEL, "messages": [{"role": "user", "content": "x"}], "stream": True},
+        timeout=60,
+    )
+
+
 def test_curl_call_answers_audits_and_exports_its_span(server, token, otlp_receiver):
     response = httpx.post(
         f"{server}/api/v1/chat",
@@ -111,13 +121,7 @@ def test_client_that_hangs_up_mid_stream_is_recorded_and_upstream_stopped(server
     ollama.reply = " ".join(["word"] * 200)
     ollama.hold_after = 2
     ollama.chunk_delay = 0.02  # the answer is still being generated when the client leaves
-    with httpx.stream(
-        "POST",
-        f"{server}/api/v1/chat",
-        headers={"Authorization": f"Bearer {token}"},
-        json={"model": MODEL, "messages": [{"role": "user", "content": "x"}], "stream": True},
-        timeout=30,
-    ) as response:
+    with stream_chat(server, token) as response:
         lines = response.iter_lines()
         assert next(lines) == 'data: {"delta":"word "}'
     # the connection is closed; let the upstream go on so the server notices on its next write
@@ -144,13 +148,7 @@ def test_one_worker_holds_many_streams_at_once(server, token, ollama):
     lock = threading.Lock()
 
     def open_stream() -> None:
-        with httpx.stream(
-            "POST",
-            f"{server}/api/v1/chat",
-            headers={"Authorization": f"Bearer {token}"},
-            json={"model": MODEL, "messages": [{"role": "user", "content": "x"}], "stream": True},
-            timeout=60,
-        ) as response:
+        with stream_chat(server, token) as response:
             lines = response.iter_lines()
             line = next(lines)
             with lock:

@@ -7,12 +7,13 @@ failures, mid-stream cuts, error lines and malformed lines.
 
 import hashlib
 import json
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.support.loopback import LoopbackServer
 
 VERSION = "0.12.6"
 
@@ -58,7 +59,7 @@ class OllamaDouble:
     def __init__(self, models: list[str] | None = None, port: int = 0) -> None:
         self.models = {name: DoubleModel(name) for name in (models or ["llama3.2:latest"])}
         self.reset()
-        self._server = _Server(("127.0.0.1", port), _Handler)
+        self._server = LoopbackServer(("127.0.0.1", port), _Handler)
         self._server.double = self
         self._thread: threading.Thread | None = None
 
@@ -136,16 +137,6 @@ def _count_prompt(messages: list[dict]) -> int:
 
 class _ClientGone(Exception):
     pass
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 1024  # socketserver's default backlog of 5 drops connections under load
-
-    def handle_error(self, request, client_address):
-        # A client closing a kept-alive connection is normal, not an error worth a traceback.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

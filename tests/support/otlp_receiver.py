@@ -1,17 +1,18 @@
 """An OTLP/HTTP trace receiver: a real HTTP server that decodes the protobuf the exporter sends."""
 
 import gzip
-import sys
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+from tests.support.loopback import LoopbackServer
 
 
 def _value(value: AnyValue):
@@ -45,7 +46,7 @@ class OtlpReceiver:
         self.headers: list[dict] = []
         self.status = 200  # what to answer; tests of failed exports change it
         self._lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", port), _Handler)
+        self._server = LoopbackServer(("127.0.0.1", port), _Handler)
         self._server.receiver = self
 
     @property
@@ -112,16 +113,6 @@ class OtlpReceiver:
         found = self.find(lambda s: s.attributes.get("corral.audit_id") == audit_id, timeout)
         assert len(found) == 1, f"expected one span for audit record {audit_id}, got {len(found)}"
         return found[0]
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 1024  # socketserver's default backlog of 5 drops connections under load
-
-    def handle_error(self, request, client_address):
-        # A client closing a kept-alive connection is normal, not an error worth a traceback.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
