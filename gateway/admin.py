@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from gateway.models import Backend, ModelRoute
+from gateway.models import Backend, ModelRoute, OtlpBatch
 
 
 class ModelRouteInline(admin.TabularInline):
@@ -30,3 +30,27 @@ class ModelRouteAdmin(admin.ModelAdmin):
     list_filter = ["enabled", "backend"]
     search_fields = ["name", "upstream_model"]
     list_select_related = ["backend"]
+
+
+@admin.register(OtlpBatch)
+class OtlpBatchAdmin(admin.ModelAdmin):
+    """Span batches waiting for the collector; rejected ones need an operator's eye."""
+
+    list_display = [
+        "id",
+        "created_at",
+        "span_count",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_status_code",
+        "last_error",
+    ]
+    list_filter = ["status"]
+    exclude = ["payload"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

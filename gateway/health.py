@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET
 from gateway import tracing
 from gateway.redis import get_redis
 from gateway.selectors import backend_list_enabled
+from gateway.tracing.outbox import otlp_outbox_state
 
 BACKEND_PROBE_TIMEOUT = 2.0
 
@@ -58,6 +59,7 @@ def readyz(request):
     backends = {
         backend.name: _timed(_check_backend(backend.base_url)) for backend in backend_list_enabled()
     }
+    outbox = _timed(lambda: otlp_outbox_state().__dict__) if database["ok"] else {"ok": False}
     ready = database["ok"] and cache["ok"]
     degraded = ready and not all(check["ok"] for check in backends.values())
     body = {
@@ -65,6 +67,7 @@ def readyz(request):
         "database": database,
         "redis": cache,
         "backends": backends,
-        "otlp": {"exporting": tracing.exporting()},
+        # Rejected batches are spans the collector refused for good: an operator must look.
+        "otlp": {"exporting": tracing.exporting(), "outbox": outbox},
     }
     return JsonResponse(body, status=200 if ready else 503)

@@ -195,6 +195,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
+    "otlp-sweep": {
+        "task": "gateway.otlp_sweep",
+        "schedule": env.float("CORRAL_OTLP_SWEEP_SECONDS", default=10.0),
+    },
     "audit-mark-interrupted": {
         "task": "audit.mark_interrupted",
         "schedule": 300.0,

@@ -40,11 +40,11 @@ def test_readyz_reports_a_dead_backend_as_degraded(client, backend):
     assert body["backends"]["gpu-2"]["ok"] is False
 
 
-def test_readyz_is_503_when_redis_is_down(client, backend, settings, monkeypatch):
+def test_readyz_is_503_when_redis_is_down(client, backend, settings):
     from gateway import redis as corral_redis
 
     corral_redis.get_redis.cache_clear()
-    monkeypatch.setattr(settings, "REDIS_URL", "redis://127.0.0.1:9/0")
+    settings.REDIS_URL = "redis://127.0.0.1:9/0"
     try:
         response = client.get("/readyz")
     finally:

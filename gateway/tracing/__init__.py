@@ -46,8 +46,11 @@ def configure() -> None:
     if _otlp_endpoint_configured():
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-        logger.info("tracing: exporting spans over OTLP/HTTP")
+        from gateway.tracing.durable import DurableSpanExporter, direct_timeout
+
+        exporter = DurableSpanExporter(OTLPSpanExporter(timeout=direct_timeout()))
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+        logger.info("tracing: exporting spans over OTLP/HTTP, undelivered batches to the outbox")
     trace.set_tracer_provider(provider)
 
     instrumentor = DjangoInstrumentor()

@@ -45,6 +45,7 @@ class OtlpReceiver:
         self.requests = 0
         self.headers: list[dict] = []
         self.status = 200  # what to answer; tests of failed exports change it
+        self.retry_after: str | None = None
         self._lock = threading.Lock()
         self._server = LoopbackServer(("127.0.0.1", port), _Handler)
         self._server.receiver = self
@@ -129,7 +130,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(404, b"")
             return
         if receiver.status != 200:
-            self._reply(receiver.status, b"")
+            self._reply(receiver.status, b"", receiver.retry_after)
             return
         if self.headers.get("Content-Encoding") == "gzip":
             body = gzip.decompress(body)
@@ -139,8 +140,10 @@ class _Handler(BaseHTTPRequestHandler):
         receiver._accept(body, dict(self.headers))
         self._reply(200, ExportTraceServiceResponse().SerializeToString())
 
-    def _reply(self, status: int, body: bytes) -> None:
+    def _reply(self, status: int, body: bytes, retry_after: str | None = None) -> None:
         self.send_response(status)
+        if retry_after is not None:
+            self.send_header("Retry-After", retry_after)
         self.send_header("Content-Type", "application/x-protobuf")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
