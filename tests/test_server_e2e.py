@@ -2,81 +2,23 @@
 a real socket between client and server. The web process is a subprocess; the test reads its
 audit records from the same database and its spans from the OTLP receiver."""
 
-import os
-import socket
-import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import httpx
 import pytest
-from django.db import connection
 
 from audit.models import AuditRecord
 from tests.conftest import MODEL
+from tests.support import processes
 from tests.support.waiting import wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _database_url() -> str:
-    settings = connection.settings_dict
-    if connection.vendor == "postgresql":
-        user = settings["USER"] or "postgres"
-        host, port = settings["HOST"] or "127.0.0.1", settings["PORT"] or 5432
-        return f"postgres://{user}@{host}:{port}/{settings['NAME']}"
-    return f"sqlite:///{settings['NAME']}"
 
 
 @pytest.fixture
 def server(otlp_receiver, route, tmp_path):
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "gateway.settings",
-        "CORRAL_ENV_FILE": "",
-        "SECRET_KEY": "e2e-secret",
-        "DATABASE_URL": _database_url(),
-        "REDIS_URL": "redis://127.0.0.1:6379/15",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "CORRAL_BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": "1",
-        "CORRAL_ACCESS_LOG": "",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint,
-        "OTEL_SERVICE_NAME": "corral-e2e",
-        "OTEL_BSP_SCHEDULE_DELAY": "100",
-    }
-    log = (tmp_path / "gunicorn.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        assert wait_for(up, timeout=30), (tmp_path / "gunicorn.log").read_text()
+    with processes.web(processes.corral_env(otlp_receiver.endpoint), tmp_path) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
 
 
 def stream_chat(server: str, token: str):

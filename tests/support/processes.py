@@ -1,0 +1,108 @@
+"""Corral's own processes for end-to-end tests: gunicorn (gevent) and a Celery worker with beat."""
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+from django.db import connection
+
+from tests.support.waiting import wait_for
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url() -> str:
+    """The test database, as the child processes must reach it."""
+    settings = connection.settings_dict
+    if connection.vendor == "postgresql":
+        user = settings["USER"] or "postgres"
+        host, port = settings["HOST"] or "127.0.0.1", settings["PORT"] or 5432
+        return f"postgres://{user}@{host}:{port}/{settings['NAME']}"
+    return f"sqlite:///{settings['NAME']}"
+
+
+def corral_env(otlp_endpoint: str, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "gateway.settings",
+        "CORRAL_ENV_FILE": "",
+        "SECRET_KEY": "e2e-secret",
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": "redis://127.0.0.1:6379/15",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
+        "OTEL_SERVICE_NAME": "corral-e2e",
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+        **extra,
+    }
+
+
+@contextlib.contextmanager
+def _process(command: list[str], env: dict, log_path: Path):
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@contextlib.contextmanager
+def web(env: dict, log_dir: Path):
+    """gunicorn with the production config; yields the base URL once /healthz answers."""
+    port = free_port()
+    env = {
+        **env,
+        "CORRAL_BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": "1",
+        "CORRAL_ACCESS_LOG": "",
+    }
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"]
+    with _process(command, env, log_dir / "gunicorn.log"):
+
+        def up() -> bool:
+            try:
+                return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        assert wait_for(up, timeout=30), (log_dir / "gunicorn.log").read_text()
+        yield base
+
+
+@contextlib.contextmanager
+def worker(env: dict, log_dir: Path):
+    """A Celery worker with embedded beat, against the tests' Redis database."""
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "gateway",
+        "worker",
+        "--beat",
+        "--concurrency",
+        "1",
+        "--loglevel",
+        "INFO",
+        "--schedule",
+        str(log_dir / "celerybeat-schedule"),
+    ]
+    with _process(command, env, log_dir / "celery.log") as process:
+        yield process
