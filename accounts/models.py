@@ -17,6 +17,12 @@ class Team(models.Model):
     allowed_routes = models.ManyToManyField(
         "gateway.ModelRoute", blank=True, related_name="teams", verbose_name="allowed models"
     )
+    capture_content = models.BooleanField(
+        null=True,
+        blank=True,
+        help_text="Prompt and completion text on this team's spans; empty follows the global switch "
+        "(OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT).",
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="teams"
     )

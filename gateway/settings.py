@@ -182,6 +182,11 @@ CORRAL_CAPTURE_MESSAGE_CONTENT = env.bool(
     "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", default=True
 )
 
+# Regular expressions whose matches are replaced by [REDACTED] in everything Corral stores or exports
+# (audit content and spans; what goes to Ollama is untouched). A JSON list. Corral's own token format
+# is always redacted.
+CORRAL_REDACT_PATTERNS = env.json("CORRAL_REDACT_PATTERNS", default=[])
+
 # --- Celery -------------------------------------------------------------------------------------
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)

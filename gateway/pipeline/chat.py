@@ -17,6 +17,7 @@ from audit.models import AuditRecord, uuid7
 from audit.services import audit_record_finalize, audit_record_open
 from gateway.errors import ClientDisconnected, GatewayError, UpstreamError, UpstreamTimeout
 from gateway.pipeline.types import Caller, ChatRequest, ChatResult, Delta, Usage
+from gateway.redaction import redact, redact_messages
 from gateway.selectors import route_get_for_team
 from gateway.tracing import genai
 from gateway.upstream import client_for, translate_error
@@ -66,12 +67,16 @@ def chat_stream(*, caller: Caller, request: ChatRequest) -> Iterator[Delta | Cha
     options = {**route.default_options, **request.options}
     record_id = uuid7()
     server_address, server_port = backend.address
+    capture = genai.capture_content(caller.team)
+    # What is stored and exported is redacted; what goes to the model is what the caller sent.
+    kept_messages = redact_messages(request.messages)
     span = genai.start_span(
         operation="chat",
         model=request.model,
         stream=request.stream,
         options=options,
-        messages=request.messages,
+        messages=kept_messages,
+        capture=capture,
         server_address=server_address,
         server_port=server_port,
         audit_id=str(record_id),
@@ -101,7 +106,7 @@ def chat_stream(*, caller: Caller, request: ChatRequest) -> Iterator[Delta | Cha
             options=options,
             request_format=request.format,
             tools=request.tools,
-            messages=_audit_messages(request.messages),
+            messages=_audit_messages(kept_messages),
             metadata=request.metadata,
             conversation_id=request.conversation_id,
             trace_id=trace_id,
@@ -129,7 +134,7 @@ def chat_stream(*, caller: Caller, request: ChatRequest) -> Iterator[Delta | Cha
             # Ollama reports counts only in its final chunk; until then each chunk is one token.
             usage = Usage(0, chunks_seen)
         finish_reason = (final.done_reason or "stop") if final is not None else ""
-        text = "".join(content)
+        text = redact("".join(content))
         try:
             audit_record_finalize(
                 record_id=record_id,
@@ -151,6 +156,7 @@ def chat_stream(*, caller: Caller, request: ChatRequest) -> Iterator[Delta | Cha
                 span,
                 response_model=(final.model if final is not None else "") or route.upstream_model,
                 completion=text,
+                capture=capture,
                 finish_reason=finish_reason,
                 prompt_tokens=usage.prompt_tokens,
                 completion_tokens=usage.completion_tokens,

@@ -21,7 +21,10 @@ _OPTION_ATTRIBUTES = {
 }
 
 
-def capture_content() -> bool:
+def capture_content(team) -> bool:
+    """One switch for prompt and completion text on spans, which a team may override."""
+    if team is not None and team.capture_content is not None:
+        return team.capture_content
     return settings.CORRAL_CAPTURE_MESSAGE_CONTENT
 
 
@@ -38,6 +41,7 @@ def start_span(
     username: str,
     team: str,
     token_prefix: str,
+    capture: bool,
     conversation_id: str = "",
 ) -> Span:
     attributes: dict[str, Any] = {
@@ -68,7 +72,7 @@ def start_span(
         attributes["gen_ai.request.stop_sequences"] = (
             [stop] if isinstance(stop, str) else list(stop)
         )
-    if capture_content():
+    if capture:
         for index, message in enumerate(messages):
             attributes[f"gen_ai.prompt.{index}.role"] = message.get("role", "")
             attributes[f"gen_ai.prompt.{index}.content"] = message.get("content") or ""
@@ -80,6 +84,7 @@ def end_span(
     *,
     response_model: str = "",
     completion: str | None = None,
+    capture: bool = False,
     finish_reason: str = "",
     prompt_tokens: int = 0,
     completion_tokens: int = 0,
@@ -98,7 +103,7 @@ def end_span(
         attributes["gen_ai.response.model"] = response_model
     if finish_reason:
         attributes["gen_ai.response.finish_reasons"] = [finish_reason]
-    if completion is not None and capture_content():
+    if completion is not None and capture:
         attributes["gen_ai.completion.0.role"] = "assistant"
         attributes["gen_ai.completion.0.content"] = completion
     if error_type:
