@@ -20,3 +20,18 @@ keepalive = 5
 accesslog = os.environ.get("CORRAL_ACCESS_LOG", "-") or None  # empty: no access log
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def post_worker_init(worker):
+    # The fork-safe point for gevent workers: after the fork (exporter threads never live in the
+    # master) and after gevent's monkey-patching (post_fork runs before it), so the exporters'
+    # threads and locks are the patched, cooperative kind.
+    from gateway import tracing
+
+    tracing.start()
+
+
+def worker_exit(server, worker):
+    from gateway import tracing
+
+    tracing.shutdown()

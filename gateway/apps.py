@@ -10,4 +10,6 @@ class GatewayConfig(AppConfig):
         from gateway import tracing
 
         # Before any WSGI handler loads the middleware, so the Django server span wraps every request.
-        tracing.configure()
+        # The providers and their threads start later, after fork (gunicorn post_fork, Celery
+        # worker_process_init).
+        tracing.instrument()

@@ -5,3 +5,7 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
 
 application = get_asgi_application()
+
+from gateway import tracing  # noqa: E402  (after Django is set up)
+
+tracing.start()

@@ -5,6 +5,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from rest_framework.test import APIClient
 
 from accounts.services import membership_ensure, team_get_or_create, token_issue, user_create
+from gateway import tracing
 from gateway.models import Backend, ModelRoute
 from gateway.redis import get_redis
 from tests.support.ollama_double import OllamaDouble
@@ -12,6 +13,12 @@ from tests.support.otlp_receiver import OtlpReceiver
 
 MODEL = "llama3.2"
 UPSTREAM_MODEL = "llama3.2:latest"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tracing():
+    """The test process's providers, as a worker process starts them."""
+    tracing.start()
 
 
 @pytest.fixture(scope="session")

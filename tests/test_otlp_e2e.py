@@ -60,3 +60,26 @@ def test_spans_made_while_the_collector_is_down_all_arrive_once(
     assert sorted(s.attributes["corral.audit_id"] for s in chat_spans) == sorted(ids)
     span_ids = [s.span_id for s in collector.spans]
     assert len(span_ids) == len(set(span_ids)), "a span was delivered twice"
+
+
+def test_task_spans_join_the_enqueuing_trace_and_outbox_tasks_make_none(
+    collector, tmp_path, redis_client, db
+):
+    from opentelemetry import trace
+
+    from audit.tasks import mark_interrupted
+    from gateway.tasks import otlp_sweep
+
+    env = processes.corral_env(collector.endpoint)
+    tracer = trace.get_tracer("test")
+    with processes.worker(env, tmp_path):
+        with tracer.start_as_current_span("enqueuing request") as parent:
+            mark_interrupted.delay()
+            otlp_sweep.delay()
+        trace_id = format(parent.get_span_context().trace_id, "032x")
+        runs = collector.find(lambda s: s.name == "run/audit.mark_interrupted", timeout=30)
+        assert runs, (tmp_path / "celery.log").read_text()
+        assert runs[0].trace_id == trace_id
+        assert wait_for(lambda: "gateway.otlp_sweep" in (tmp_path / "celery.log").read_text(), 15)
+    trace.get_tracer_provider().force_flush()
+    assert collector.find(lambda s: "otlp_" in s.name, timeout=1) == []

@@ -1,58 +1,134 @@
-"""OpenTelemetry SDK set-up, once per process, from the standard OTEL_* variables."""
+"""OpenTelemetry set-up from the standard OTEL_* variables.
+
+Two steps, because threads do not survive a fork:
+- `instrument()` patches Django and Celery. No threads; called from AppConfig.ready(), before any
+  WSGI handler loads the middleware.
+- `start()` creates the tracer and meter providers and their exporters (with their background
+  threads), once per process after fork: gunicorn's `post_fork`, Celery's `worker_process_init`.
+`shutdown()` flushes what is buffered when a worker exits.
+"""
 
 import logging
 import os
 
-from opentelemetry import trace
-from opentelemetry.instrumentation.django import DjangoInstrumentor
+from opentelemetry import metrics, trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_ON,
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+)
 
 logger = logging.getLogger(__name__)
 
-_configured = False
+# Tasks that deliver spans must not make spans: a collector outage would feed itself.
+UNTRACED_TASKS = ("gateway.otlp_resend", "gateway.otlp_sweep")
+
+_instrumented = False
+_started_pid: int | None = None
+_tracer_provider: TracerProvider | None = None
+_meter_provider = None
 
 
-def _sdk_disabled() -> bool:
+def sdk_disabled() -> bool:
     return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
 
 
-def _otlp_endpoint_configured() -> bool:
+def _endpoint_configured(signal: str) -> bool:
     return bool(
-        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")
         or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     )
 
 
 def exporting() -> bool:
     """Whether this process sends spans to an OTLP endpoint."""
-    return _configured and _otlp_endpoint_configured()
+    return _started_pid == os.getpid() and _endpoint_configured("TRACES")
 
 
-def configure() -> None:
-    """Install the tracer provider, the OTLP/HTTP exporter and the Django instrumentation.
+class SkipOutboxTasks(Sampler):
+    """Parent-based always-on sampling, except for the spans of the outbox's own tasks."""
 
-    The BatchSpanProcessor re-creates its worker thread after a fork, so a process that forks
-    workers after this call (Celery prefork, gunicorn with preload) still exports from each child.
-    """
-    global _configured
-    if _configured or _sdk_disabled():
+    def __init__(self) -> None:
+        self._delegate = ParentBased(ALWAYS_ON)
+
+    def should_sample(
+        self,
+        parent_context,
+        trace_id,
+        name,
+        kind=None,
+        attributes=None,
+        links=None,
+        trace_state=None,
+    ):
+        if name.rsplit("/", 1)[-1] in UNTRACED_TASKS:
+            return SamplingResult(Decision.DROP)
+        return self._delegate.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        return "SkipOutboxTasks(ParentBased(ALWAYS_ON))"
+
+
+def instrument() -> None:
+    global _instrumented
+    if _instrumented or sdk_disabled():
         return
-    _configured = True
+    _instrumented = True
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor
+    from opentelemetry.instrumentation.django import DjangoInstrumentor
 
+    DjangoInstrumentor().instrument()
+    CeleryInstrumentor().instrument()
+
+
+def _resource() -> Resource:
     attributes = {} if os.environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: "corral"}
-    provider = TracerProvider(resource=Resource.create(attributes))
-    if _otlp_endpoint_configured():
+    return Resource.create(attributes)
+
+
+def start() -> None:
+    """Providers and exporters for this process. Idempotent; a no-op in a child forked after it ran
+    (the SDK restarts its batch threads in the child)."""
+    global _started_pid, _tracer_provider, _meter_provider
+    if sdk_disabled() or _started_pid is not None:
+        if _started_pid is not None and _started_pid != os.getpid():
+            _started_pid = os.getpid()
+        return
+    _started_pid = os.getpid()
+    resource = _resource()
+
+    _tracer_provider = TracerProvider(resource=resource, sampler=SkipOutboxTasks())
+    if _endpoint_configured("TRACES"):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         from gateway.tracing.durable import DurableSpanExporter, direct_timeout
 
         exporter = DurableSpanExporter(OTLPSpanExporter(timeout=direct_timeout()))
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+        _tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
         logger.info("tracing: exporting spans over OTLP/HTTP, undelivered batches to the outbox")
-    trace.set_tracer_provider(provider)
+    trace.set_tracer_provider(_tracer_provider)
 
-    instrumentor = DjangoInstrumentor()
-    if not instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.instrument(tracer_provider=provider)
+    if _endpoint_configured("METRICS"):
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+        # The exporter reads OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE (Dynatrace: delta).
+        reader = PeriodicExportingMetricReader(OTLPMetricExporter())
+        _meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
+        metrics.set_meter_provider(_meter_provider)
+
+
+def shutdown() -> None:
+    """Flush and stop the exporters (a worker process is about to exit)."""
+    if _tracer_provider is not None:
+        _tracer_provider.shutdown()
+    if _meter_provider is not None:
+        _meter_provider.shutdown()
