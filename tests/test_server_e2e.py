@@ -17,7 +17,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def server(otlp_receiver, route, tmp_path):
-    with processes.web(processes.corral_env(otlp_receiver.endpoint), tmp_path) as base:
+    env = processes.corral_env(
+        otlp_receiver.endpoint,
+        OTEL_METRIC_EXPORT_INTERVAL="200",
+        OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE="delta",
+    )
+    with processes.web(env, tmp_path) as base:
         yield base
 
 
@@ -49,6 +54,32 @@ def test_curl_call_answers_audits_and_exports_its_span(server, token, otlp_recei
     assert span.trace_id == body["trace_id"]
     server_spans = otlp_receiver.find(lambda s: s.span_id == span.parent_span_id, timeout=15)
     assert server_spans and server_spans[0].attributes.get("http.route") == "api/v1/chat"
+
+
+def test_genai_client_metrics_are_exported_with_delta_temporality(server, token, otlp_receiver):
+    response = httpx.post(
+        f"{server}/api/v1/chat",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"model": MODEL, "messages": [{"role": "user", "content": "count me"}]},
+        timeout=30,
+    )
+    usage = response.json()["usage"]
+
+    def points(metric: str) -> list:
+        return [
+            p
+            for p in otlp_receiver.find_points(metric, timeout=15)
+            if p.attributes.get("gen_ai.request.model") == MODEL
+        ]
+
+    assert wait_for(lambda: len(points("gen_ai.client.token.usage")) >= 2, timeout=15)
+    tokens = {p.attributes["gen_ai.token.type"]: p for p in points("gen_ai.client.token.usage")}
+    assert tokens["input"].sum >= usage["prompt_tokens"] and tokens["output"].sum >= 3
+    assert all(p.temporality == 1 for p in tokens.values())  # AGGREGATION_TEMPORALITY_DELTA
+    duration = points("gen_ai.client.operation.duration")
+    assert duration and duration[0].unit == "s" and duration[0].count >= 1
+    assert duration[0].attributes["gen_ai.provider.name"] == "ollama"
+    assert points("gen_ai.server.time_to_first_token")
 
 
 def test_errors_over_the_wire_keep_the_contract_shape(server, token):

@@ -151,10 +151,23 @@ def chat_stream(*, caller: Caller, request: ChatRequest) -> Iterator[Delta | Cha
             )
             _release_db_connection()
         finally:
+            response_model = (final.model if final is not None else "") or route.upstream_model
+            genai.record_metrics(
+                operation="chat",
+                model=request.model,
+                response_model=response_model,
+                server_address=server_address,
+                server_port=server_port,
+                input_tokens=usage.prompt_tokens,
+                output_tokens=usage.completion_tokens,
+                duration_s=time.monotonic() - started,
+                ttft_s=ttft_ms / 1000 if ttft_ms is not None else None,
+                error_type=error.code if error else "",
+            )
             # The span ends even when the database does not answer: a span is never left open.
             genai.end_span(
                 span,
-                response_model=(final.model if final is not None else "") or route.upstream_model,
+                response_model=response_model,
                 completion=text,
                 capture=capture,
                 finish_reason=finish_reason,

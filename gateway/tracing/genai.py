@@ -4,10 +4,75 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 tracer = trace.get_tracer("corral.gateway")
+meter = metrics.get_meter("corral.gateway")
+
+# GenAI client metrics (semantic conventions), with their recommended bucket boundaries.
+token_usage = meter.create_histogram(
+    "gen_ai.client.token.usage",
+    unit="{token}",
+    description="Tokens used per call, by token type",
+    explicit_bucket_boundaries_advisory=[
+        1,
+        4,
+        16,
+        64,
+        256,
+        1024,
+        4096,
+        16384,
+        65536,
+        262144,
+        1048576,
+    ],
+)
+operation_duration = meter.create_histogram(
+    "gen_ai.client.operation.duration",
+    unit="s",
+    description="Duration of a GenAI call",
+    explicit_bucket_boundaries_advisory=[
+        0.01,
+        0.02,
+        0.04,
+        0.08,
+        0.16,
+        0.32,
+        0.64,
+        1.28,
+        2.56,
+        5.12,
+        10.24,
+        20.48,
+        40.96,
+        81.92,
+    ],
+)
+time_to_first_token = meter.create_histogram(
+    "gen_ai.server.time_to_first_token",
+    unit="s",
+    description="Time from the call's start to its first token",
+    explicit_bucket_boundaries_advisory=[
+        0.001,
+        0.005,
+        0.01,
+        0.02,
+        0.04,
+        0.06,
+        0.08,
+        0.1,
+        0.25,
+        0.5,
+        0.75,
+        1.0,
+        2.5,
+        5.0,
+        7.5,
+        10.0,
+    ],
+)
 
 _REQUEST_TYPES = {"chat": "chat", "generate": "completion", "embeddings": "embedding"}
 
@@ -113,3 +178,35 @@ def end_span(
         span.set_status(Status(StatusCode.ERROR, error_message or error_type))
     span.set_attributes(attributes)
     span.end()
+
+
+def record_metrics(
+    *,
+    operation: str,
+    model: str,
+    response_model: str,
+    server_address: str,
+    server_port: int,
+    input_tokens: int,
+    output_tokens: int,
+    duration_s: float,
+    ttft_s: float | None,
+    error_type: str = "",
+) -> None:
+    attributes: dict[str, Any] = {
+        "gen_ai.operation.name": operation,
+        "gen_ai.provider.name": "ollama",
+        "gen_ai.request.model": model,
+        "server.address": server_address,
+        "server.port": server_port,
+    }
+    if response_model:
+        attributes["gen_ai.response.model"] = response_model
+    if error_type:
+        attributes["error.type"] = error_type
+    operation_duration.record(duration_s, attributes)
+    if not error_type or input_tokens or output_tokens:
+        token_usage.record(input_tokens, {**attributes, "gen_ai.token.type": "input"})
+        token_usage.record(output_tokens, {**attributes, "gen_ai.token.type": "output"})
+    if ttft_s is not None:
+        time_to_first_token.record(ttft_s, attributes)

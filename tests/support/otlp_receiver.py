@@ -6,6 +6,10 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -38,10 +42,23 @@ class ReceivedSpan:
     resource: dict
 
 
+@dataclass
+class ReceivedPoint:
+    """One histogram or sum data point of an exported metric."""
+
+    metric: str
+    unit: str
+    attributes: dict
+    temporality: int  # 1 delta, 2 cumulative (AggregationTemporality)
+    count: int
+    sum: float
+
+
 class OtlpReceiver:
     def __init__(self, port: int = 0, on_span=None) -> None:
         self.on_span = on_span
         self.spans: list[ReceivedSpan] = []
+        self.points: list[ReceivedPoint] = []
         self.requests = 0
         self.headers: list[dict] = []
         self.status = 200  # what to answer; tests of failed exports change it
@@ -100,6 +117,42 @@ class OtlpReceiver:
             for span in received:
                 self.on_span(span)
 
+    def _accept_metrics(self, body: bytes) -> None:
+        request = ExportMetricsServiceRequest()
+        request.ParseFromString(body)
+        received = []
+        for resource_metrics in request.resource_metrics:
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    kind = metric.WhichOneof("data")
+                    data = getattr(metric, kind)
+                    for point in data.data_points:
+                        is_histogram = kind == "histogram"
+                        value = 0.0
+                        if not is_histogram:
+                            value = getattr(point, point.WhichOneof("value") or "as_int")
+                        received.append(
+                            ReceivedPoint(
+                                metric=metric.name,
+                                unit=metric.unit,
+                                attributes={kv.key: _value(kv.value) for kv in point.attributes},
+                                temporality=getattr(data, "aggregation_temporality", 0),
+                                count=point.count if is_histogram else 1,
+                                sum=point.sum if is_histogram else value,
+                            )
+                        )
+        with self._lock:
+            self.points.extend(received)
+
+    def find_points(self, metric: str, timeout: float = 10.0) -> list[ReceivedPoint]:
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                found = [point for point in self.points if point.metric == metric]
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
+
     def find(self, predicate, timeout: float = 10.0) -> list[ReceivedSpan]:
         """Spans matching the predicate, waiting until at least one has arrived."""
         deadline = time.monotonic() + timeout
@@ -126,7 +179,7 @@ class _Handler(BaseHTTPRequestHandler):
         receiver: OtlpReceiver = self.server.receiver
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         receiver.requests += 1
-        if self.path != "/v1/traces":
+        if self.path not in ("/v1/traces", "/v1/metrics"):
             self._reply(404, b"")
             return
         if receiver.status != 200:
@@ -136,6 +189,10 @@ class _Handler(BaseHTTPRequestHandler):
             body = gzip.decompress(body)
         if self.headers.get("Content-Type") != "application/x-protobuf":
             self._reply(415, b"")
+            return
+        if self.path == "/v1/metrics":
+            receiver._accept_metrics(body)
+            self._reply(200, ExportMetricsServiceResponse().SerializeToString())
             return
         receiver._accept(body, dict(self.headers))
         self._reply(200, ExportTraceServiceResponse().SerializeToString())
