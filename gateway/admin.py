@@ -1,6 +1,7 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from gateway.models import Backend, ModelRoute, OtlpBatch
+from gateway.tracing.outbox import otlp_outbox_state
 
 
 class ModelRouteInline(admin.TabularInline):
@@ -48,6 +49,22 @@ class OtlpBatchAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status"]
     exclude = ["payload"]
+
+    def changelist_view(self, request, extra_context=None):
+        state = otlp_outbox_state()
+        if state.rejected:
+            messages.error(
+                request,
+                f"{state.rejected} span batch(es) were rejected by the collector for good "
+                "(400/413/415) and will not be re-sent: check the collector's configuration.",
+            )
+        if state.pending:
+            messages.warning(
+                request,
+                f"{state.pending_spans} span(s) in {state.pending} batch(es) wait for the collector; "
+                f"the oldest for {state.oldest_pending_age_s:.0f} s.",
+            )
+        return super().changelist_view(request, extra_context)
 
     def has_add_permission(self, request):
         return False

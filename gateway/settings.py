@@ -182,6 +182,9 @@ CORRAL_CAPTURE_MESSAGE_CONTENT = env.bool(
     "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", default=True
 )
 
+# A worker re-sending an OTLP batch holds it this long; if the worker dies, the sweeper takes over after.
+CORRAL_OTLP_LEASE_SECONDS = env.int("CORRAL_OTLP_LEASE_SECONDS", default=120)
+
 # Regular expressions whose matches are replaced by [REDACTED] in everything Corral stores or exports
 # (audit content and spans; what goes to Ollama is untouched). A JSON list. Corral's own token format
 # is always redacted.

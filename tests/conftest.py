@@ -1,4 +1,5 @@
 import pytest
+from django.contrib.auth import get_user_model
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -109,3 +110,10 @@ def redis_client():
     client.flushdb()
     yield client
     client.flushdb()
+
+
+@pytest.fixture
+def admin_client(client, db):
+    superuser = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    client.force_login(superuser)
+    return client

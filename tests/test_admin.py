@@ -1,7 +1,6 @@
 """The admin for backends, routes, teams and tokens; audit records are read-only there."""
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from accounts.models import ApiToken
 from accounts.tokens import digest
@@ -9,13 +8,6 @@ from audit.models import AuditRecord
 from tests.conftest import MODEL
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client(client):
-    superuser = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
-    client.force_login(superuser)
-    return client
 
 
 @pytest.mark.parametrize(

@@ -85,3 +85,67 @@ def test_task_spans_join_the_enqueuing_trace_and_outbox_tasks_make_none(
         assert wait_for(lambda: "gateway.otlp_sweep" in (tmp_path / "celery.log").read_text(), 15)
     trace.get_tracer_provider().force_flush()
     assert collector.find(lambda s: "otlp_" in s.name, timeout=1) == []
+
+
+def test_a_worker_killed_mid_resend_is_finished_by_the_sweeper(
+    collector, tmp_path, redis_client, monkeypatch
+):
+    from tests.test_otlp_outbox import durable, make_spans
+
+    env = processes.corral_env(
+        collector.endpoint, CORRAL_OTLP_SWEEP_SECONDS="1", CORRAL_OTLP_LEASE_SECONDS="3"
+    )
+    collector.status = 503
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", f"{collector.endpoint}/v1/traces")
+    durable(collector).export(make_spans(3, "killed"))
+    batch = OtlpBatch.objects.get()
+    collector.status, collector.hang = 200, 60.0  # the next send hangs in the collector
+
+    def in_flight() -> bool:
+        batch.refresh_from_db()
+        return batch.leased_until is not None and batch.attempts == 0
+
+    first_log, second_log = tmp_path / "first", tmp_path / "second"
+    first_log.mkdir()
+    second_log.mkdir()
+    with processes.worker(env, first_log) as first:
+        assert wait_for(in_flight, timeout=30), (first_log / "celery.log").read_text()
+        processes.kill_hard(first)
+    collector.hang = 0.0
+    with processes.worker(env, second_log):
+        delivered = wait_for(
+            lambda: OtlpBatch.objects.get().status == OtlpBatch.Status.DELIVERED, timeout=60
+        )
+        assert delivered, (second_log / "celery.log").read_text()
+    names = sorted(s.name for s in collector.spans if s.name.startswith("killed"))
+    assert names == ["killed-0", "killed-1", "killed-2"]
+
+
+def test_with_content_capture_off_no_text_is_stored_or_exported(
+    collector, route, token, tmp_path, redis_client
+):
+    env = processes.corral_env(
+        collector.endpoint,
+        OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT="false",
+        OTEL_EXPORTER_OTLP_TRACES_TIMEOUT="1",
+        CORRAL_OTLP_SWEEP_SECONDS="1",
+    )
+    secret = "the-quarterly-numbers-are-bad"
+    collector.status = 503
+    with processes.web(env, tmp_path) as base:
+        response = httpx.post(
+            f"{base}/api/v1/chat",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"model": MODEL, "messages": [{"role": "user", "content": secret}]},
+            timeout=30,
+        )
+        audit_id = response.json()["id"]
+        assert wait_for(lambda: OtlpBatch.objects.exists(), timeout=30)
+        assert wait_for(lambda: sum(OtlpBatch.objects.values_list("span_count", flat=True)) >= 2)
+        for payload in OtlpBatch.objects.values_list("payload", flat=True):
+            assert secret.encode() not in bytes(payload)
+        collector.status = 200
+        with processes.worker(env, tmp_path):
+            span = collector.find(lambda s: s.attributes.get("corral.audit_id") == audit_id, 60)
+    assert span and secret not in repr(span[0].attributes)
+    assert "gen_ai.prompt.0.content" not in span[0].attributes

@@ -164,3 +164,25 @@ def test_readyz_shows_the_outbox(client, collector, backend, redis_client):
     outbox = client.get("/readyz").json()["otlp"]["outbox"]
     assert outbox["ok"] and outbox["pending"] == 1 and outbox["pending_spans"] == 4
     assert outbox["oldest_pending_age_s"] >= 0 and outbox["rejected"] == 0
+
+
+def test_resends_carry_the_configured_headers(collector, monkeypatch):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "Authorization=Api-Token%20dt0c01.abc")
+    collector.status = 503
+    durable(collector).export(make_spans(1, "dynatrace"))
+    collector.status = 200
+    otlp_batch_resend(batch_id=OtlpBatch.objects.get().id)
+    headers = {key.lower(): value for key, value in collector.headers[-1].items()}
+    assert headers["authorization"] == "Api-Token dt0c01.abc"
+    assert headers["content-type"] == "application/x-protobuf"
+
+
+def test_the_admin_shows_waiting_and_rejected_batches(collector, admin_client):
+    collector.status = 503
+    durable(collector).export(make_spans(2, "shown"))
+    durable(collector).export(make_spans(1, "refused"))
+    OtlpBatch.objects.filter(span_count=1).update(status=OtlpBatch.Status.REJECTED)
+    page = admin_client.get("/admin/gateway/otlpbatch/", follow=True)
+    shown = [str(m) for m in page.context["messages"]]
+    assert any("rejected by the collector" in m for m in shown)
+    assert any("2 span(s) in 1 batch(es) wait" in m for m in shown)

@@ -11,6 +11,7 @@ from datetime import timedelta
 from email.utils import parsedate_to_datetime
 
 import requests
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
@@ -21,7 +22,6 @@ from gateway.models import OtlpBatch
 
 # The collector refused the request itself: sending the same bytes again cannot succeed.
 PERMANENT_STATUSES = {400, 413, 415}
-LEASE = timedelta(seconds=120)
 BACKOFF_BASE = 2.0
 BACKOFF_MAX = 300.0
 SEND_TIMEOUT = 10.0
@@ -113,7 +113,7 @@ def otlp_batch_claim(*, batch_id: int) -> OtlpBatch | None:
         claimed = (
             OtlpBatch.objects.filter(id=batch_id, status=OtlpBatch.Status.PENDING)
             .filter(Q(leased_until__isnull=True) | Q(leased_until__lt=now))
-            .update(leased_until=now + LEASE)
+            .update(leased_until=now + timedelta(seconds=settings.CORRAL_OTLP_LEASE_SECONDS))
         )
     if not claimed:
         return None

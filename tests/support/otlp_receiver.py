@@ -63,6 +63,7 @@ class OtlpReceiver:
         self.headers: list[dict] = []
         self.status = 200  # what to answer; tests of failed exports change it
         self.retry_after: str | None = None
+        self.hang = 0.0  # hold each request this long, then answer 503 without taking it
         self._lock = threading.Lock()
         self._server = LoopbackServer(("127.0.0.1", port), _Handler)
         self._server.receiver = self
@@ -179,6 +180,10 @@ class _Handler(BaseHTTPRequestHandler):
         receiver: OtlpReceiver = self.server.receiver
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         receiver.requests += 1
+        if receiver.hang:
+            time.sleep(receiver.hang)
+            self._reply(503, b"")
+            return
         if self.path not in ("/v1/traces", "/v1/metrics"):
             self._reply(404, b"")
             return

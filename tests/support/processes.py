@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -50,11 +51,15 @@ def corral_env(otlp_endpoint: str, **extra: str) -> dict[str, str]:
 @contextlib.contextmanager
 def _process(command: list[str], env: dict, log_path: Path):
     with log_path.open("w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        # A session of its own, so a test can kill the process with all its children at once.
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             yield process
         finally:
-            process.terminate()
+            if process.poll() is None:
+                process.terminate()
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -106,3 +111,10 @@ def worker(env: dict, log_dir: Path):
     ]
     with _process(command, env, log_dir / "celery.log") as process:
         yield process
+
+
+def kill_hard(process: subprocess.Popen) -> None:
+    """SIGKILL a process and its children, as an OOM killer or a lost node would."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
