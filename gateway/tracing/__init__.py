@@ -45,6 +45,13 @@ def _endpoint_configured(signal: str) -> bool:
     )
 
 
+def queue_size() -> int:
+    """Spans the batch processor buffers. Larger than the SDK's 2048 by default: when the collector
+    goes away, the first export waits out its timeout before the outbox takes over, and the queue
+    must hold what a busy gateway makes meanwhile."""
+    return int(os.environ.get("OTEL_BSP_MAX_QUEUE_SIZE") or 8192)
+
+
 def exporting() -> bool:
     """Whether this process sends spans to an OTLP endpoint."""
     return _started_pid == os.getpid() and _endpoint_configured("TRACES")
@@ -111,7 +118,9 @@ def start() -> None:
         from gateway.tracing.durable import DurableSpanExporter, direct_timeout
 
         exporter = DurableSpanExporter(OTLPSpanExporter(timeout=direct_timeout()))
-        _tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
+        _tracer_provider.add_span_processor(
+            BatchSpanProcessor(exporter, max_queue_size=queue_size())
+        )
         logger.info("tracing: exporting spans over OTLP/HTTP, undelivered batches to the outbox")
     trace.set_tracer_provider(_tracer_provider)
 
