@@ -21,6 +21,7 @@ def server(otlp_receiver, route, tmp_path):
         otlp_receiver.endpoint,
         OTEL_METRIC_EXPORT_INTERVAL="200",
         OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE="delta",
+        OTEL_RESOURCE_ATTRIBUTES="deployment.environment=e2e,service.namespace=corral",
     )
     with processes.web(env, tmp_path) as base:
         yield base
@@ -50,6 +51,7 @@ def test_curl_call_answers_audits_and_exports_its_span(server, token, otlp_recei
     assert record.status == "succeeded" and record.trace_id == body["trace_id"]
     span = otlp_receiver.span_for_audit(body["id"], timeout=15)
     assert span.resource["service.name"] == "corral-e2e"
+    assert span.resource["deployment.environment"] == "e2e"
     assert span.attributes["gen_ai.completion.0.content"] == "You said: over the wire"
     assert span.trace_id == body["trace_id"]
     server_spans = otlp_receiver.find(lambda s: s.span_id == span.parent_span_id, timeout=15)
@@ -139,3 +141,20 @@ def test_one_worker_holds_many_streams_at_once(server, token, ollama):
         for thread in threads:
             thread.join(timeout=60)
     assert AuditRecord.objects.filter(status="succeeded").count() == streams
+
+
+def test_sdk_disabled_means_no_spans_and_calls_still_work(otlp_receiver, route, token, tmp_path):
+    env = processes.corral_env(otlp_receiver.endpoint, OTEL_SDK_DISABLED="true")
+    with processes.web(env, tmp_path) as base:
+        response = httpx.post(
+            f"{base}/api/v1/chat",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"model": MODEL, "messages": [{"role": "user", "content": "untraced"}]},
+            timeout=30,
+        )
+        health = httpx.get(f"{base}/readyz", timeout=10).json()
+    body = response.json()
+    assert response.status_code == 200 and body["trace_id"] == ""
+    assert AuditRecord.objects.get(id=body["id"]).status == "succeeded"
+    assert health["otlp"]["exporting"] is False
+    assert otlp_receiver.find(lambda s: s.attributes.get("corral.audit_id") == body["id"], 2) == []
