@@ -186,3 +186,20 @@ def test_the_admin_shows_waiting_and_rejected_batches(collector, admin_client):
     shown = [str(m) for m in page.context["messages"]]
     assert any("rejected by the collector" in m for m in shown)
     assert any("2 span(s) in 1 batch(es) wait" in m for m in shown)
+
+
+def test_a_broker_that_is_away_loses_nothing(collector, monkeypatch, eager_celery):
+    from kombu.exceptions import OperationalError as BrokerDown
+
+    def broker_down(*args, **kwargs):
+        raise BrokerDown("Error 111 connecting to redis:6379. Connection refused.")
+
+    collector.status = 503
+    with monkeypatch.context() as patched:
+        patched.setattr(otlp_resend, "apply_async", broker_down)
+        assert durable(collector).export(make_spans(2, "nobroker")) is SpanExportResult.SUCCESS
+    batch = OtlpBatch.objects.get()
+    assert batch.status == "pending" and batch.attempts == 0
+    collector.status = 200
+    assert otlp_sweep.delay().get() == 1  # the sweeper finds what was never enqueued
+    assert received(collector, "nobroker") == ["nobroker-0", "nobroker-1"]
