@@ -7,7 +7,18 @@ def default_all_models() -> bool:
     return settings.CORRAL_MODEL_ACCESS_DEFAULT == "all"
 
 
-class Team(models.Model):
+class Limits(models.Model):
+    """Rate limit and token quotas; empty means no limit at this level."""
+
+    requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    tokens_per_day = models.PositiveBigIntegerField(null=True, blank=True)
+    tokens_per_month = models.PositiveBigIntegerField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class Team(Limits):
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
     all_models = models.BooleanField(
@@ -57,7 +68,7 @@ class Membership(models.Model):
         return f"{self.user} in {self.team} ({self.role})"
 
 
-class ApiToken(models.Model):
+class ApiToken(Limits):
     """A personal API token. Only a SHA-256 of the secret is stored; the prefix is its public id."""
 
     user = models.ForeignKey(
@@ -91,3 +102,17 @@ class ApiToken(models.Model):
         if self.revoked_at is not None:
             return False
         return self.expires_at is None or self.expires_at > timezone.now()
+
+
+class UserLimits(Limits):
+    """Limits for one person, across all their tokens and teams."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="limits"
+    )
+
+    class Meta:
+        verbose_name_plural = "user limits"
+
+    def __str__(self) -> str:
+        return f"limits of {self.user}"

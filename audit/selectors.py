@@ -1,6 +1,7 @@
 import uuid
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet, Sum
+from django.db.models.functions import TruncDate
 
 from accounts.selectors import user_reads_all_audit
 from audit.models import AuditRecord
@@ -23,3 +24,18 @@ def audit_record_get_for_user(*, user, record_id: str) -> AuditRecord:
     if record is None:
         raise NotFound(f"no call with id '{record_id}'")
     return record
+
+
+def audit_usage_by_day_and_model(*, user, since) -> list[dict]:
+    """The user's calls and tokens per day and model, newest day first."""
+    return list(
+        AuditRecord.objects.filter(user=user, started_at__gte=since)
+        .annotate(day=TruncDate("started_at"))
+        .values("day", "model")
+        .annotate(
+            calls=Count("id"),
+            prompt_tokens=Sum("prompt_tokens"),
+            completion_tokens=Sum("completion_tokens"),
+        )
+        .order_by("-day", "model")
+    )

@@ -5,10 +5,17 @@ class GatewayError(Exception):
     status = 500
     code = "internal_error"
 
-    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
+        self.headers = headers or {}
 
     def as_dict(self) -> dict:
         return {"error": {"code": self.code, "message": self.message}}
@@ -44,6 +51,16 @@ class RequestTooLarge(GatewayError):
     code = "request_too_large"
 
 
+class RateLimited(GatewayError):
+    status = 429
+    code = "rate_limited"
+
+
+class QuotaExceeded(GatewayError):
+    status = 429
+    code = "quota_exceeded"
+
+
 class UpstreamError(GatewayError):
     status = 502
     code = "upstream_error"
@@ -57,6 +74,12 @@ class UpstreamUnavailable(GatewayError):
 class UpstreamTimeout(GatewayError):
     status = 504
     code = "upstream_timeout"
+
+
+class LimitsUnavailable(GatewayError):
+    # Redis is away and limits fail closed (CORRAL_LIMITS_FAIL_OPEN=false).
+    status = 503
+    code = "limits_unavailable"
 
 
 class ClientDisconnected(GatewayError):

@@ -174,6 +174,14 @@ CORRAL_AUDIT_INTERRUPTED_AFTER = env.int("CORRAL_AUDIT_INTERRUPTED_AFTER", defau
 # Believe X-Forwarded-For for the client address (only when a reverse proxy sets it).
 CORRAL_TRUST_X_FORWARDED_FOR = env.bool("CORRAL_TRUST_X_FORWARDED_FOR", default=False)
 
+# Limits for a person without their own row in "user limits" (empty: unlimited).
+CORRAL_USER_REQUESTS_PER_MINUTE = env.int("CORRAL_USER_REQUESTS_PER_MINUTE", default=None)
+CORRAL_USER_TOKENS_PER_DAY = env.int("CORRAL_USER_TOKENS_PER_DAY", default=None)
+CORRAL_USER_TOKENS_PER_MONTH = env.int("CORRAL_USER_TOKENS_PER_MONTH", default=None)
+
+# When Redis cannot be reached: refuse calls with a 503 (false, the default) or admit them unchecked.
+CORRAL_LIMITS_FAIL_OPEN = env.bool("CORRAL_LIMITS_FAIL_OPEN", default=False)
+
 # A token's last-used time and IP are written at most this often, not on every call.
 CORRAL_TOKEN_TOUCH_INTERVAL = env.int("CORRAL_TOKEN_TOUCH_INTERVAL", default=60)
 

@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from audit.models import AuditRecord
 from audit.selectors import audit_record_get_for_user, audit_record_list_for_user
+from gateway.api.base import RateLimitHeadersMixin
 
 
 class CallSummarySerializer(serializers.ModelSerializer):
@@ -65,7 +66,7 @@ class CallPagination(CursorPagination):
     max_page_size = 500
 
 
-class CallListView(ListAPIView):
+class CallListView(RateLimitHeadersMixin, ListAPIView):
     serializer_class = CallSummarySerializer
     pagination_class = CallPagination
 
@@ -90,7 +91,7 @@ class CallListView(ListAPIView):
         return records
 
 
-class CallDetailView(APIView):
+class CallDetailView(RateLimitHeadersMixin, APIView):
     @extend_schema(operation_id="calls_retrieve", responses=CallDetailSerializer)
     def get(self, request, call_id: str):
         record = audit_record_get_for_user(user=request.user, record_id=call_id)

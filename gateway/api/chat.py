@@ -3,6 +3,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.models import AuditRecord
+from gateway.api.base import RateLimitHeadersMixin
 from gateway.api.caller import caller_from_request
 from gateway.api.chat_serializers import (
     ChatInputSerializer,
@@ -10,7 +11,7 @@ from gateway.api.chat_serializers import (
     ErrorSerializer,
 )
 from gateway.api.sse import result_payload, sse_response
-from gateway.pipeline import ChatRequest, chat_complete, chat_stream
+from gateway.pipeline import CallMeta, ChatRequest, chat_complete, chat_stream
 
 ERROR_RESPONSES = {
     400: "invalid_request: the body is not valid JSON or a field is wrong",
@@ -43,7 +44,7 @@ def chat_request_from(data: dict) -> ChatRequest:
     )
 
 
-class ChatView(APIView):
+class ChatView(RateLimitHeadersMixin, APIView):
     @extend_schema(
         operation_id="chat",
         request=ChatInputSerializer,
@@ -64,9 +65,12 @@ class ChatView(APIView):
         serializer.is_valid(raise_exception=True)
         chat_request = chat_request_from(_plain(serializer.validated_data))
         caller = caller_from_request(request, surface=AuditRecord.Surface.API)
+        meta = request.corral_meta = CallMeta()
         if chat_request.stream:
-            return sse_response(chat_stream(caller=caller, request=chat_request))
-        return Response(result_payload(chat_complete(caller=caller, request=chat_request)))
+            return sse_response(chat_stream(caller=caller, request=chat_request, meta=meta))
+        return Response(
+            result_payload(chat_complete(caller=caller, request=chat_request, meta=meta))
+        )
 
 
 def _plain(value):

@@ -3,6 +3,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from gateway.api.base import RateLimitHeadersMixin
 from gateway.selectors import route_list_for_team
 
 
@@ -12,7 +13,7 @@ class ModelOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class ModelListView(APIView):
+class ModelListView(RateLimitHeadersMixin, APIView):
     @extend_schema(
         operation_id="models_list",
         responses=inline_serializer("ModelList", {"models": ModelOutputSerializer(many=True)}),

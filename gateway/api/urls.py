@@ -4,12 +4,17 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from gateway.api.calls import CallDetailView, CallListView
 from gateway.api.chat import ChatView
 from gateway.api.models import ModelListView
+from gateway.api.tokens import TokenDetailView, TokenListView
+from gateway.api.usage import UsageView
 
 urlpatterns = [
     path("chat", ChatView.as_view(), name="api-chat"),
     path("models", ModelListView.as_view(), name="api-models"),
     path("calls", CallListView.as_view(), name="api-calls"),
     path("calls/<str:call_id>", CallDetailView.as_view(), name="api-call-detail"),
+    path("usage", UsageView.as_view(), name="api-usage"),
+    path("tokens", TokenListView.as_view(), name="api-tokens"),
+    path("tokens/<str:token_id>", TokenDetailView.as_view(), name="api-token-detail"),
     path("schema", SpectacularAPIView.as_view(permission_classes=[]), name="api-schema"),
     path(
         "docs",

@@ -1,4 +1,13 @@
 from gateway.pipeline.chat import chat_complete, chat_stream
-from gateway.pipeline.types import Caller, ChatRequest, ChatResult, Delta, Usage
+from gateway.pipeline.types import Caller, CallMeta, ChatRequest, ChatResult, Delta, Usage
 
-__all__ = ["Caller", "ChatRequest", "ChatResult", "Delta", "Usage", "chat_complete", "chat_stream"]
+__all__ = [
+    "CallMeta",
+    "Caller",
+    "ChatRequest",
+    "ChatResult",
+    "Delta",
+    "Usage",
+    "chat_complete",
+    "chat_stream",
+]

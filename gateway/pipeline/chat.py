@@ -13,10 +13,11 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
+from accounts.limits import limits_acquire, limits_charge, scopes_for
 from audit.models import AuditRecord, uuid7
 from audit.services import audit_record_finalize, audit_record_open
 from gateway.errors import ClientDisconnected, GatewayError, UpstreamError, UpstreamTimeout
-from gateway.pipeline.types import Caller, ChatRequest, ChatResult, Delta, Usage
+from gateway.pipeline.types import Caller, CallMeta, ChatRequest, ChatResult, Delta, Usage
 from gateway.redaction import redact, redact_messages
 from gateway.selectors import route_get_for_team
 from gateway.tracing import genai
@@ -55,13 +56,19 @@ def _tool_calls(message: Any) -> list[dict[str, Any]]:
     return [call.model_dump(exclude_none=True) for call in message.tool_calls or []]
 
 
-def chat_stream(*, caller: Caller, request: ChatRequest) -> Iterator[Delta | ChatResult]:
+def chat_stream(
+    *, caller: Caller, request: ChatRequest, meta: CallMeta | None = None
+) -> Iterator[Delta | ChatResult]:
     """Run one chat call. Yields Deltas as the answer arrives, then exactly one ChatResult.
 
     Errors raise GatewayError. Nothing runs until the first next(), so a surface primes the
     generator to turn errors that happen before the first byte into a plain HTTP error; closing
     the generator early (client gone) stops the upstream request and records the disconnect.
     """
+    scopes = scopes_for(user=caller.user, token=caller.token, team=caller.team)
+    rate = limits_acquire(scopes=scopes)
+    if meta is not None:
+        meta.rate = rate
     route = route_get_for_team(team=caller.team, model=request.model)
     backend = route.backend
     options = {**route.default_options, **request.options}
@@ -135,6 +142,7 @@ def chat_stream(*, caller: Caller, request: ChatRequest) -> Iterator[Delta | Cha
             usage = Usage(0, chunks_seen)
         finish_reason = (final.done_reason or "stop") if final is not None else ""
         text = redact("".join(content))
+        limits_charge(scopes=scopes, tokens=usage.total_tokens)
         try:
             audit_record_finalize(
                 record_id=record_id,
@@ -249,9 +257,11 @@ def chat_stream(*, caller: Caller, request: ChatRequest) -> Iterator[Delta | Cha
             upstream.close()
 
 
-def chat_complete(*, caller: Caller, request: ChatRequest) -> ChatResult:
+def chat_complete(
+    *, caller: Caller, request: ChatRequest, meta: CallMeta | None = None
+) -> ChatResult:
     """The non-streaming form: run the same pipeline to its end and return the result."""
-    events = chat_stream(caller=caller, request=request)
+    events = chat_stream(caller=caller, request=request, meta=meta)
     try:
         for event in events:
             if isinstance(event, ChatResult):

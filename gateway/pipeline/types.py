@@ -67,3 +67,10 @@ class ChatResult:
     trace_id: str
     tool_calls: list[dict[str, Any]] | None = None
     thinking: str = ""
+
+
+@dataclass
+class CallMeta:
+    """What the pipeline tells the surface besides the answer (filled in as the call proceeds)."""
+
+    rate: Any = None  # accounts.limits.RateState of the tightest rate limit, for X-RateLimit-*

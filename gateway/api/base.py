@@ -1,0 +1,23 @@
+from accounts.limits import limits_peek, scopes_for
+from accounts.models import ApiToken
+
+
+class RateLimitHeadersMixin:
+    """X-RateLimit-* on every token-authenticated response: from the call's own admission when the
+    view ran the pipeline (`request.corral_meta`), else as the limits stand now."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        meta = getattr(request, "corral_meta", None)
+        if meta is not None:
+            state = meta.rate
+        elif isinstance(request.auth, ApiToken):
+            token = request.auth
+            state = limits_peek(scopes=scopes_for(user=request.user, token=token, team=token.team))
+        else:
+            state = None
+        if state is not None:
+            for header, value in state.headers().items():
+                if header not in response:
+                    response[header] = value
+        return response
