@@ -158,3 +158,24 @@ def test_sdk_disabled_means_no_spans_and_calls_still_work(otlp_receiver, route, 
     assert AuditRecord.objects.get(id=body["id"]).status == "succeeded"
     assert health["otlp"]["exporting"] is False
     assert otlp_receiver.find(lambda s: s.attributes.get("corral.audit_id") == body["id"], 2) == []
+
+
+def test_fifty_parallel_calls_against_a_limit_of_ten(server, token, redis_client):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from accounts.models import ApiToken
+
+    ApiToken.objects.update(requests_per_minute=10)
+
+    def call(index: int) -> int:
+        return httpx.post(
+            f"{server}/api/v1/chat",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"model": MODEL, "messages": [{"role": "user", "content": f"n{index}"}]},
+            timeout=60,
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        statuses = list(pool.map(call, range(50)))
+    assert statuses.count(200) == 10 and statuses.count(429) == 40
+    assert AuditRecord.objects.count() == 10

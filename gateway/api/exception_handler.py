@@ -36,15 +36,21 @@ def _flatten(detail, path: str = "") -> list[str]:
 
 
 def error_response(
-    status: int, code: str, message: str, retry_after: int | None = None
+    status: int,
+    code: str,
+    message: str,
+    retry_after: int | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response:
-    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    headers = dict(headers or {})
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     return Response({"error": {"code": code, "message": message}}, status=status, headers=headers)
 
 
 def handle_exception(exc, context):
     if isinstance(exc, GatewayError):
-        return error_response(exc.status, exc.code, exc.message, exc.retry_after)
+        return error_response(exc.status, exc.code, exc.message, exc.retry_after, exc.headers)
     if isinstance(exc, Http404):
         return error_response(404, "not_found", "not found")
     if isinstance(exc, DjangoPermissionDenied):

@@ -1,0 +1,179 @@
+"""Rate limits and token quotas per token, user and team, against real Redis."""
+
+import logging
+import threading
+
+import pytest
+
+from accounts.limits import Scope, limits_acquire, limits_charge
+from accounts.models import ApiToken, UserLimits
+from audit.models import AuditRecord
+from gateway import redis as corral_redis
+from gateway.errors import RateLimited
+from tests.conftest import MODEL
+
+pytestmark = pytest.mark.django_db
+
+GOOD = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis(redis_client):
+    yield
+
+
+def set_token_limits(**limits) -> ApiToken:
+    token = ApiToken.objects.get()
+    for field, value in limits.items():
+        setattr(token, field, value)
+    token.save()
+    return token
+
+
+def test_fifty_parallel_admissions_against_a_limit_of_ten_admit_exactly_ten():
+    scopes = [Scope("token", 4242, 10, None, None)]
+    admitted, refused = [], []
+    barrier = threading.Barrier(50)
+
+    def call() -> None:
+        barrier.wait()
+        try:
+            limits_acquire(scopes=scopes)
+            admitted.append(1)
+        except RateLimited:
+            refused.append(1)
+
+    threads = [threading.Thread(target=call) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert (len(admitted), len(refused)) == (10, 40)
+
+
+def test_a_call_refused_by_one_scope_counts_in_none():
+    tight, loose = Scope("token", 1, 1, None, None), Scope("team", 2, 100, None, None)
+    limits_acquire(scopes=[tight, loose])
+    with pytest.raises(RateLimited):
+        limits_acquire(scopes=[tight, loose])
+    state = limits_acquire(scopes=[loose])
+    assert state.remaining == 98  # 2 admitted by the team scope, not 3
+
+
+def test_rate_limit_answers_429_with_retry_after_and_headers(api, route):
+    set_token_limits(requests_per_minute=2)
+    first = api.post("/api/v1/chat", GOOD, format="json")
+    assert first.status_code == 200
+    assert (first["X-RateLimit-Limit"], first["X-RateLimit-Remaining"]) == ("2", "1")
+    assert 0 < int(first["X-RateLimit-Reset"]) <= 61
+    assert api.post("/api/v1/chat", GOOD, format="json")["X-RateLimit-Remaining"] == "0"
+    refused = api.post("/api/v1/chat", GOOD, format="json")
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert "2 requests per minute" in refused.json()["error"]["message"]
+    assert 1 <= int(refused["Retry-After"]) <= 61
+    assert refused["X-RateLimit-Remaining"] == "0"
+    assert AuditRecord.objects.count() == 2  # a refused call never reached the pipeline's record
+
+
+def test_headers_on_responses_that_are_not_calls(api, route):
+    set_token_limits(requests_per_minute=5)
+    api.post("/api/v1/chat", GOOD, format="json")
+    models = api.get("/api/v1/models")
+    assert (models["X-RateLimit-Limit"], models["X-RateLimit-Remaining"]) == ("5", "4")
+    assert api.get("/api/v1/calls")["X-RateLimit-Limit"] == "5"
+
+
+def test_user_and_team_limits_apply_across_tokens(api, route, user, team):
+    UserLimits.objects.create(user=user, requests_per_minute=1)
+    assert api.post("/api/v1/chat", GOOD, format="json").status_code == 200
+    refused = api.post("/api/v1/chat", GOOD, format="json")
+    assert refused.status_code == 429 and "this user" in refused.json()["error"]["message"]
+    UserLimits.objects.all().delete()
+    team.requests_per_minute = 1
+    team.save()
+    corral_redis.get_redis().flushdb()
+    assert api.post("/api/v1/chat", GOOD, format="json").status_code == 200
+    assert "this team" in api.post("/api/v1/chat", GOOD, format="json").json()["error"]["message"]
+
+
+def test_a_stream_that_crosses_the_quota_finishes_and_the_next_call_is_refused(api, route, ollama):
+    set_token_limits(tokens_per_day=10)
+    ollama.reply = "one two three four five six seven eight nine ten eleven twelve"
+    response = api.post("/api/v1/chat", {**GOOD, "stream": True}, format="json")
+    text = b"".join(response.streaming_content).decode()
+    assert "event: done" in text and "twelve" in text  # finished, although it crossed the quota
+    refused = api.post("/api/v1/chat", GOOD, format="json")
+    assert refused.status_code == 429
+    body = refused.json()["error"]
+    assert body["code"] == "quota_exceeded" and "10 tokens per day" in body["message"]
+    assert 0 < int(refused["Retry-After"]) <= 86401
+
+
+def test_monthly_quota_and_usage_report(api, route, ollama):
+    set_token_limits(tokens_per_month=1000, requests_per_minute=50)
+    for _ in range(2):
+        api.post("/api/v1/chat", GOOD, format="json")
+    usage = api.get("/api/v1/usage").json()
+    record = AuditRecord.objects.first()
+    per_call = record.prompt_tokens + record.completion_tokens
+    assert usage["days"] == [
+        {
+            "day": record.started_at.date().isoformat(),
+            "model": MODEL,
+            "calls": 2,
+            "prompt_tokens": 2 * record.prompt_tokens,
+            "completion_tokens": 2 * record.completion_tokens,
+            "total_tokens": 2 * per_call,
+        }
+    ]
+    token_limits = next(limit for limit in usage["limits"] if limit["scope"] == "token")
+    assert token_limits["tokens_this_month"] == 2 * per_call
+    assert token_limits["tokens_remaining_this_month"] == 1000 - 2 * per_call
+    assert token_limits["requests_this_minute"] == 2
+    assert token_limits["requests_remaining"] == 48
+    assert {limit["scope"] for limit in usage["limits"]} == {"token", "user", "team"}
+
+
+def test_usage_rejects_a_bad_window(api):
+    response = api.get("/api/v1/usage", {"days": "x"})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_request"
+
+
+def test_charging_counts_every_scope():
+    scopes = [Scope("token", 7, None, 100, None), Scope("team", 8, None, None, 1000)]
+    limits_charge(scopes=scopes, tokens=60)
+    limits_acquire(scopes=scopes)
+    limits_charge(scopes=scopes, tokens=60)
+    with pytest.raises(Exception) as refused:
+        limits_acquire(scopes=scopes)
+    assert refused.value.code == "quota_exceeded"
+
+
+@pytest.fixture
+def redis_down(settings):
+    corral_redis.get_redis.cache_clear()
+    settings.REDIS_URL = "redis://127.0.0.1:9/0"
+    yield
+    corral_redis.get_redis.cache_clear()
+
+
+def test_redis_down_fails_closed_by_default_and_says_so(api, route, redis_down, caplog):
+    set_token_limits(requests_per_minute=100)
+    with caplog.at_level(logging.ERROR, logger="accounts.limits"):
+        response = api.post("/api/v1/chat", GOOD, format="json")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "limits_unavailable"
+    assert response["Retry-After"] == "5"
+    assert any("fail closed" in r.getMessage() for r in caplog.records)
+    assert not AuditRecord.objects.exists()
+
+
+def test_redis_down_can_fail_open(api, route, redis_down, settings, caplog):
+    settings.CORRAL_LIMITS_FAIL_OPEN = True
+    set_token_limits(requests_per_minute=100, tokens_per_day=1000)
+    with caplog.at_level(logging.WARNING, logger="accounts.limits"):
+        response = api.post("/api/v1/chat", GOOD, format="json")
+    assert response.status_code == 200
+    assert any("fail open" in r.getMessage() for r in caplog.records)
+    assert any("could not charge" in r.getMessage() for r in caplog.records)
