@@ -32,3 +32,20 @@ def team_get_for_member(*, user, slug: str) -> Team:
     if team is None:
         raise InvalidRequest(f"team: you are not a member of a team '{slug}'.")
     return team
+
+
+def user_is_auditor(*, user) -> bool:
+    return (
+        user.is_active
+        and Membership.objects.filter(user=user, role=Membership.Role.AUDITOR).exists()
+    )
+
+
+def team_ids_administered_by(*, user) -> set[int]:
+    if not user.is_active:
+        return set()
+    return set(
+        Membership.objects.filter(user=user, role=Membership.Role.ADMIN).values_list(
+            "team_id", flat=True
+        )
+    )

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from accounts import tokens
 from accounts.models import ApiToken, Membership, Team
+from audit.admin_actions import admin_action_record, snapshot
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractUser
@@ -16,7 +17,12 @@ if TYPE_CHECKING:
 
 @transaction.atomic
 def token_issue(
-    *, user: AbstractUser, name: str, team: Team | None = None, expires_at: datetime | None = None
+    *,
+    user: AbstractUser,
+    name: str,
+    team: Team | None = None,
+    expires_at: datetime | None = None,
+    actor: AbstractUser | None = None,
 ) -> tuple[ApiToken, str]:
     """Create a token; the secret is returned here once and never stored."""
     prefix, secret = tokens.generate()
@@ -28,13 +34,19 @@ def token_issue(
         secret_hash=tokens.digest(secret),
         expires_at=expires_at,
     )
+    admin_action_record(actor=actor, action="create", obj=token, after=snapshot(token))
     return token, secret
 
 
-def token_revoke(*, token: ApiToken) -> ApiToken:
+@transaction.atomic
+def token_revoke(*, token: ApiToken, actor: AbstractUser | None = None) -> ApiToken:
     if token.revoked_at is None:
+        before = snapshot(token)
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+        admin_action_record(
+            actor=actor, action="revoke", obj=token, before=before, after=snapshot(token)
+        )
     return token
 
 
@@ -48,16 +60,28 @@ def token_touch(*, token: ApiToken, ip: str | None, interval_seconds: int) -> No
 
 
 @transaction.atomic
-def team_get_or_create(*, slug: str, name: str = "") -> Team:
-    team, _ = Team.objects.get_or_create(slug=slug, defaults={"name": name or slug})
+def team_get_or_create(*, slug: str, name: str = "", actor: AbstractUser | None = None) -> Team:
+    team, created = Team.objects.get_or_create(slug=slug, defaults={"name": name or slug})
+    if created:
+        admin_action_record(actor=actor, action="create", obj=team, after=snapshot(team))
     return team
 
 
 @transaction.atomic
 def membership_ensure(
-    *, team: Team, user: AbstractUser, role: str = Membership.Role.MEMBER
+    *,
+    team: Team,
+    user: AbstractUser,
+    role: str = Membership.Role.MEMBER,
+    actor: AbstractUser | None = None,
 ) -> Membership:
-    membership, _ = Membership.objects.get_or_create(team=team, user=user, defaults={"role": role})
+    membership, created = Membership.objects.get_or_create(
+        team=team, user=user, defaults={"role": role}
+    )
+    if created:
+        admin_action_record(
+            actor=actor, action="create", obj=membership, after=snapshot(membership)
+        )
     return membership
 
 

@@ -119,3 +119,37 @@ class AuditRecord(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status != self.Status.RUNNING
+
+
+class AdminAction(models.Model):
+    """Who created, changed, revoked or deleted a token, team, member, route or backend, with the
+    values before and after. Like the audit trail: written once, never edited."""
+
+    class Action(models.TextChoices):
+        CREATE = "create", "Created"
+        CHANGE = "change", "Changed"
+        REVOKE = "revoke", "Revoked"
+        DELETE = "delete", "Deleted"
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="admin_actions",
+    )
+    actor_username = models.CharField(max_length=150, help_text="empty: a management command")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    object_type = models.CharField(max_length=100)
+    object_id = models.CharField(max_length=64)
+    object_repr = models.CharField(max_length=200)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["object_type", "object_id"], name="adminaction_object")]
+
+    def __str__(self) -> str:
+        return f"{self.actor_username or 'cli'} {self.action} {self.object_type} {self.object_repr}"

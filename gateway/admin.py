@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 
+from gateway.admin_roles import AuditorReadsMixin, RecordedAdminMixin
 from gateway.models import Backend, ModelRoute, OtlpBatch
 from gateway.tracing.outbox import otlp_outbox_state
 
@@ -11,7 +12,7 @@ class ModelRouteInline(admin.TabularInline):
 
 
 @admin.register(Backend)
-class BackendAdmin(admin.ModelAdmin):
+class BackendAdmin(RecordedAdminMixin, AuditorReadsMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "base_url",
@@ -26,7 +27,7 @@ class BackendAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModelRoute)
-class ModelRouteAdmin(admin.ModelAdmin):
+class ModelRouteAdmin(RecordedAdminMixin, AuditorReadsMixin, admin.ModelAdmin):
     list_display = ["name", "backend", "upstream_model", "enabled", "updated_at"]
     list_filter = ["enabled", "backend"]
     search_fields = ["name", "upstream_model"]
@@ -34,7 +35,7 @@ class ModelRouteAdmin(admin.ModelAdmin):
 
 
 @admin.register(OtlpBatch)
-class OtlpBatchAdmin(admin.ModelAdmin):
+class OtlpBatchAdmin(AuditorReadsMixin, admin.ModelAdmin):
     """Span batches waiting for the collector; rejected ones need an operator's eye."""
 
     list_display = [

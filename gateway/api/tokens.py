@@ -50,7 +50,11 @@ class TokenListView(RateLimitHeadersMixin, APIView):
         data = serializer.validated_data
         team = team_get_for_member(user=request.user, slug=data["team"]) if "team" in data else None
         token, secret = token_issue(
-            user=request.user, name=data["name"], team=team, expires_at=data.get("expires_at")
+            user=request.user,
+            name=data["name"],
+            team=team,
+            expires_at=data.get("expires_at"),
+            actor=request.user,
         )
         body = {**TokenOutputSerializer(token).data, "token": secret}
         return Response(body, status=status.HTTP_201_CREATED)
@@ -59,5 +63,6 @@ class TokenListView(RateLimitHeadersMixin, APIView):
 class TokenDetailView(RateLimitHeadersMixin, APIView):
     @extend_schema(operation_id="tokens_revoke", responses={204: None})
     def delete(self, request, token_id: str):
-        token_revoke(token=token_get_for_user(user=request.user, token_id=token_id))
+        token = token_get_for_user(user=request.user, token_id=token_id)
+        token_revoke(token=token, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,26 @@
+from django.contrib import admin
+from django.contrib.admin.apps import AdminConfig
+
+
+class CorralAdminSite(admin.AdminSite):
+    """The admin, open to staff and also to team admins and auditors, who see only what their role
+    allows (each ModelAdmin decides)."""
+
+    site_header = "Corral administration"
+    site_title = "Corral"
+    index_title = "Gateway, teams and audit"
+
+    def has_permission(self, request) -> bool:
+        # Imported here: this module is loaded with INSTALLED_APPS, before any model exists.
+        from accounts.selectors import team_ids_administered_by, user_is_auditor
+
+        user = request.user
+        if not user.is_active:
+            return False
+        return (
+            user.is_staff or user_is_auditor(user=user) or bool(team_ids_administered_by(user=user))
+        )
+
+
+class CorralAdminConfig(AdminConfig):
+    default_site = "gateway.admin_site.CorralAdminSite"
