@@ -9,6 +9,7 @@ urlpatterns = [
     path("api/v1/", include("gateway.api.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("", include("gateway.web.urls")),
 ]
 
 handler404 = json_not_found

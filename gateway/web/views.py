@@ -1,0 +1,133 @@
+"""Server-rendered pages for people: models, API tokens, usage (the chat comes on top of these)."""
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from accounts.limits import limits_remaining, scopes_for
+from accounts.models import Team
+from accounts.selectors import (
+    team_ids_administered_by,
+    token_get_for_user,
+    token_list_for_user,
+    user_is_auditor,
+)
+from accounts.services import token_issue, token_revoke
+from audit.selectors import audit_usage_by_day_and_model
+from gateway.errors import GatewayError
+from gateway.selectors import route_list_for_team
+from gateway.web.forms import TokenCreateForm
+
+USAGE_DAYS = 30
+
+
+def _page(request, template: str, section: str, **context):
+    user = request.user
+    show_admin = (
+        user.is_staff or user_is_auditor(user=user) or bool(team_ids_administered_by(user=user))
+    )
+    return render(request, template, {"section": section, "show_admin_link": show_admin, **context})
+
+
+@login_required
+def home(request):
+    teams = list(Team.objects.filter(memberships__user=request.user).order_by("slug"))
+    listing = [(team, list(route_list_for_team(team=team))) for team in teams] or [
+        (None, list(route_list_for_team(team=None)))
+    ]
+    example = next((routes[0].name for _, routes in listing if routes), "llama3.2")
+    return _page(request, "web/home.html", "home", teams=listing, example_model=example)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def tokens(request):
+    form = TokenCreateForm(user=request.user)
+    new_secret = None
+    if request.method == "POST":
+        if request.POST.get("action") == "revoke":
+            try:
+                token = token_get_for_user(
+                    user=request.user, token_id=request.POST.get("token_id", "")
+                )
+            except GatewayError as exc:
+                messages.error(request, exc.message)
+            else:
+                token_revoke(token=token, actor=request.user)
+                messages.success(request, f"Token “{token.name}” is revoked.")
+            return redirect("web-tokens")
+        form = TokenCreateForm(request.POST, user=request.user)
+        if form.is_valid():
+            _, new_secret = token_issue(
+                user=request.user,
+                name=form.cleaned_data["name"],
+                team=form.cleaned_data["team"],
+                expires_at=form.expires_at(),
+                actor=request.user,
+            )
+            form = TokenCreateForm(user=request.user)
+    return _page(
+        request,
+        "web/tokens.html",
+        "tokens",
+        form=form,
+        tokens=token_list_for_user(user=request.user),
+        new_secret=new_secret,
+    )
+
+
+def _limit_rows(state) -> list[dict]:
+    rows = []
+    for what, used, limit in (
+        ("Requests this minute", state.requests_this_minute, state.requests_per_minute),
+        ("Tokens today", state.tokens_today, state.tokens_per_day),
+        ("Tokens this month", state.tokens_this_month, state.tokens_per_month),
+    ):
+        if limit is not None:
+            rows.append(
+                {
+                    "what": what,
+                    "used": used,
+                    "limit": limit,
+                    "percent": min(100, used * 100 // max(limit, 1)),
+                }
+            )
+    return rows
+
+
+@login_required
+def usage(request):
+    since = timezone.now() - timedelta(days=USAGE_DAYS)
+    rows = [
+        {**row, "total_tokens": (row["prompt_tokens"] or 0) + (row["completion_tokens"] or 0)}
+        for row in audit_usage_by_day_and_model(user=request.user, since=since)
+    ]
+    scopes = {}
+    for team in Team.objects.filter(memberships__user=request.user).order_by("slug"):
+        for scope in scopes_for(user=request.user, token=None, team=team):
+            scopes[scope.name] = (scope, "You" if scope.kind == "user" else f"Team {team.slug}")
+    if not scopes:
+        for scope in scopes_for(user=request.user, token=None, team=None):
+            scopes[scope.name] = (scope, "You")
+    limits, unavailable = [], False
+    try:
+        states = limits_remaining(scopes=[scope for scope, _ in scopes.values()])
+    except GatewayError:
+        states, unavailable = [], True
+    for (_, label), state in zip(scopes.values(), states, strict=False):
+        rows_for_scope = _limit_rows(state)
+        if rows_for_scope:
+            limits.append({"label": label, "rows": rows_for_scope})
+    return _page(
+        request,
+        "web/usage.html",
+        "usage",
+        rows=rows,
+        days=USAGE_DAYS,
+        limits=limits,
+        limits_unavailable=unavailable,
+    )
