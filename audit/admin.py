@@ -1,11 +1,11 @@
 from django.contrib import admin
 
 from audit.models import AdminAction, AuditRecord
-from gateway.admin_roles import AuditorReadsMixin
+from gateway.admin_roles import AuditorReadsMixin, ReadOnlyAdminMixin
 
 
 @admin.register(AuditRecord)
-class AuditRecordAdmin(AuditorReadsMixin, admin.ModelAdmin):
+class AuditRecordAdmin(ReadOnlyAdminMixin, AuditorReadsMixin, admin.ModelAdmin):
     """Read-only for everyone: the audit trail has no edit path."""
 
     list_display = [
@@ -24,30 +24,12 @@ class AuditRecordAdmin(AuditorReadsMixin, admin.ModelAdmin):
     date_hierarchy = "started_at"
     show_full_result_count = False
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(AdminAction)
-class AdminActionAdmin(AuditorReadsMixin, admin.ModelAdmin):
+class AdminActionAdmin(ReadOnlyAdminMixin, AuditorReadsMixin, admin.ModelAdmin):
     """The log of administrative changes: read-only for everyone, like the audit trail."""
 
     list_display = ["at", "actor_username", "action", "object_type", "object_repr"]
     list_filter = ["action", "object_type"]
     search_fields = ["actor_username", "object_repr", "object_id"]
     date_hierarchy = "at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

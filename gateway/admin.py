@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from gateway.admin_roles import AuditorReadsMixin, RecordedAdminMixin
+from gateway.admin_roles import AuditorReadsMixin, ReadOnlyAdminMixin, RecordedAdminMixin
 from gateway.models import Backend, ModelRoute, OtlpBatch
 from gateway.tracing.outbox import otlp_outbox_state
 
@@ -35,7 +35,7 @@ class ModelRouteAdmin(RecordedAdminMixin, AuditorReadsMixin, admin.ModelAdmin):
 
 
 @admin.register(OtlpBatch)
-class OtlpBatchAdmin(AuditorReadsMixin, admin.ModelAdmin):
+class OtlpBatchAdmin(ReadOnlyAdminMixin, AuditorReadsMixin, admin.ModelAdmin):
     """Span batches waiting for the collector; rejected ones need an operator's eye."""
 
     list_display = [
@@ -66,9 +66,3 @@ class OtlpBatchAdmin(AuditorReadsMixin, admin.ModelAdmin):
                 f"the oldest for {state.oldest_pending_age_s:.0f} s.",
             )
         return super().changelist_view(request, extra_context)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

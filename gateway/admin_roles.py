@@ -5,6 +5,19 @@ from accounts.selectors import team_ids_administered_by, user_is_auditor
 from audit.admin_actions import admin_action_record, snapshot
 
 
+class ReadOnlyAdminMixin:
+    """Nobody adds, changes or deletes these rows in the admin, superusers included."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class AuditorReadsMixin:
     def has_module_permission(self, request):
         return super().has_module_permission(request) or user_is_auditor(user=request.user)

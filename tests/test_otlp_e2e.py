@@ -3,11 +3,9 @@
 Real processes: Corral under gunicorn exporting through the durable exporter, a Celery worker with
 beat re-sending from the outbox, the OTLP receiver as the collector."""
 
-import httpx
 import pytest
 
 from gateway.models import OtlpBatch
-from tests.conftest import MODEL
 from tests.support import processes
 from tests.support.waiting import wait_for
 
@@ -33,12 +31,7 @@ def test_spans_made_while_the_collector_is_down_all_arrive_once(
     with processes.web(env, tmp_path) as base, processes.worker(env, tmp_path):
         ids = []
         for index in range(calls):
-            response = httpx.post(
-                f"{base}/api/v1/chat",
-                headers={"Authorization": f"Bearer {token}"},
-                json={"model": MODEL, "messages": [{"role": "user", "content": f"call {index}"}]},
-                timeout=30,
-            )
+            response = processes.post_chat(base, token, f"call {index}")
             assert response.status_code == 200
             ids.append(response.json()["id"])
 
@@ -133,12 +126,7 @@ def test_with_content_capture_off_no_text_is_stored_or_exported(
     secret = "the-quarterly-numbers-are-bad"
     collector.status = 503
     with processes.web(env, tmp_path) as base:
-        response = httpx.post(
-            f"{base}/api/v1/chat",
-            headers={"Authorization": f"Bearer {token}"},
-            json={"model": MODEL, "messages": [{"role": "user", "content": secret}]},
-            timeout=30,
-        )
+        response = processes.post_chat(base, token, secret)
         audit_id = response.json()["id"]
         assert wait_for(lambda: OtlpBatch.objects.exists(), timeout=30)
         assert wait_for(lambda: sum(OtlpBatch.objects.values_list("span_count", flat=True)) >= 2)

@@ -38,12 +38,7 @@ def stream_chat(server: str, token: str):
 
 
 def test_curl_call_answers_audits_and_exports_its_span(server, token, otlp_receiver):
-    response = httpx.post(
-        f"{server}/api/v1/chat",
-        headers={"Authorization": f"Bearer {token}"},
-        json={"model": MODEL, "messages": [{"role": "user", "content": "over the wire"}]},
-        timeout=30,
-    )
+    response = processes.post_chat(server, token, "over the wire")
     assert response.status_code == 200
     body = response.json()
     assert body["message"]["content"] == "You said: over the wire"
@@ -59,12 +54,7 @@ def test_curl_call_answers_audits_and_exports_its_span(server, token, otlp_recei
 
 
 def test_genai_client_metrics_are_exported_with_delta_temporality(server, token, otlp_receiver):
-    response = httpx.post(
-        f"{server}/api/v1/chat",
-        headers={"Authorization": f"Bearer {token}"},
-        json={"model": MODEL, "messages": [{"role": "user", "content": "count me"}]},
-        timeout=30,
-    )
+    response = processes.post_chat(server, token, "count me")
     usage = response.json()["usage"]
 
     def points(metric: str) -> list:
@@ -146,12 +136,7 @@ def test_one_worker_holds_many_streams_at_once(server, token, ollama):
 def test_sdk_disabled_means_no_spans_and_calls_still_work(otlp_receiver, route, token, tmp_path):
     env = processes.corral_env(otlp_receiver.endpoint, OTEL_SDK_DISABLED="true")
     with processes.web(env, tmp_path) as base:
-        response = httpx.post(
-            f"{base}/api/v1/chat",
-            headers={"Authorization": f"Bearer {token}"},
-            json={"model": MODEL, "messages": [{"role": "user", "content": "untraced"}]},
-            timeout=30,
-        )
+        response = processes.post_chat(base, token, "untraced")
         health = httpx.get(f"{base}/readyz", timeout=10).json()
     body = response.json()
     assert response.status_code == 200 and body["trace_id"] == ""
@@ -168,12 +153,7 @@ def test_fifty_parallel_calls_against_a_limit_of_ten(server, token, redis_client
     ApiToken.objects.update(requests_per_minute=10)
 
     def call(index: int) -> int:
-        return httpx.post(
-            f"{server}/api/v1/chat",
-            headers={"Authorization": f"Bearer {token}"},
-            json={"model": MODEL, "messages": [{"role": "user", "content": f"n{index}"}]},
-            timeout=60,
-        ).status_code
+        return processes.post_chat(server, token, f"n{index}").status_code
 
     with ThreadPoolExecutor(max_workers=50) as pool:
         statuses = list(pool.map(call, range(50)))

@@ -118,3 +118,15 @@ def kill_hard(process: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
+
+
+def post_chat(base: str, token: str, content: str, **extra) -> httpx.Response:
+    """One native-API chat call over the wire."""
+    from tests.conftest import MODEL
+
+    return httpx.post(
+        f"{base}/api/v1/chat",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"model": MODEL, "messages": [{"role": "user", "content": content}], **extra},
+        timeout=60,
+    )
