@@ -85,6 +85,12 @@ class ApiToken(Limits):
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16, unique=True, editable=False)
     secret_hash = models.CharField(max_length=64, editable=False)
+    webhook_secret = models.CharField(
+        max_length=64,
+        blank=True,
+        editable=False,
+        help_text="signs the callbacks of this token's asynchronous completions (HMAC-SHA256)",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)

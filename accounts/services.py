@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,7 @@ def token_issue(
         name=name,
         prefix=prefix,
         secret_hash=tokens.digest(secret),
+        webhook_secret=secrets.token_urlsafe(32),
         expires_at=expires_at,
     )
     admin_action_record(actor=actor, action="create", obj=token, after=snapshot(token))

@@ -9,7 +9,7 @@ from django.db import models
 from audit.models import AdminAction
 
 # Never copied into the log: a hash of a secret is still a secret's fingerprint.
-SECRET_FIELDS = {"secret_hash", "password"}
+SECRET_FIELDS = {"secret_hash", "webhook_secret", "password"}
 
 
 def _plain(value: Any) -> Any:

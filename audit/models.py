@@ -27,6 +27,7 @@ class AuditRecord(models.Model):
         FAILED = "failed", "Failed"
         CLIENT_DISCONNECTED = "client_disconnected", "Client disconnected"
         INTERRUPTED = "interrupted", "Interrupted"
+        CANCELLED = "cancelled", "Cancelled"
 
     class Surface(models.TextChoices):
         API = "api", "Native API"

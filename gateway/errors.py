@@ -86,3 +86,9 @@ class ClientDisconnected(GatewayError):
     # nginx's "client closed request"; never sent to anyone, only recorded.
     status = 499
     code = "client_disconnected"
+
+
+class Cancelled(GatewayError):
+    # An asynchronous completion cancelled while it ran; recorded, never sent as a response.
+    status = 409
+    code = "cancelled"

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -147,6 +148,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "CallStatusEnum": "audit.models.AuditRecord.Status",
+        "CompletionStatusEnum": "gateway.models.Completion.Status",
+    },
 }
 
 # --- Corral -------------------------------------------------------------------------------------
@@ -203,6 +208,13 @@ CORRAL_OTLP_LEASE_SECONDS = env.int("CORRAL_OTLP_LEASE_SECONDS", default=120)
 # is always redacted.
 CORRAL_REDACT_PATTERNS = env.json("CORRAL_REDACT_PATTERNS", default=[])
 
+# Asynchronous completions: how often a transient upstream failure is retried (backoff with jitter).
+CORRAL_COMPLETION_MAX_RETRIES = env.int("CORRAL_COMPLETION_MAX_RETRIES", default=5)
+# Callback URLs: only these hosts if set (an entry ".example.com" admits its subdomains); addresses in
+# private, loopback and link-local ranges are refused unless CORRAL_CALLBACK_ALLOW_PRIVATE is on.
+CORRAL_CALLBACK_ALLOWED_HOSTS = env.list("CORRAL_CALLBACK_ALLOWED_HOSTS", default=[])
+CORRAL_CALLBACK_ALLOW_PRIVATE = env.bool("CORRAL_CALLBACK_ALLOW_PRIVATE", default=False)
+
 # --- Celery -------------------------------------------------------------------------------------
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
@@ -214,6 +226,22 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# A message a dead worker held goes back to the queue after this long (acks_late + Redis broker).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+}
+CELERY_TASK_DEFAULT_QUEUE = "default"
+# A worker takes every queue unless told otherwise (`celery worker -Q completions` for a dedicated one).
+CELERY_TASK_QUEUES = [Queue(name) for name in ("default", "completions", "callbacks", "telemetry")]
+CELERY_TASK_ROUTES = {
+    "gateway.run_completion": {"queue": "completions"},
+    "gateway.deliver_callback": {"queue": "callbacks"},
+    "gateway.otlp_*": {"queue": "telemetry"},
+}
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=int(CORRAL_TOTAL_TIMEOUT) + 120)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int(
+    "CELERY_TASK_SOFT_TIME_LIMIT", default=int(CORRAL_TOTAL_TIMEOUT) + 60
+)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "otlp-sweep": {

@@ -1,6 +1,8 @@
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError
 
+from gateway.completions import completion_callback_deliver, completion_run
 from gateway.tracing.outbox import otlp_batch_ids_due, otlp_batch_resend
 
 
@@ -26,3 +28,46 @@ def otlp_sweep() -> int:
     for batch_id in due:
         otlp_resend.delay(batch_id)
     return len(due)
+
+
+class TransientCompletionError(Exception):
+    """An attempt failed in a way worth retrying (the job is back in the queue)."""
+
+
+@shared_task(
+    bind=True,
+    name="gateway.run_completion",
+    ignore_result=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(TransientCompletionError,),
+    retry_backoff=2,
+    retry_backoff_max=120,
+    retry_jitter=True,
+    max_retries=settings.CORRAL_COMPLETION_MAX_RETRIES,
+)
+def run_completion(self, completion_id: str) -> None:
+    outcome = completion_run(
+        completion_id=completion_id, final_attempt=self.request.retries >= self.max_retries
+    )
+    if outcome is not None and outcome.transient_error is not None:
+        raise TransientCompletionError(outcome.transient_error.message)
+
+
+class CallbackFailed(Exception):
+    pass
+
+
+@shared_task(
+    name="gateway.deliver_callback",
+    ignore_result=True,
+    acks_late=True,
+    autoretry_for=(CallbackFailed,),
+    retry_backoff=2,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=8,
+)
+def deliver_callback(completion_id: str) -> None:
+    if not completion_callback_deliver(completion_id=completion_id):
+        raise CallbackFailed(completion_id)

@@ -63,7 +63,7 @@ class ChatView(RateLimitHeadersMixin, APIView):
     def post(self, request):
         serializer = ChatInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        chat_request = chat_request_from(_plain(serializer.validated_data))
+        chat_request = chat_request_from(plain_data(serializer.validated_data))
         caller = caller_from_request(request, surface=AuditRecord.Surface.API)
         meta = request.corral_meta = CallMeta()
         if chat_request.stream:
@@ -73,10 +73,10 @@ class ChatView(RateLimitHeadersMixin, APIView):
         )
 
 
-def _plain(value):
+def plain_data(value):
     """Validated data as plain dicts and lists, as Ollama's client and the JSON fields want them."""
     if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
+        return {key: plain_data(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_plain(item) for item in value]
+        return [plain_data(item) for item in value]
     return value

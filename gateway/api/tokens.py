@@ -25,6 +25,9 @@ class TokenOutputSerializer(serializers.Serializer):
 
 class TokenCreatedSerializer(TokenOutputSerializer):
     token = serializers.CharField(help_text="The secret. It is shown here once and never again.")
+    webhook_secret = serializers.CharField(
+        help_text="Verifies the X-Corral-Signature of completion callbacks. Shown here once."
+    )
 
 
 class TokenInputSerializer(RejectUnknownFields, serializers.Serializer):
@@ -56,7 +59,11 @@ class TokenListView(RateLimitHeadersMixin, APIView):
             expires_at=data.get("expires_at"),
             actor=request.user,
         )
-        body = {**TokenOutputSerializer(token).data, "token": secret}
+        body = {
+            **TokenOutputSerializer(token).data,
+            "token": secret,
+            "webhook_secret": token.webhook_secret,
+        }
         return Response(body, status=status.HTTP_201_CREATED)
 
 

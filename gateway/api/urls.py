@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from gateway.api.calls import CallDetailView, CallListView
 from gateway.api.chat import ChatView
+from gateway.api.completions import CompletionCancelView, CompletionDetailView, CompletionListView
 from gateway.api.models import ModelListView
 from gateway.api.tokens import TokenDetailView, TokenListView
 from gateway.api.usage import UsageView
@@ -10,6 +11,17 @@ from gateway.api.usage import UsageView
 urlpatterns = [
     path("chat", ChatView.as_view(), name="api-chat"),
     path("models", ModelListView.as_view(), name="api-models"),
+    path("completions", CompletionListView.as_view(), name="api-completions"),
+    path(
+        "completions/<str:completion_id>",
+        CompletionDetailView.as_view(),
+        name="api-completion-detail",
+    ),
+    path(
+        "completions/<str:completion_id>/cancel",
+        CompletionCancelView.as_view(),
+        name="api-completion-cancel",
+    ),
     path("calls", CallListView.as_view(), name="api-calls"),
     path("calls/<str:call_id>", CallDetailView.as_view(), name="api-call-detail"),
     path("usage", UsageView.as_view(), name="api-usage"),

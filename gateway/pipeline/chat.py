@@ -16,7 +16,13 @@ from django.utils import timezone
 from accounts.limits import limits_acquire, limits_charge, scopes_for
 from audit.models import AuditRecord, uuid7
 from audit.services import audit_record_finalize, audit_record_open
-from gateway.errors import ClientDisconnected, GatewayError, UpstreamError, UpstreamTimeout
+from gateway.errors import (
+    Cancelled,
+    ClientDisconnected,
+    GatewayError,
+    UpstreamError,
+    UpstreamTimeout,
+)
 from gateway.pipeline.types import Caller, CallMeta, ChatRequest, ChatResult, Delta, Usage
 from gateway.redaction import redact, redact_messages
 from gateway.selectors import route_get_for_team
@@ -122,6 +128,8 @@ def chat_stream(
     except BaseException as exc:
         genai.end_span(span, error_type=type(exc).__name__, exception=exc)
         raise
+    if meta is not None and meta.on_open is not None:
+        meta.on_open(str(record_id))
     _release_db_connection()
 
     content: list[str] = []
@@ -200,6 +208,8 @@ def chat_stream(
                 keep_alive=request.keep_alive,
             )
             for part in upstream:
+                if meta is not None and meta.cancelled is not None and meta.cancelled():
+                    raise Cancelled("the completion was cancelled while it ran")
                 if time.monotonic() - started > backend.total_timeout:
                     raise UpstreamTimeout(
                         f"backend '{backend.name}' did not finish within {backend.total_timeout:g} s"
@@ -227,7 +237,10 @@ def chat_stream(
             raise
         except Exception as exc:
             error = translate_error(exc, backend, route.upstream_model)
-            finish(AuditRecord.Status.FAILED, error=error)
+            status = AuditRecord.Status.FAILED
+            if isinstance(error, Cancelled):
+                status = AuditRecord.Status.CANCELLED
+            finish(status, error=error)
             raise error from exc
 
         usage = finish(AuditRecord.Status.SUCCEEDED, final=final)

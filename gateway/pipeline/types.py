@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,3 +75,7 @@ class CallMeta:
     """What the pipeline tells the surface besides the answer (filled in as the call proceeds)."""
 
     rate: Any = None  # accounts.limits.RateState of the tightest rate limit, for X-RateLimit-*
+    # Called with the audit record's id as soon as it is opened (async jobs keep it per attempt).
+    on_open: Callable[[str], None] | None = None
+    # Asked between chunks; True stops the call (an async job was cancelled).
+    cancelled: Callable[[], bool] | None = None

@@ -1,0 +1,262 @@
+"""Asynchronous completions: submit, run (in a Celery task, through the same pipeline), cancel, call back.
+
+A job is run at least once by Celery (acks_late) and finished exactly once: its row is locked while an
+attempt claims it, a finished job is never run again, and an attempt that finds its predecessor's audit
+record still open records that predecessor as interrupted.
+"""
+
+import time
+import uuid
+from dataclasses import dataclass
+
+import httpx
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import ApiToken
+from audit.models import AuditRecord
+from audit.services import audit_record_finalize
+from gateway.api.sse import result_payload
+from gateway.callbacks import callback_url_check
+from gateway.errors import (
+    GatewayError,
+    InvalidRequest,
+    LimitsUnavailable,
+    NotFound,
+    RateLimited,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from gateway.models import Completion
+from gateway.pipeline import Caller, CallMeta, ChatRequest, chat_complete
+
+# Worth another attempt later: the backend or a shared service was away or busy.
+TRANSIENT = (UpstreamUnavailable, UpstreamTimeout, UpstreamError, RateLimited, LimitsUnavailable)
+CANCEL_CHECK_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    completion: Completion
+    transient_error: GatewayError | None = None
+
+
+def completion_submit(
+    *,
+    caller: Caller,
+    request_data: dict,
+    idempotency_key: str = "",
+    callback_url: str = "",
+) -> tuple[Completion, bool]:
+    """Queue a job; with an Idempotency-Key already used by this user, return that job instead."""
+    from gateway.tasks import run_completion
+
+    if idempotency_key:
+        existing = Completion.objects.filter(
+            user=caller.user, idempotency_key=idempotency_key
+        ).first()
+        if existing is not None:
+            return existing, False
+    if callback_url:
+        callback_url_check(callback_url)
+        if caller.token is None or not caller.token.webhook_secret:
+            raise InvalidRequest(
+                "callback_url: callbacks are signed with the token's webhook secret, and this token "
+                "has none; create a new token."
+            )
+    try:
+        with transaction.atomic():
+            completion = Completion.objects.create(
+                user=caller.user,
+                token=caller.token,
+                team=caller.team,
+                client_ip=caller.client_ip,
+                user_agent=caller.user_agent,
+                request=request_data,
+                idempotency_key=idempotency_key,
+                callback_url=callback_url,
+            )
+            transaction.on_commit(lambda: run_completion.delay(str(completion.id)))
+    except IntegrityError:
+        # The same key arrived twice at once: the other request created the job.
+        return Completion.objects.get(user=caller.user, idempotency_key=idempotency_key), False
+    return completion, True
+
+
+def completion_get_for_user(*, user, completion_id: str) -> Completion:
+    try:
+        key = uuid.UUID(str(completion_id))
+    except ValueError:
+        raise NotFound(f"no completion with id '{completion_id}'") from None
+    completion = Completion.objects.filter(id=key, user=user).first()
+    if completion is None:
+        raise NotFound(f"no completion with id '{completion_id}'")
+    return completion
+
+
+@transaction.atomic
+def completion_cancel(*, completion: Completion) -> Completion:
+    """A queued job is cancelled at once; a running one stops at its next chunk."""
+    completion = Completion.objects.select_for_update().get(pk=completion.pk)
+    if completion.status == Completion.Status.QUEUED:
+        completion.status = Completion.Status.CANCELLED
+        completion.cancel_requested = True
+        completion.finished_at = timezone.now()
+        completion.error = {"code": "cancelled", "message": "cancelled before it ran"}
+        completion.save()
+    elif completion.status == Completion.Status.RUNNING:
+        completion.cancel_requested = True
+        completion.save(update_fields=["cancel_requested"])
+    return completion
+
+
+def _claim(completion_id: str) -> Completion | None:
+    """Mark the job running for this attempt, or None if there is nothing (left) to do."""
+    with transaction.atomic():
+        completion = Completion.objects.select_for_update().filter(id=completion_id).first()
+        if completion is None or completion.status in Completion.FINAL:
+            return None
+        if completion.cancel_requested:
+            completion.status = Completion.Status.CANCELLED
+            completion.finished_at = timezone.now()
+            completion.error = {"code": "cancelled", "message": "cancelled before it ran"}
+            completion.save()
+            return None
+        if completion.audit_record_id:
+            # A previous attempt opened its record and never closed it: its worker died.
+            audit_record_finalize(
+                record_id=completion.audit_record_id,
+                status=AuditRecord.Status.INTERRUPTED,
+                error_code="interrupted",
+                error_message="the worker running this attempt stopped; the job was run again",
+            )
+        completion.status = Completion.Status.RUNNING
+        completion.attempts += 1
+        completion.started_at = completion.started_at or timezone.now()
+        completion.audit_record_id = None
+        completion.save()
+        return completion
+
+
+def _cancel_probe(completion_id) -> callable:
+    last = {"at": 0.0, "value": False}
+
+    def cancelled() -> bool:
+        now = time.monotonic()
+        if now - last["at"] >= CANCEL_CHECK_SECONDS:
+            last["at"] = now
+            last["value"] = Completion.objects.filter(
+                id=completion_id, cancel_requested=True
+            ).exists()
+        return last["value"]
+
+    return cancelled
+
+
+def _finish(completion: Completion, **fields) -> Completion:
+    Completion.objects.filter(id=completion.id).update(finished_at=timezone.now(), **fields)
+    completion.refresh_from_db()
+    if completion.callback_url:
+        from gateway.tasks import deliver_callback
+
+        transaction.on_commit(lambda: deliver_callback.delay(str(completion.id)))
+    return completion
+
+
+def completion_run(*, completion_id: str, final_attempt: bool) -> RunOutcome | None:
+    """One attempt at a job. A transient failure with attempts left puts the job back in the queue
+    and reports it, so the task can retry it later."""
+    from gateway.api.chat import chat_request_from
+
+    completion = _claim(completion_id)
+    if completion is None:
+        return None
+    token = ApiToken.objects.select_related("team").filter(pk=completion.token_id).first()
+    caller = Caller(
+        user=completion.user,
+        surface=AuditRecord.Surface.ASYNC,
+        team=completion.team,
+        token=token,
+        client_ip=completion.client_ip,
+        user_agent=completion.user_agent,
+    )
+    request: ChatRequest = chat_request_from({**completion.request, "stream": False})
+
+    def remember(audit_id: str) -> None:
+        Completion.objects.filter(id=completion.id).update(audit_record_id=audit_id)
+
+    meta = CallMeta(on_open=remember, cancelled=_cancel_probe(completion.id))
+    try:
+        result = chat_complete(caller=caller, request=request, meta=meta)
+    except GatewayError as error:
+        if error.code == "cancelled":
+            return RunOutcome(
+                _finish(
+                    completion, status=Completion.Status.CANCELLED, error=error.as_dict()["error"]
+                )
+            )
+        if isinstance(error, TRANSIENT) and not final_attempt:
+            Completion.objects.filter(id=completion.id).update(
+                status=Completion.Status.QUEUED, error=error.as_dict()["error"]
+            )
+            completion.refresh_from_db()
+            return RunOutcome(completion, transient_error=error)
+        return RunOutcome(
+            _finish(completion, status=Completion.Status.FAILED, error=error.as_dict()["error"])
+        )
+    return RunOutcome(
+        _finish(
+            completion,
+            status=Completion.Status.SUCCEEDED,
+            result=result_payload(result),
+            error=None,
+        )
+    )
+
+
+def completion_payload(completion: Completion) -> dict:
+    """The job as GET /api/v1/completions/{id} shows it, and as its callback carries it."""
+    body = {
+        "id": str(completion.id),
+        "status": completion.status,
+        "created_at": completion.created_at,
+        "started_at": completion.started_at,
+        "finished_at": completion.finished_at,
+        "attempts": completion.attempts,
+    }
+    if completion.result is not None:
+        body["result"] = completion.result
+    if completion.error is not None and completion.status != Completion.Status.SUCCEEDED:
+        body["error"] = completion.error
+    return body
+
+
+def completion_callback_deliver(*, completion_id: str) -> bool:
+    """POST the finished job to its callback URL; True when the receiver took it (2xx)."""
+    from gateway.callbacks import callback_send
+
+    completion = Completion.objects.select_related("token").filter(id=completion_id).first()
+    if (
+        completion is None
+        or not completion.callback_url
+        or completion.status not in Completion.FINAL
+    ):
+        return True
+    try:
+        status = callback_send(
+            url=completion.callback_url,
+            secret=completion.token.webhook_secret,
+            payload=completion_payload(completion),
+            completion_id=str(completion.id),
+        )
+    except (httpx.HTTPError, GatewayError) as exc:
+        outcome = f"failed: {exc.__class__.__name__}"
+        delivered = False
+    else:
+        delivered = 200 <= status < 300
+        outcome = f"HTTP {status}"
+    Completion.objects.filter(id=completion.id).update(
+        callback_status=f"{'delivered' if delivered else outcome} at {timezone.now().isoformat()}"
+    )
+    return delivered
