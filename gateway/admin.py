@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
 from gateway.admin_roles import AuditorReadsMixin, ReadOnlyAdminMixin, RecordedAdminMixin
-from gateway.models import Backend, ModelRoute, OtlpBatch
+from gateway.models import Backend, Completion, ModelRoute, OtlpBatch
 from gateway.tracing.outbox import otlp_outbox_state
 
 
@@ -66,3 +66,19 @@ class OtlpBatchAdmin(ReadOnlyAdminMixin, AuditorReadsMixin, admin.ModelAdmin):
                 f"the oldest for {state.oldest_pending_age_s:.0f} s.",
             )
         return super().changelist_view(request, extra_context)
+
+
+@admin.register(Completion)
+class CompletionAdmin(ReadOnlyAdminMixin, AuditorReadsMixin, admin.ModelAdmin):
+    list_display = [
+        "id",
+        "created_at",
+        "user",
+        "status",
+        "attempts",
+        "finished_at",
+        "callback_status",
+    ]
+    list_filter = ["status"]
+    search_fields = ["id", "user__username", "idempotency_key"]
+    list_select_related = ["user"]
