@@ -1,5 +1,16 @@
-from gateway.pipeline.chat import chat_complete, chat_stream
-from gateway.pipeline.types import Caller, CallMeta, ChatRequest, ChatResult, Delta, Usage
+from gateway.pipeline.chat import chat_complete, chat_stream, complete, generate_stream
+from gateway.pipeline.embed import embed
+from gateway.pipeline.types import (
+    Caller,
+    CallMeta,
+    ChatRequest,
+    ChatResult,
+    Delta,
+    EmbedRequest,
+    EmbedResult,
+    GenerateRequest,
+    Usage,
+)
 
 __all__ = [
     "CallMeta",
@@ -7,7 +18,13 @@ __all__ = [
     "ChatRequest",
     "ChatResult",
     "Delta",
+    "EmbedRequest",
+    "EmbedResult",
+    "GenerateRequest",
     "Usage",
     "chat_complete",
     "chat_stream",
+    "complete",
+    "embed",
+    "generate_stream",
 ]

@@ -32,8 +32,55 @@ class ChatRequest:
     format: str | dict | None = None
     tools: list[dict[str, Any]] | None = None
     keep_alive: str | float | None = None
+    think: bool | str | None = None
     conversation_id: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    model: str
+    prompt: str
+    stream: bool = False
+    system: str | None = None
+    suffix: str | None = None
+    images: list[str] | None = None
+    raw: bool | None = None
+    template: str | None = None
+    think: bool | None = None
+    format: str | dict | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    keep_alive: str | float | None = None
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The prompt as the audit trail and the span record it."""
+        messages = [{"role": "system", "content": self.system}] if self.system else []
+        prompt: dict[str, Any] = {"role": "user", "content": self.prompt}
+        if self.images:
+            prompt["images"] = self.images
+        return [*messages, prompt]
+
+
+@dataclass(frozen=True)
+class EmbedRequest:
+    model: str
+    input: list[str]
+    truncate: bool | None = None
+    dimensions: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    keep_alive: str | float | None = None
+
+
+@dataclass(frozen=True)
+class EmbedResult:
+    id: str
+    model: str
+    embeddings: list[list[float]]
+    prompt_tokens: int
+    latency_ms: int
+    trace_id: str
+    upstream_final: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -68,6 +115,9 @@ class ChatResult:
     trace_id: str
     tool_calls: list[dict[str, Any]] | None = None
     thinking: str = ""
+    # Ollama's own final-chunk fields (created_at, total_duration, load_duration,
+    # prompt_eval_duration, eval_duration), for the doors that speak Ollama's format.
+    upstream_final: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -1,0 +1,202 @@
+"""The lifecycle every call shares, whatever its operation and door: admit (limits), resolve the
+route, open the audit record and the GenAI span, and finalize both exactly once."""
+
+import hashlib
+import time
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from accounts.limits import limits_acquire, limits_charge, scopes_for
+from audit.models import uuid7
+from audit.services import audit_record_finalize, audit_record_open
+from gateway.errors import GatewayError
+from gateway.pipeline.types import Caller, CallMeta, Usage
+from gateway.redaction import redact, redact_messages
+from gateway.selectors import route_get_for_team
+from gateway.tracing import genai
+
+
+def release_db_connection() -> None:
+    # Give the connection back (to the pool on PostgreSQL) while we wait on the model: a stream can
+    # last minutes and hundreds of them must not hold hundreds of database connections.
+    if not connection.in_atomic_block:
+        connection.close()
+
+
+def _audit_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Messages as the audit trail keeps them: images by digest and size, not their bytes."""
+    kept = []
+    for message in messages:
+        images = message.get("images")
+        if images:
+            message = {
+                **message,
+                "images": [
+                    f"sha256:{hashlib.sha256(image.encode()).hexdigest()} ({len(image)} b64 chars)"
+                    for image in images
+                ],
+            }
+        kept.append(message)
+    return kept
+
+
+class PipelineCall:
+    """One call's bookkeeping. `begin()` runs steps 1-4 of the pipeline; `finish()` step 6."""
+
+    def __init__(
+        self,
+        *,
+        caller: Caller,
+        operation: str,
+        model: str,
+        stream: bool,
+        options: dict[str, Any],
+        messages: list[dict[str, Any]],
+        meta: CallMeta | None = None,
+        request_format: Any = None,
+        tools: list | None = None,
+        metadata: dict | None = None,
+        conversation_id: str = "",
+    ) -> None:
+        self.caller = caller
+        self.operation = operation
+        self.model = model
+        self.stream = stream
+        self.request_options = options
+        self.messages = messages
+        self.meta = meta
+        self.request_format = request_format
+        self.tools = tools
+        self.metadata = metadata or {}
+        self.conversation_id = conversation_id
+        self.finished = False
+
+    def begin(self) -> "PipelineCall":
+        caller = self.caller
+        self.scopes = scopes_for(user=caller.user, token=caller.token, team=caller.team)
+        rate = limits_acquire(scopes=self.scopes)
+        if self.meta is not None:
+            self.meta.rate = rate
+        self.route = route_get_for_team(team=caller.team, model=self.model)
+        self.backend = self.route.backend
+        self.options = {**self.route.default_options, **self.request_options}
+        self.record_id = uuid7()
+        self.server_address, self.server_port = self.backend.address
+        self.capture = genai.capture_content(caller.team)
+        # What is stored and exported is redacted; what goes to the model is what the caller sent.
+        kept_messages = redact_messages(self.messages)
+        self.span = genai.start_span(
+            operation=self.operation,
+            model=self.model,
+            stream=self.stream,
+            options=self.options,
+            messages=kept_messages,
+            capture=self.capture,
+            server_address=self.server_address,
+            server_port=self.server_port,
+            audit_id=str(self.record_id),
+            username=caller.user.get_username(),
+            team=caller.team.slug if caller.team else "",
+            token_prefix=caller.token_prefix,
+            conversation_id=self.conversation_id,
+        )
+        context = self.span.get_span_context()
+        self.trace_id = format(context.trace_id, "032x") if context.is_valid else ""
+        self.started = time.monotonic()
+        try:
+            audit_record_open(
+                record_id=self.record_id,
+                started_at=timezone.now(),
+                user=caller.user,
+                team=caller.team,
+                token_prefix=caller.token_prefix,
+                client_ip=caller.client_ip,
+                user_agent=caller.user_agent,
+                surface=caller.surface,
+                operation=self.operation,
+                model=self.model,
+                upstream_model=self.route.upstream_model,
+                backend=self.backend,
+                stream=self.stream,
+                options=self.options,
+                request_format=self.request_format,
+                tools=self.tools,
+                messages=_audit_messages(kept_messages),
+                metadata=self.metadata,
+                conversation_id=self.conversation_id,
+                trace_id=self.trace_id,
+                span_id=format(context.span_id, "016x") if context.is_valid else "",
+            )
+        except BaseException as exc:
+            genai.end_span(self.span, error_type=type(exc).__name__, exception=exc)
+            raise
+        if self.meta is not None and self.meta.on_open is not None:
+            self.meta.on_open(str(self.record_id))
+        release_db_connection()
+        return self
+
+    def elapsed_ms(self) -> int:
+        return int((time.monotonic() - self.started) * 1000)
+
+    def finish(
+        self,
+        status: str,
+        *,
+        usage: Usage,
+        completion: str = "",
+        tool_calls: list | None = None,
+        finish_reason: str = "",
+        response_model: str = "",
+        ttft_ms: int | None = None,
+        error: GatewayError | None = None,
+    ) -> None:
+        """Record the outcome once: quota, audit record, metrics and span (the span ends even when
+        the database does not answer: a span is never left open)."""
+        if self.finished:
+            return
+        self.finished = True
+        text = redact(completion)
+        response_model = response_model or self.route.upstream_model
+        limits_charge(scopes=self.scopes, tokens=usage.total_tokens)
+        try:
+            audit_record_finalize(
+                record_id=self.record_id,
+                status=status,
+                completion=text,
+                tool_calls=tool_calls or None,
+                finish_reason=finish_reason,
+                error_code=error.code if error else "",
+                error_message=error.message if error else "",
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                latency_ms=self.elapsed_ms(),
+                ttft_ms=ttft_ms,
+            )
+            release_db_connection()
+        finally:
+            genai.record_metrics(
+                operation=self.operation,
+                model=self.model,
+                response_model=response_model,
+                server_address=self.server_address,
+                server_port=self.server_port,
+                input_tokens=usage.prompt_tokens,
+                output_tokens=usage.completion_tokens,
+                duration_s=time.monotonic() - self.started,
+                ttft_s=ttft_ms / 1000 if ttft_ms is not None else None,
+                error_type=error.code if error else "",
+            )
+            genai.end_span(
+                self.span,
+                response_model=response_model,
+                completion=text if self.operation != "embeddings" else None,
+                capture=self.capture,
+                finish_reason=finish_reason,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                error_type=error.code if error else "",
+                error_message=error.message if error else "",
+                exception=error,
+            )
