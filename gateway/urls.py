@@ -7,6 +7,7 @@ from gateway.views import json_not_found, json_server_error
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("gateway.api.urls")),
+    path("ollama/", include("gateway.api.ollama_urls")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("", include("gateway.web.urls")),

@@ -1,0 +1,15 @@
+from django.urls import path, re_path
+
+from gateway.api import ollama_door as views
+
+urlpatterns = [
+    path("", views.running),
+    path("api/chat", views.ChatView.as_view()),
+    path("api/generate", views.GenerateView.as_view()),
+    path("api/embed", views.EmbedView.as_view()),
+    path("api/tags", views.TagsView.as_view()),
+    path("api/ps", views.PsView.as_view()),
+    path("api/show", views.ShowView.as_view()),
+    path("api/version", views.VersionView.as_view()),
+    re_path(r"^.*$", views.not_found),
+]

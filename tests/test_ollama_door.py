@@ -1,0 +1,125 @@
+"""The Ollama-compatible door, driven by the official ollama client over real HTTP."""
+
+import ollama as ollama_sdk
+import pytest
+
+from audit.models import AuditRecord
+from gateway.models import ModelRoute
+from tests.conftest import MODEL
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def client(live_server, token, route):
+    return ollama_sdk.Client(
+        host=f"{live_server.url}/ollama", headers={"Authorization": f"Bearer {token}"}
+    )
+
+
+def only_record() -> AuditRecord:
+    return AuditRecord.objects.get()
+
+
+def test_chat(client, spans):
+    response = client.chat(
+        model=MODEL, messages=[{"role": "user", "content": "hi door"}], stream=False
+    )
+    assert response.message.content == "You said: hi door"
+    assert response.done and response.done_reason == "stop"
+    assert response.eval_count == 4 and response.prompt_eval_count > 0
+    assert response.total_duration > 0
+    record = only_record()
+    assert (record.surface, record.operation, record.status) == ("ollama", "chat", "succeeded")
+    span = spans.span_for_audit(str(record.id))
+    assert span.attributes["llm.request.type"] == "chat"
+
+
+def test_streaming_chat(client, ollama):
+    ollama.reply = "one two three"
+    parts = list(client.chat(model=MODEL, messages=[{"role": "user", "content": "x"}], stream=True))
+    assert [p.message.content for p in parts] == ["one ", "two ", "three", ""]
+    assert parts[-1].done and parts[-1].eval_count == 3
+    assert only_record().stream is True
+
+
+def test_generate_stream_and_not(client, spans):
+    whole = client.generate(model=MODEL, prompt="ping", system="be short")
+    assert whole.response == "You said: ping"
+    chunks = list(client.generate(model=MODEL, prompt="pong", stream=True))
+    assert "".join(c.response for c in chunks) == "You said: pong" and chunks[-1].done
+    records = AuditRecord.objects.order_by("started_at")
+    assert [r.operation for r in records] == ["generate", "generate"]
+    assert records[0].messages == [
+        {"role": "system", "content": "be short"},
+        {"role": "user", "content": "ping"},
+    ]
+    span = spans.span_for_audit(str(records[0].id))
+    assert span.name == f"generate {MODEL}"
+    assert span.attributes["llm.request.type"] == "completion"
+    assert span.attributes["gen_ai.completion.0.content"] == "You said: ping"
+
+
+def test_list_shows_only_the_models_the_token_may_use(client, team, backend):
+    ModelRoute.objects.create(name="qwen3:0.6b", backend=backend, upstream_model="qwen3:0.6b")
+    names = {m.model for m in client.list().models}
+    assert names == {MODEL, "qwen3:0.6b"}
+    entry = next(m for m in client.list().models if m.model == MODEL)
+    assert entry.details.family == "llama" and entry.size > 0 and entry.digest
+    team.all_models = False
+    team.save()
+    team.allowed_routes.add(ModelRoute.objects.get(name=MODEL))
+    assert {m.model for m in client.list().models} == {MODEL}
+
+
+def test_show_ps_and_embed(client, spans):
+    shown = client.show(MODEL)
+    assert shown.details.family == "llama" and "completion" in shown.capabilities
+    assert [m.model for m in client.ps().models] == [MODEL]
+    embedded = client.embed(model=MODEL, input=["a", "b"])
+    assert len(embedded.embeddings) == 2 and embedded.prompt_eval_count >= 2
+    record = AuditRecord.objects.get(operation="embeddings")
+    assert record.prompt_tokens == embedded.prompt_eval_count
+    span = spans.span_for_audit(str(record.id))
+    assert span.name == f"embeddings {MODEL}" and span.attributes["llm.request.type"] == "embedding"
+
+
+def test_errors_are_response_errors_with_ollamas_status(client, ollama, live_server):
+    with pytest.raises(ollama_sdk.ResponseError) as missing:
+        client.chat(model="nope", messages=[{"role": "user", "content": "x"}])
+    assert missing.value.status_code == 404 and missing.value.error == "model 'nope' not found"
+
+    ollama.fail_next(503, "server busy, please try again.  maximum pending requests exceeded")
+    with pytest.raises(ollama_sdk.ResponseError) as busy:
+        client.chat(model=MODEL, messages=[{"role": "user", "content": "x"}])
+    assert busy.value.status_code == 503 and "busy" in busy.value.error
+
+    ollama.reply, ollama.error_after = "a b c d", 2
+    with pytest.raises(ollama_sdk.ResponseError) as cut:
+        list(client.chat(model=MODEL, messages=[{"role": "user", "content": "x"}], stream=True))
+    assert cut.value.status_code == -1
+
+    anonymous = ollama_sdk.Client(
+        host=f"{live_server.url}/ollama", headers={"Authorization": "Bearer crl_bad"}
+    )
+    with pytest.raises(ollama_sdk.ResponseError) as denied:
+        anonymous.list()
+    assert denied.value.status_code == 401 and "invalid API token" in denied.value.error
+
+
+def test_the_clients_ollama_api_key_variable_works(live_server, token, route, monkeypatch):
+    monkeypatch.setenv("OLLAMA_API_KEY", token)
+    client = ollama_sdk.Client(host=f"{live_server.url}/ollama")
+    assert (
+        client.chat(model=MODEL, messages=[{"role": "user", "content": "k"}]).message.content
+        == "You said: k"
+    )
+
+
+def test_root_probe_and_unknown_paths(live_server, client):
+    import httpx
+
+    assert httpx.get(f"{live_server.url}/ollama/").text == "Ollama is running"
+    missing = httpx.post(f"{live_server.url}/ollama/api/pull", json={"model": "x"})
+    assert missing.status_code == 404 and missing.json() == {"error": "404 page not found"}
+    assert client._client.get("/api/version").json()["version"] == "0.12.6"
