@@ -1,0 +1,446 @@
+"""The OpenAI-compatible door under /v1/: `openai.OpenAI(base_url="http://corral/v1", api_key=TOKEN)`.
+
+Chat completions (stream and not, `stream_options.include_usage`, tools, `response_format`, sampling
+parameters mapped to Ollama options), models and embeddings, in OpenAI's wire format and error shape,
+through the same pipeline as every other door.
+"""
+
+import base64
+import json
+import struct
+import time
+from collections.abc import Iterator
+from itertools import chain
+
+from django.http import JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from audit.models import AuditRecord
+from gateway.api.base import RateLimitHeadersMixin
+from gateway.api.caller import caller_from_request
+from gateway.api.exception_handler import handle_exception
+from gateway.errors import GatewayError, InvalidRequest, ModelNotFound
+from gateway.pipeline import (
+    CallMeta,
+    ChatRequest,
+    ChatResult,
+    EmbedRequest,
+    chat_stream,
+    complete,
+    embed,
+)
+from gateway.selectors import route_get_for_team, route_list_for_team
+
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+}
+ERROR_CODES = {
+    "unauthenticated": "invalid_api_key",
+    "rate_limited": "rate_limit_exceeded",
+    "quota_exceeded": "insufficient_quota",
+}
+
+
+def openai_error(status: int, code: str, message: str, param: str | None = None) -> dict:
+    return {
+        "error": {
+            "message": message,
+            "type": ERROR_TYPES.get(
+                status, "api_error" if status >= 500 else "invalid_request_error"
+            ),
+            "param": param,
+            "code": ERROR_CODES.get(code, code),
+        }
+    }
+
+
+def openai_exception_handler(exc, context):
+    response = handle_exception(exc, context)
+    error = response.data.get("error", {}) if isinstance(response.data, dict) else {}
+    param = (
+        error.get("message", "").split(":", 1)[0]
+        if error.get("code") == "invalid_request"
+        else None
+    )
+    if isinstance(exc, ModelNotFound):
+        param = "model"
+    response.data = openai_error(
+        response.status_code, error.get("code", ""), error.get("message", ""), param
+    )
+    return response
+
+
+def _number(data: dict, key: str, kind=(int, float)):
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise InvalidRequest(f"{key}: must be a number.")
+    return value
+
+
+def _options(data: dict) -> dict:
+    """OpenAI's sampling parameters as Ollama options."""
+    options = {}
+    for openai_key, ollama_key in (
+        ("temperature", "temperature"),
+        ("top_p", "top_p"),
+        ("presence_penalty", "presence_penalty"),
+        ("frequency_penalty", "frequency_penalty"),
+    ):
+        value = _number(data, openai_key)
+        if value is not None:
+            options[ollama_key] = value
+    seed = _number(data, "seed", int)
+    if seed is not None:
+        options["seed"] = seed
+    max_tokens = _number(data, "max_completion_tokens", int) or _number(data, "max_tokens", int)
+    if max_tokens is not None:
+        options["num_predict"] = max_tokens
+    stop = data.get("stop")
+    if stop is not None:
+        if isinstance(stop, str):
+            stop = [stop]
+        if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
+            raise InvalidRequest("stop: must be a string or a list of strings.")
+        options["stop"] = stop
+    return options
+
+
+def _format(data: dict):
+    response_format = data.get("response_format")
+    if response_format is None:
+        return None
+    if not isinstance(response_format, dict):
+        raise InvalidRequest("response_format: must be an object.")
+    kind = response_format.get("type")
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return "json"
+    if kind == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema")
+        if not isinstance(schema, dict):
+            raise InvalidRequest("response_format: json_schema.schema must be an object.")
+        return schema
+    raise InvalidRequest("response_format: type must be text, json_object or json_schema.")
+
+
+def _content(content, index: int) -> tuple[str, list[str]]:
+    """An OpenAI message content (a string or a list of parts) as Ollama's text and images."""
+    if content is None:
+        return "", []
+    if isinstance(content, str):
+        return content, []
+    if not isinstance(content, list):
+        raise InvalidRequest(f"messages[{index}].content: must be a string or a list of parts.")
+    texts, images = [], []
+    for part in content:
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text" and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        elif kind == "image_url":
+            url = (part.get("image_url") or {}).get("url", "")
+            if not isinstance(url, str) or not url.startswith("data:") or ";base64," not in url:
+                raise InvalidRequest(
+                    f"messages[{index}].content: images must be data URLs (data:image/...;base64,...)."
+                )
+            images.append(url.split(";base64,", 1)[1])
+        else:
+            raise InvalidRequest(f"messages[{index}].content: unsupported part {kind!r}.")
+    return "".join(texts), images
+
+
+def _messages(data: dict) -> list[dict]:
+    messages = data.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRequest("messages: must be a non-empty list.")
+    tool_names: dict[str, str] = {}
+    converted = []
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise InvalidRequest(f"messages[{index}]: must be an object.")
+        role = message.get("role")
+        if role == "developer":
+            role = "system"
+        if role not in ("system", "user", "assistant", "tool"):
+            raise InvalidRequest(f"messages[{index}].role: {role!r} is not a valid role.")
+        text, images = _content(message.get("content"), index)
+        out: dict = {"role": role, "content": text}
+        if images:
+            out["images"] = images
+        if role == "assistant" and message.get("tool_calls"):
+            calls = []
+            for call in message["tool_calls"]:
+                function = call.get("function") or {}
+                try:
+                    arguments = json.loads(function.get("arguments") or "{}")
+                except (TypeError, json.JSONDecodeError):
+                    raise InvalidRequest(
+                        f"messages[{index}].tool_calls: arguments must be a JSON string."
+                    ) from None
+                tool_names[call.get("id", "")] = function.get("name", "")
+                calls.append(
+                    {"function": {"name": function.get("name", ""), "arguments": arguments}}
+                )
+            out["tool_calls"] = calls
+        if role == "tool":
+            name = tool_names.get(message.get("tool_call_id", "")) or message.get("name")
+            if name:
+                out["tool_name"] = name
+        converted.append(out)
+    return converted
+
+
+def _tools(data: dict) -> list | None:
+    tools = data.get("tools")
+    if tools is None:
+        return None
+    if not isinstance(tools, list) or not all(
+        isinstance(t, dict) and t.get("type") == "function" and isinstance(t.get("function"), dict)
+        for t in tools
+    ):
+        raise InvalidRequest("tools: must be a list of {type: function, function: {...}}.")
+    return tools
+
+
+def _openai_tool_calls(tool_calls: list[dict] | None) -> list[dict]:
+    return [
+        {
+            "id": f"call_{index}",
+            "type": "function",
+            "function": {
+                "name": call["function"]["name"],
+                "arguments": json.dumps(call["function"].get("arguments", {})),
+            },
+        }
+        for index, call in enumerate(tool_calls or [])
+    ]
+
+
+def _finish_reason(result: ChatResult) -> str:
+    if result.tool_calls:
+        return "tool_calls"
+    return "length" if result.done_reason == "length" else "stop"
+
+
+def _usage(result: ChatResult) -> dict:
+    return {
+        "prompt_tokens": result.usage.prompt_tokens,
+        "completion_tokens": result.usage.completion_tokens,
+        "total_tokens": result.usage.total_tokens,
+    }
+
+
+class OpenAIView(RateLimitHeadersMixin, APIView):
+    def get_exception_handler(self):
+        return openai_exception_handler
+
+    def body(self) -> dict:
+        if not isinstance(self.request.data, dict):
+            raise InvalidRequest("the body must be a JSON object.")
+        return self.request.data
+
+
+def _sse(obj) -> bytes:
+    data = (
+        obj if isinstance(obj, str) else json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    )
+    return f"data: {data}\n\n".encode()
+
+
+class _ChunkRelay:
+    """OpenAI's chunk stream; close() always reaches the pipeline, whatever the client does."""
+
+    def __init__(self, first, events: Iterator, *, model: str, created: int, include_usage: bool):
+        self._events = events
+        self._body = self._encode(chain([first], events), model, created, include_usage)
+
+    def __iter__(self):
+        return self._body
+
+    def close(self) -> None:
+        self._body.close()
+        self._events.close()
+
+    @staticmethod
+    def _encode(events, model: str, created: int, include_usage: bool):
+        chunk_id = None
+
+        def chunk(delta: dict, finish_reason=None, **extra) -> dict:
+            return {
+                "id": chunk_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+                **extra,
+            }
+
+        try:
+            tool_index = 0
+            for event in events:
+                if isinstance(event, ChatResult):
+                    chunk_id = chunk_id or f"chatcmpl-{event.id.replace('-', '')}"
+                    yield _sse(chunk({}, _finish_reason(event)))
+                    if include_usage:
+                        yield _sse({**chunk({}), "choices": [], "usage": _usage(event)})
+                    continue
+                if chunk_id is None:
+                    chunk_id = f"chatcmpl-{int(time.time() * 1000)}"
+                    yield _sse(chunk({"role": "assistant", "content": ""}))
+                if event.content:
+                    yield _sse(chunk({"content": event.content}))
+                for call in _openai_tool_calls(event.tool_calls):
+                    call["id"] = f"call_{tool_index}"
+                    yield _sse(chunk({"tool_calls": [{"index": tool_index, **call}]}))
+                    tool_index += 1
+            yield _sse("[DONE]")
+        except GatewayError as exc:
+            yield _sse(openai_error(exc.status, exc.code, exc.message))
+
+
+class ChatCompletionsView(OpenAIView):
+    def post(self, request):
+        data = self.body()
+        model = data.get("model")
+        if not isinstance(model, str) or not model:
+            raise InvalidRequest("model: is required.")
+        if data.get("n", 1) != 1:
+            raise InvalidRequest("n: only 1 choice is supported.")
+        stream = data.get("stream", False)
+        if not isinstance(stream, bool):
+            raise InvalidRequest("stream: must be true or false.")
+        chat_request = ChatRequest(
+            model=model,
+            messages=_messages(data),
+            stream=stream,
+            options=_options(data),
+            format=_format(data),
+            tools=_tools(data),
+            metadata={"user": data["user"]} if isinstance(data.get("user"), str) else {},
+        )
+        meta = request.corral_meta = CallMeta()
+        caller = caller_from_request(request, surface=AuditRecord.Surface.OPENAI)
+        events = chat_stream(caller=caller, request=chat_request, meta=meta)
+        created = int(time.time())
+        if stream:
+            include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
+            first = next(events)
+            response = StreamingHttpResponse(
+                _ChunkRelay(
+                    first, events, model=model, created=created, include_usage=include_usage
+                ),
+                content_type="text/event-stream; charset=utf-8",
+            )
+            response["Cache-Control"] = "no-cache"
+            response["X-Accel-Buffering"] = "no"
+            return response
+        result = complete(events)
+        message: dict = {"role": "assistant", "content": result.content or None}
+        if result.tool_calls:
+            message["tool_calls"] = _openai_tool_calls(result.tool_calls)
+        elif message["content"] is None:
+            message["content"] = ""
+        return Response(
+            {
+                "id": f"chatcmpl-{result.id.replace('-', '')}",
+                "object": "chat.completion",
+                "created": created,
+                "model": model,
+                "choices": [
+                    {"index": 0, "message": message, "finish_reason": _finish_reason(result)}
+                ],
+                "usage": _usage(result),
+            }
+        )
+
+
+def _model_entry(route) -> dict:
+    return {
+        "id": route.name,
+        "object": "model",
+        "created": int(route.created_at.timestamp()),
+        "owned_by": "corral",
+    }
+
+
+class ModelsView(OpenAIView):
+    def get(self, request):
+        team = request.auth.team if request.auth is not None else None
+        return Response(
+            {"object": "list", "data": [_model_entry(r) for r in route_list_for_team(team=team)]}
+        )
+
+
+class ModelDetailView(OpenAIView):
+    def get(self, request, model: str):
+        team = request.auth.team if request.auth is not None else None
+        return Response(_model_entry(route_get_for_team(team=team, model=model)))
+
+
+class EmbeddingsView(OpenAIView):
+    def post(self, request):
+        data = self.body()
+        model, raw_input = data.get("model"), data.get("input")
+        if not isinstance(model, str) or not model:
+            raise InvalidRequest("model: is required.")
+        inputs = [raw_input] if isinstance(raw_input, str) else raw_input
+        if (
+            not isinstance(inputs, list)
+            or not inputs
+            or not all(isinstance(i, str) for i in inputs)
+        ):
+            raise InvalidRequest(
+                "input: must be a string or a list of strings (token arrays are not supported)."
+            )
+        encoding = data.get("encoding_format", "float")
+        if encoding not in ("float", "base64"):
+            raise InvalidRequest("encoding_format: must be float or base64.")
+        dimensions = _number(data, "dimensions", int)
+        meta = request.corral_meta = CallMeta()
+        result = embed(
+            caller=caller_from_request(request, surface=AuditRecord.Surface.OPENAI),
+            request=EmbedRequest(model=model, input=inputs, dimensions=dimensions),
+            meta=meta,
+        )
+        return Response(
+            {
+                "object": "list",
+                "data": [
+                    {
+                        "object": "embedding",
+                        "embedding": _encode_vector(vector, encoding),
+                        "index": index,
+                    }
+                    for index, vector in enumerate(result.embeddings)
+                ],
+                "model": model,
+                "usage": {
+                    "prompt_tokens": result.prompt_tokens,
+                    "total_tokens": result.prompt_tokens,
+                },
+            }
+        )
+
+
+def _encode_vector(vector: list[float], encoding: str):
+    if encoding == "float":
+        return vector
+    # OpenAI's base64 form: little-endian float32, which its SDK asks for by default.
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+
+
+@csrf_exempt
+def not_found(request, *args, **kwargs):
+    return JsonResponse(
+        openai_error(404, "not_found", f"no such endpoint: {request.path}"), status=404
+    )
