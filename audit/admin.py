@@ -1,13 +1,53 @@
-from django.contrib import admin
+import json
+from datetime import timedelta
 
+from django.conf import settings
+from django.contrib import admin, messages
+from django.http import StreamingHttpResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from audit.chain import audit_chain_state
+from audit.export import EXPORTERS
 from audit.models import AdminAction, AuditRecord
 from gateway.admin_roles import AuditorReadsMixin, ReadOnlyAdminMixin
+
+
+class StartedWithinFilter(admin.SimpleListFilter):
+    title = "started"
+    parameter_name = "within"
+    WINDOWS = {
+        "1h": timedelta(hours=1),
+        "24h": timedelta(days=1),
+        "7d": timedelta(days=7),
+        "30d": timedelta(days=30),
+    }
+
+    def lookups(self, request, model_admin):
+        return [
+            ("1h", "Last hour"),
+            ("24h", "Last 24 hours"),
+            ("7d", "Last 7 days"),
+            ("30d", "Last 30 days"),
+        ]
+
+    def queryset(self, request, queryset):
+        window = self.WINDOWS.get(self.value())
+        return queryset.filter(started_at__gte=timezone.now() - window) if window else queryset
+
+
+def _pretty(value) -> str:
+    return (
+        json.dumps(value, indent=2, ensure_ascii=False) if value not in (None, "", [], {}) else "—"
+    )
 
 
 @admin.register(AuditRecord)
 class AuditRecordAdmin(ReadOnlyAdminMixin, AuditorReadsMixin, admin.ModelAdmin):
     """Read-only for everyone: the audit trail has no edit path."""
 
+    change_list_template = "admin/audit/auditrecord/change_list.html"
     list_display = [
         "started_at",
         "username",
@@ -19,10 +59,156 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, AuditorReadsMixin, admin.ModelAdmin):
         "completion_tokens",
         "latency_ms",
     ]
-    list_filter = ["status", "surface", "operation", "model"]
-    search_fields = ["username", "model", "trace_id"]
+    list_filter = [
+        StartedWithinFilter,
+        "status",
+        "surface",
+        "operation",
+        "model",
+        "team_slug",
+        "username",
+    ]
+    search_fields = ["username", "model", "completion", "messages", "trace_id"]
+    search_help_text = "Searches user, model, trace id and the text of prompts and answers."
     date_hierarchy = "started_at"
     show_full_result_count = False
+    list_per_page = 50
+    fieldsets = [
+        ("Who", {"fields": ["username", "team_slug", "token_prefix", "client_ip", "user_agent"]}),
+        (
+            "Call",
+            {
+                "fields": [
+                    "surface",
+                    "operation",
+                    "model",
+                    "upstream_model",
+                    "backend_name",
+                    "stream",
+                    "conversation_id",
+                ]
+            },
+        ),
+        (
+            "Exchange",
+            {
+                "fields": [
+                    "exchange",
+                    "answer",
+                    "tool_calls_pretty",
+                    "options_pretty",
+                    "metadata_pretty",
+                ]
+            },
+        ),
+        (
+            "Outcome",
+            {
+                "fields": [
+                    "status",
+                    "error_code",
+                    "error_message",
+                    "finish_reason",
+                    "prompt_tokens",
+                    "completion_tokens",
+                    "latency_ms",
+                    "ttft_ms",
+                    "started_at",
+                    "finished_at",
+                ]
+            },
+        ),
+        (
+            "Trace and integrity",
+            {
+                "fields": [
+                    "trace",
+                    "span_id",
+                    "content_hash",
+                    "chain_seq",
+                    "chain_hash",
+                    "content_purged_at",
+                ]
+            },
+        ),
+    ]
+
+    @admin.display(description="Messages")
+    def exchange(self, record):
+        if record.content_purged_at:
+            return format_html(
+                "<em>Content removed by the retention policy on {}.</em>", record.content_purged_at
+            )
+        rows = format_html_join(
+            "",
+            '<div class="corral-message"><strong>{}</strong><pre>{}</pre></div>',
+            ((m.get("role", "?"), m.get("content", "")) for m in record.messages),
+        )
+        return rows or "—"
+
+    @admin.display(description="Answer")
+    def answer(self, record):
+        return format_html("<pre>{}</pre>", record.completion) if record.completion else "—"
+
+    @admin.display(description="Tool calls")
+    def tool_calls_pretty(self, record):
+        return format_html("<pre>{}</pre>", _pretty(record.tool_calls))
+
+    @admin.display(description="Options")
+    def options_pretty(self, record):
+        return format_html("<pre>{}</pre>", _pretty(record.options))
+
+    @admin.display(description="Metadata")
+    def metadata_pretty(self, record):
+        return format_html("<pre>{}</pre>", _pretty(record.metadata))
+
+    @admin.display(description="Trace")
+    def trace(self, record):
+        template = settings.CORRAL_TRACE_URL_TEMPLATE
+        if record.trace_id and template:
+            url = template.replace("{trace_id}", record.trace_id)
+            return format_html(
+                '<a href="{}" target="_blank" rel="noopener noreferrer">{}</a>',
+                url,
+                record.trace_id,
+            )
+        return record.trace_id or "—"
+
+    def get_urls(self):
+        return [
+            path(
+                "export/<str:fmt>/",
+                self.admin_site.admin_view(self.export_view),
+                name="audit_auditrecord_export",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        chain = audit_chain_state()
+        if chain["unsealed"] > 100:
+            messages.warning(
+                request, f"{chain['unsealed']} finalized records wait to be sealed into the chain."
+            )
+        extra = {
+            "chain": chain,
+            "export_urls": {
+                fmt: f"{reverse('admin:audit_auditrecord_export', args=[fmt])}?{request.GET.urlencode()}"
+                for fmt in EXPORTERS
+            },
+        }
+        return super().changelist_view(request, {**(extra_context or {}), **extra})
+
+    def export_view(self, request, fmt: str):
+        """The current filtered list, streamed: the same filters, search and date drill-down."""
+        if fmt not in EXPORTERS or not self.has_view_permission(request):
+            return StreamingHttpResponse(iter(()), status=404)
+        queryset = self.get_changelist_instance(request).get_queryset(request)
+        content_type = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson"
+        response = StreamingHttpResponse(EXPORTERS[fmt](queryset), content_type=content_type)
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        response["Content-Disposition"] = f'attachment; filename="corral-audit-{stamp}.{fmt}"'
+        return response
 
 
 @admin.register(AdminAction)

@@ -18,6 +18,15 @@ def uuid7() -> uuid.UUID:
     return uuid.UUID(int=value)
 
 
+class ImmutableRecordError(Exception):
+    pass
+
+
+class AuditRecordQuerySet(models.QuerySet):
+    def delete(self):
+        raise ImmutableRecordError(f"{self.model._meta.verbose_name_plural} are never deleted")
+
+
 class AuditRecord(models.Model):
     """One call that reached the pipeline. Written when it starts, finalized once when it ends."""
 
@@ -103,15 +112,42 @@ class AuditRecord(models.Model):
     trace_id = models.CharField(max_length=32, blank=True, db_index=True)
     span_id = models.CharField(max_length=16, blank=True)
 
+    # integrity: set once when the record is sealed into the hash chain (off the request path)
+    content_hash = models.CharField(max_length=64, blank=True)
+    chain_seq = models.BigIntegerField(null=True, blank=True, unique=True)
+    chain_hash = models.CharField(max_length=64, blank=True)
+    content_purged_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AuditRecordQuerySet.as_manager()
+
     class Meta:
         ordering = ["-started_at"]
         indexes = [
             models.Index(fields=["user", "-started_at"], name="audit_user_started"),
             models.Index(fields=["status", "started_at"], name="audit_status_started"),
+            models.Index(fields=["model", "-started_at"], name="audit_model_started"),
+            models.Index(fields=["team", "-started_at"], name="audit_team_started"),
+            models.Index(fields=["surface", "-started_at"], name="audit_surface_started"),
+            # the sealer's queue: finalized records not yet in the chain
+            models.Index(
+                fields=["finished_at", "id"],
+                name="audit_unsealed",
+                condition=models.Q(chain_seq__isnull=True) & ~models.Q(status="running"),
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.operation} {self.model} by {self.username} ({self.status})"
+
+    def save(self, *args, **kwargs):
+        # Records are inserted once; every later change goes through audit.services and audit.chain,
+        # which update only what a running record or the chain may change.
+        if not self._state.adding:
+            raise ImmutableRecordError(f"audit record {self.pk} cannot be saved again")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableRecordError("audit records are never deleted")
 
     @property
     def total_tokens(self) -> int:
@@ -148,9 +184,19 @@ class AdminAction(models.Model):
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
 
+    objects = AuditRecordQuerySet.as_manager()
+
     class Meta:
         ordering = ["-at"]
         indexes = [models.Index(fields=["object_type", "object_id"], name="adminaction_object")]
 
     def __str__(self) -> str:
         return f"{self.actor_username or 'cli'} {self.action} {self.object_type} {self.object_repr}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ImmutableRecordError(f"admin action {self.pk} cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableRecordError("admin actions are never deleted")

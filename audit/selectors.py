@@ -1,6 +1,6 @@
 import uuid
 
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
 from accounts.selectors import user_reads_all_audit
@@ -39,3 +39,40 @@ def audit_usage_by_day_and_model(*, user, since) -> list[dict]:
         )
         .order_by("-day", "model")
     )
+
+
+def audit_record_filter(
+    *,
+    status: str | None = None,
+    model: str | None = None,
+    team: str | None = None,
+    user: str | None = None,
+    surface: str | None = None,
+    since=None,
+    until=None,
+    search: str | None = None,
+) -> QuerySet[AuditRecord]:
+    """The filters the admin offers, for exports outside it."""
+    records = AuditRecord.objects.all()
+    if status:
+        records = records.filter(status=status)
+    if model:
+        records = records.filter(model=model)
+    if team:
+        records = records.filter(team_slug=team)
+    if user:
+        records = records.filter(username=user)
+    if surface:
+        records = records.filter(surface=surface)
+    if since:
+        records = records.filter(started_at__gte=since)
+    if until:
+        records = records.filter(started_at__lt=until)
+    if search:
+        records = records.filter(
+            Q(username__icontains=search)
+            | Q(model__icontains=search)
+            | Q(completion__icontains=search)
+            | Q(messages__icontains=search)
+        )
+    return records

@@ -3,6 +3,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 
+from audit.chain import audit_chain_seal, audit_content_purge
 from audit.services import audit_record_mark_interrupted
 
 
@@ -11,3 +12,18 @@ def mark_interrupted() -> int:
     return audit_record_mark_interrupted(
         older_than=timedelta(seconds=settings.CORRAL_AUDIT_INTERRUPTED_AFTER)
     )
+
+
+@shared_task(name="audit.seal_chain", ignore_result=True)
+def seal_chain() -> int:
+    sealed = total = audit_chain_seal()
+    while sealed:
+        sealed = audit_chain_seal()
+        total += sealed
+    return total
+
+
+@shared_task(name="audit.purge_content", ignore_result=True)
+def purge_content() -> int:
+    days = settings.AUDIT_CONTENT_RETENTION_DAYS
+    return audit_content_purge(older_than_days=days) if days else 0

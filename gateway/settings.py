@@ -192,6 +192,14 @@ CORRAL_USER_TOKENS_PER_MONTH = env.int("CORRAL_USER_TOKENS_PER_MONTH", default=N
 # When Redis cannot be reached: refuse calls with a 503 (false, the default) or admit them unchecked.
 CORRAL_LIMITS_FAIL_OPEN = env.bool("CORRAL_LIMITS_FAIL_OPEN", default=False)
 
+# Prompt and completion text of audit records older than this many days is blanked (0: kept forever);
+# metadata, hashes and the chain stay.
+AUDIT_CONTENT_RETENTION_DAYS = env.int("AUDIT_CONTENT_RETENTION_DAYS", default=0)
+
+# A link from an audit record to its trace, e.g. http://jaeger:16686/trace/{trace_id} or
+# https://{env}.live.dynatrace.com/ui/apps/dynatrace.distributedtracing/explorer?traceId={trace_id}
+CORRAL_TRACE_URL_TEMPLATE = env.str("CORRAL_TRACE_URL_TEMPLATE", default="")
+
 # A token's last-used time and IP are written at most this often, not on every call.
 CORRAL_TOKEN_TOUCH_INTERVAL = env.int("CORRAL_TOKEN_TOUCH_INTERVAL", default=60)
 
@@ -247,6 +255,14 @@ CELERY_BEAT_SCHEDULE = {
     "otlp-sweep": {
         "task": "gateway.otlp_sweep",
         "schedule": env.float("CORRAL_OTLP_SWEEP_SECONDS", default=10.0),
+    },
+    "audit-seal-chain": {
+        "task": "audit.seal_chain",
+        "schedule": env.float("AUDIT_SEAL_SECONDS", default=10.0),
+    },
+    "audit-purge-content": {
+        "task": "audit.purge_content",
+        "schedule": 3600.0,
     },
     "audit-mark-interrupted": {
         "task": "audit.mark_interrupted",

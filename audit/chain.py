@@ -1,0 +1,176 @@
+"""The audit trail's hash chain: every finalized record is sealed, in order, into a chain where each
+link covers the record's fields, the hash of its content and the previous link. Changing, removing
+or reordering a sealed record breaks the chain at that record, and `audit_verify` says where.
+
+The chain covers the content's hash, not the content: the retention purge may blank old content and
+the chain still verifies.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.models import AuditRecord
+
+GENESIS = "0" * 64
+CONTENT_FIELDS = (
+    "messages",
+    "completion",
+    "tool_calls",
+    "tools",
+    "options",
+    "request_format",
+    "metadata",
+)
+LINK_FIELDS = (
+    "id",
+    "started_at",
+    "finished_at",
+    "user_id",
+    "username",
+    "team_id",
+    "team_slug",
+    "token_prefix",
+    "client_ip",
+    "user_agent",
+    "surface",
+    "operation",
+    "model",
+    "upstream_model",
+    "backend_name",
+    "stream",
+    "conversation_id",
+    "status",
+    "error_code",
+    "error_message",
+    "finish_reason",
+    "prompt_tokens",
+    "completion_tokens",
+    "latency_ms",
+    "ttft_ms",
+    "trace_id",
+    "span_id",
+)
+BLANK_CONTENT = {
+    "messages": [],
+    "completion": "",
+    "tool_calls": None,
+    "tools": None,
+    "metadata": {},
+}
+
+
+def _canonical(value) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def content_hash(record: AuditRecord) -> str:
+    return hashlib.sha256(_canonical({f: getattr(record, f) for f in CONTENT_FIELDS})).hexdigest()
+
+
+def link_hash(previous: str, seq: int, record: AuditRecord, content: str) -> str:
+    fields = {f: getattr(record, f) for f in LINK_FIELDS}
+    fields.update(seq=seq, content_hash=content)
+    return hashlib.sha256(previous.encode() + _canonical(fields)).hexdigest()
+
+
+def _head() -> tuple[int, str]:
+    last = (
+        AuditRecord.objects.filter(chain_seq__isnull=False)
+        .order_by("-chain_seq")
+        .values_list("chain_seq", "chain_hash")
+        .first()
+    )
+    return last if last else (0, GENESIS)
+
+
+def audit_chain_seal(*, batch: int = 1000) -> int:
+    """Seal finalized records into the chain in the order they finished; returns how many.
+
+    One sealer at a time: the head row is locked (and on an empty chain the unique sequence number
+    refuses a second sealer's first link)."""
+    with transaction.atomic():
+        head = (
+            AuditRecord.objects.select_for_update()
+            .filter(chain_seq__isnull=False)
+            .order_by("-chain_seq")
+            .first()
+        )
+        seq, previous = (head.chain_seq, head.chain_hash) if head else (0, GENESIS)
+        pending = list(
+            AuditRecord.objects.filter(chain_seq__isnull=True)
+            .exclude(status=AuditRecord.Status.RUNNING)
+            .order_by("finished_at", "id")[:batch]
+        )
+        for record in pending:
+            seq += 1
+            record.content_hash = record.content_hash or content_hash(record)
+            record.chain_seq = seq
+            record.chain_hash = previous = link_hash(previous, seq, record, record.content_hash)
+        AuditRecord.objects.bulk_update(pending, ["content_hash", "chain_seq", "chain_hash"])
+    return len(pending)
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    ok: bool
+    checked: int
+    unsealed: int
+    first_bad_id: str = ""
+    first_bad_seq: int | None = None
+    reason: str = ""
+
+
+def audit_chain_verify() -> VerifyReport:
+    """Walk the chain from the start; report the first record that does not match."""
+    previous, expected_seq, checked = GENESIS, 1, 0
+    records = AuditRecord.objects.filter(chain_seq__isnull=False).order_by("chain_seq")
+    for record in records.iterator(chunk_size=2000):
+        bad = ""
+        if record.chain_seq != expected_seq:
+            bad = f"sequence gap: expected {expected_seq}, found {record.chain_seq}"
+        elif record.content_purged_at is None and content_hash(record) != record.content_hash:
+            bad = "content does not match its hash"
+        elif (
+            link_hash(previous, record.chain_seq, record, record.content_hash) != record.chain_hash
+        ):
+            bad = "record does not match its link in the chain"
+        if bad:
+            return VerifyReport(False, checked, _unsealed(), str(record.id), record.chain_seq, bad)
+        previous, expected_seq, checked = record.chain_hash, expected_seq + 1, checked + 1
+    return VerifyReport(True, checked, _unsealed())
+
+
+def _unsealed() -> int:
+    return (
+        AuditRecord.objects.filter(chain_seq__isnull=True)
+        .exclude(status=AuditRecord.Status.RUNNING)
+        .count()
+    )
+
+
+def audit_chain_state() -> dict:
+    seq, _ = _head()
+    return {"sealed": seq, "unsealed": _unsealed()}
+
+
+def audit_content_purge(*, older_than_days: int, batch: int = 2000) -> int:
+    """Blank the prompt and completion of sealed records older than the retention period; their
+    metadata, hashes and chain links stay and still verify. Returns how many were purged."""
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    purged = 0
+    while True:
+        ids = list(
+            AuditRecord.objects.filter(
+                started_at__lt=cutoff, content_purged_at__isnull=True, chain_seq__isnull=False
+            ).values_list("id", flat=True)[:batch]
+        )
+        if not ids:
+            return purged
+        purged += AuditRecord.objects.filter(id__in=ids).update(
+            content_purged_at=timezone.now(), **BLANK_CONTENT
+        )

@@ -1,0 +1,199 @@
+"""The audit trail cannot be changed without it showing: no write path, a database guard on
+PostgreSQL, a hash chain that audit_verify walks, retention that keeps the chain verifiable, and
+exports equal to the filtered list."""
+
+import csv
+import io
+import json
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection, transaction
+from django.db.utils import DatabaseError
+from django.utils import timezone
+
+from audit.chain import audit_chain_seal, audit_chain_verify, audit_content_purge
+from audit.models import AdminAction, AuditRecord, ImmutableRecordError
+from tests.conftest import MODEL
+
+pytestmark = pytest.mark.django_db
+
+on_postgres = pytest.mark.skipif("connection.vendor != 'postgresql'")
+
+
+def make_calls(api, count: int, content: str = "hello") -> list[str]:
+    return [
+        api.post(
+            "/api/v1/chat",
+            {"model": MODEL, "messages": [{"role": "user", "content": f"{content} {i}"}]},
+            format="json",
+        )
+        .json()
+        .get("id")
+        for i in range(count)
+    ]
+
+
+def verify() -> str:
+    out = StringIO()
+    call_command("audit_verify", stdout=out)
+    return out.getvalue()
+
+
+def test_sealed_chain_verifies(api, route):
+    make_calls(api, 5)
+    assert audit_chain_seal() == 5
+    assert list(AuditRecord.objects.order_by("chain_seq").values_list("chain_seq", flat=True)) == [
+        1,
+        2,
+        3,
+        4,
+        5,
+    ]
+    assert verify().startswith("OK: 5 sealed records verified")
+    make_calls(api, 2)
+    assert audit_chain_seal() == 2 and audit_chain_verify().checked == 7
+
+
+def test_no_write_path_in_the_orm(api, route):
+    record = AuditRecord.objects.get(id=make_calls(api, 1)[0])
+    record.completion = "tampered"
+    with pytest.raises(ImmutableRecordError):
+        record.save()
+    with pytest.raises(ImmutableRecordError):
+        record.delete()
+    with pytest.raises(ImmutableRecordError):
+        AuditRecord.objects.all().delete()
+    with pytest.raises(ImmutableRecordError):
+        AdminAction.objects.all().delete()
+
+
+def _tamper(record_id: str, **changes) -> None:
+    """A change made behind Corral's back (on PostgreSQL with the guard switched off, as a DBA could)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET session_replication_role = replica")  # triggers off; superuser only
+        AuditRecord.objects.filter(id=record_id).update(**changes)
+        with connection.cursor() as cursor:
+            cursor.execute("SET session_replication_role = origin")
+    else:
+        AuditRecord.objects.filter(id=record_id).update(**changes)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"completion": "I never said that"},
+        {"prompt_tokens": 1},
+        {"username": "mallory"},
+        {"status": "failed"},
+    ],
+)
+def test_tampering_is_caught_at_the_changed_record(api, route, changes):
+    ids = make_calls(api, 4)
+    audit_chain_seal()
+    target = AuditRecord.objects.get(chain_seq=3)
+    _tamper(str(target.id), **changes)
+    report = audit_chain_verify()
+    assert not report.ok and report.first_bad_id == str(target.id) and report.first_bad_seq == 3
+    assert report.checked == 2
+    with pytest.raises(CommandError, match=f"MISMATCH at record {target.id}"):
+        verify()
+    assert len(ids) == 4
+
+
+def test_a_removed_record_breaks_the_sequence(api, route):
+    make_calls(api, 3)
+    audit_chain_seal()
+    second = AuditRecord.objects.get(chain_seq=2)
+    _tamper(str(second.id), chain_seq=99)
+    report = audit_chain_verify()
+    assert not report.ok and "sequence gap" in report.reason
+
+
+def test_retention_blanks_content_and_the_chain_still_verifies(api, route):
+    old, new = make_calls(api, 2, "a secret prompt")
+    _tamper(old, started_at=timezone.now() - timedelta(days=40))  # an old record, before sealing
+    audit_chain_seal()
+    assert audit_content_purge(older_than_days=30) == 1
+    purged = AuditRecord.objects.get(id=old)
+    assert purged.messages == [] and purged.completion == "" and purged.content_purged_at
+    assert purged.prompt_tokens > 0 and purged.content_hash
+    assert AuditRecord.objects.get(id=new).completion == "You said: a secret prompt 1"
+    assert audit_chain_verify().ok
+    assert audit_content_purge(older_than_days=30) == 0
+
+
+@on_postgres
+def test_the_database_refuses_changes_to_final_records(api, route):
+    record_id = make_calls(api, 1)[0]
+    for statement in (
+        "UPDATE audit_auditrecord SET completion = 'tampered' WHERE id = %s",
+        "UPDATE audit_auditrecord SET status = 'failed' WHERE id = %s",
+        "DELETE FROM audit_auditrecord WHERE id = %s",
+    ):
+        with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(statement, [record_id])
+    audit_chain_seal()  # sealing is the one change allowed, once
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE audit_auditrecord SET chain_hash = 'x' WHERE id = %s", [record_id])
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE audit_adminaction SET action = 'x'")
+    assert AuditRecord.objects.get(id=record_id).completion == "You said: hello 0"
+
+
+def test_admin_export_equals_the_filtered_list(admin_client, api, route, ollama):
+    make_calls(api, 3)
+    ollama.fail_next(500, "boom", times=2)
+    make_calls(api, 2)
+    listed = admin_client.get("/admin/audit/auditrecord/", {"status__exact": "failed"})
+    expected = {str(r.pk) for r in listed.context["cl"].result_list}
+    assert len(expected) == 2
+    exported = admin_client.get("/admin/audit/auditrecord/export/csv/", {"status__exact": "failed"})
+    assert exported["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(exported.streaming_content).decode())))
+    assert {row["id"] for row in rows} == expected and all(
+        row["status"] == "failed" for row in rows
+    )
+    make_calls(api, 1, "needle")
+    exported = admin_client.get("/admin/audit/auditrecord/export/jsonl/", {"q": "needle"})
+    lines = b"".join(exported.streaming_content).decode().splitlines()
+    assert [json.loads(line)["messages"][0]["content"] for line in lines] == ["needle 0"]
+
+
+def test_export_command_with_filters(api, route, ollama, tmp_path):
+    make_calls(api, 2)
+    ollama.fail_next(500, "boom")
+    make_calls(api, 1)
+    target = tmp_path / "failed.jsonl"
+    call_command("audit_export", "--format", "jsonl", "--status", "failed", "--output", str(target))
+    rows = [json.loads(line) for line in target.read_text().splitlines()]
+    assert len(rows) == 1 and rows[0]["error_code"] == "upstream_error"
+    out = StringIO()
+    call_command(
+        "audit_export",
+        "--since",
+        (timezone.now() - timedelta(hours=1)).date().isoformat(),
+        stdout=out,
+    )
+    assert len(out.getvalue().strip().splitlines()) == 4  # header + 3 rows
+
+
+def test_the_detail_page_shows_the_exchange_inertly(admin_client, api, route, ollama, settings):
+    settings.CORRAL_TRACE_URL_TEMPLATE = "http://jaeger:16686/trace/{trace_id}"
+    ollama.reply = '<script>alert("x")</script> <a href="javascript:alert(1)">click</a>'
+    record_id = make_calls(api, 1, "<b>bold?</b>")[0]
+    page = admin_client.get(f"/admin/audit/auditrecord/{record_id}/change/").content.decode()
+    assert "&lt;script&gt;" in page and "<script>alert" not in page
+    assert "&lt;b&gt;bold?&lt;/b&gt;" in page
+    trace_id = AuditRecord.objects.get(id=record_id).trace_id
+    assert f'href="http://jaeger:16686/trace/{trace_id}"' in page
+
+
+def test_admin_search_finds_prompt_and_answer_text(admin_client, api, route):
+    make_calls(api, 1, "zebra crossing")
+    make_calls(api, 1, "lion king")
+    found = admin_client.get("/admin/audit/auditrecord/", {"q": "zebra"}).context["cl"].result_list
+    assert [r.messages[0]["content"] for r in found] == ["zebra crossing 0"]
