@@ -11,6 +11,7 @@ from django.utils.html import format_html, format_html_join
 from audit.chain import audit_chain_state
 from audit.export import EXPORTERS
 from audit.models import AdminAction, AuditRecord
+from audit.selectors import audit_record_search
 from gateway.admin_roles import AuditorReadsMixin, ReadOnlyAdminMixin
 
 
@@ -68,7 +69,7 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, AuditorReadsMixin, admin.ModelAdmin):
         "team_slug",
         "username",
     ]
-    search_fields = ["username", "model", "completion", "messages", "trace_id"]
+    search_fields = ["username"]  # the search itself is get_search_results below
     search_help_text = "Searches user, model, trace id and the text of prompts and answers."
     date_hierarchy = "started_at"
     show_full_result_count = False
@@ -173,6 +174,9 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, AuditorReadsMixin, admin.ModelAdmin):
                 record.trace_id,
             )
         return record.trace_id or "—"
+
+    def get_search_results(self, request, queryset, search_term):
+        return audit_record_search(queryset, search_term), False
 
     def get_urls(self):
         return [

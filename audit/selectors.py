@@ -1,6 +1,8 @@
 import uuid
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db import connection
+from django.db.models import BooleanField, Count, Q, QuerySet, Sum
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncDate
 
 from accounts.selectors import user_reads_all_audit
@@ -69,10 +71,33 @@ def audit_record_filter(
     if until:
         records = records.filter(started_at__lt=until)
     if search:
-        records = records.filter(
-            Q(username__icontains=search)
-            | Q(model__icontains=search)
-            | Q(completion__icontains=search)
-            | Q(messages__icontains=search)
-        )
+        records = audit_record_search(records, search)
     return records
+
+
+def audit_record_search(records: QuerySet[AuditRecord], term: str) -> QuerySet[AuditRecord]:
+    """Records whose user, model, prompt or answer contain the term (a trace id matches exactly).
+
+    PostgreSQL uses the full-text index (every word of the term, as a prefix of a word); elsewhere a
+    LIKE over the same fields."""
+    term = term.strip()
+    if not term:
+        return records
+    if len(term) == 32 and all(c in "0123456789abcdef" for c in term.lower()):
+        return records.filter(trace_id=term.lower())
+    if connection.vendor == "postgresql":
+        words = [w for w in "".join(c if c.isalnum() else " " for c in term).split() if w]
+        if not words:
+            return records
+        query = " & ".join(f"{w}:*" for w in words)
+        return records.alias(
+            matches=RawSQL(
+                "search_vector @@ to_tsquery('simple', %s)", [query], output_field=BooleanField()
+            )
+        ).filter(matches=True)
+    return records.filter(
+        Q(username__icontains=term)
+        | Q(model__icontains=term)
+        | Q(completion__icontains=term)
+        | Q(messages__icontains=term)
+    )
