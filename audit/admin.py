@@ -3,16 +3,24 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
+from accounts.models import Team
 from audit.chain import audit_chain_state
+from audit.dashboard import bar_chart, dashboard
 from audit.export import EXPORTERS
 from audit.models import AdminAction, AuditRecord
 from audit.selectors import audit_record_search
 from gateway.admin_roles import AuditorReadsMixin, ReadOnlyAdminMixin
+from gateway.models import ModelRoute
 
 
 class StartedWithinFilter(admin.SimpleListFilter):
@@ -36,6 +44,66 @@ class StartedWithinFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         window = self.WINDOWS.get(self.value())
         return queryset.filter(started_at__gte=timezone.now() - window) if window else queryset
+
+
+class _ChoicesFromTable(admin.SimpleListFilter):
+    """A filter whose choices come from a small table, not from a DISTINCT over millions of rows."""
+
+    field = ""
+
+    def choices_query(self):
+        raise NotImplementedError
+
+    def lookups(self, request, model_admin):
+        return [(value, value) for value in self.choices_query()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(**{self.field: self.value()}) if self.value() else queryset
+
+
+class ModelFilter(_ChoicesFromTable):
+    title, parameter_name, field = "model", "model", "model"
+
+    def choices_query(self):
+        return ModelRoute.objects.order_by("name").values_list("name", flat=True)
+
+
+class TeamFilter(_ChoicesFromTable):
+    title, parameter_name, field = "team", "team", "team_slug"
+
+    def choices_query(self):
+        return Team.objects.order_by("slug").values_list("slug", flat=True)
+
+
+class UserFilter(_ChoicesFromTable):
+    title, parameter_name, field = "user", "user", "username"
+
+    def choices_query(self):
+        return (
+            get_user_model().objects.order_by("username").values_list("username", flat=True)[:500]
+        )
+
+
+class CappedCountPaginator(Paginator):
+    """Counting a million matching rows costs more than showing a page of them: count up to a cap."""
+
+    CAP = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        # Without the ordering, PostgreSQL stops at the cap instead of sorting every match first.
+        return self.object_list.order_by()[: self.CAP + 1].count()
+
+
+def _message_extras(message: dict) -> str:
+    """Images (kept by digest) and tool calls of one message, below its text."""
+    images = format_html_join(
+        "", "<div><em>image</em> {}</div>", ((image,) for image in message.get("images") or [])
+    )
+    tools = message.get("tool_calls")
+    return format_html(
+        "{}{}", images, format_html("<pre>tool calls: {}</pre>", _pretty(tools)) if tools else ""
+    )
 
 
 def _pretty(value) -> str:
@@ -65,13 +133,13 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, AuditorReadsMixin, admin.ModelAdmin):
         "status",
         "surface",
         "operation",
-        "model",
-        "team_slug",
-        "username",
+        ModelFilter,
+        TeamFilter,
+        UserFilter,
     ]
+    paginator = CappedCountPaginator
     search_fields = ["username"]  # the search itself is get_search_results below
     search_help_text = "Searches user, model, trace id and the text of prompts and answers."
-    date_hierarchy = "started_at"
     show_full_result_count = False
     list_per_page = 50
     fieldsets = [
@@ -142,8 +210,11 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, AuditorReadsMixin, admin.ModelAdmin):
             )
         rows = format_html_join(
             "",
-            '<div class="corral-message"><strong>{}</strong><pre>{}</pre></div>',
-            ((m.get("role", "?"), m.get("content", "")) for m in record.messages),
+            '<div class="corral-message"><strong>{}</strong><pre>{}</pre>{}</div>',
+            (
+                (m.get("role", "?"), m.get("content", ""), _message_extras(m))
+                for m in record.messages
+            ),
         )
         return rows or "—"
 
@@ -175,6 +246,14 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, AuditorReadsMixin, admin.ModelAdmin):
             )
         return record.trace_id or "—"
 
+    def get_queryset(self, request):
+        records = super().get_queryset(request)
+        match = request.resolver_match
+        if match is not None and match.url_name == "audit_auditrecord_changelist":
+            # The list shows a few columns; the exchange's JSON and text stay in the database.
+            records = records.only("id", *self.list_display)
+        return records
+
     def get_search_results(self, request, queryset, search_term):
         return audit_record_search(queryset, search_term), False
 
@@ -184,6 +263,11 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, AuditorReadsMixin, admin.ModelAdmin):
                 "export/<str:fmt>/",
                 self.admin_site.admin_view(self.export_view),
                 name="audit_auditrecord_export",
+            ),
+            path(
+                "dashboard/",
+                self.admin_site.admin_view(self.dashboard_view),
+                name="audit_auditrecord_dashboard",
             ),
             *super().get_urls(),
         ]
@@ -202,6 +286,32 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, AuditorReadsMixin, admin.ModelAdmin):
             },
         }
         return super().changelist_view(request, {**(extra_context or {}), **extra})
+
+    def dashboard_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        days = int(request.GET.get("days", "14")) if request.GET.get("days", "14").isdigit() else 14
+        days = min(max(days, 1), 90)
+        figures = dashboard(days)
+        tables = [
+            (title, [{**row, "label": row[field]} for row in figures[key]], field)
+            for title, key, field in (
+                ("team", "teams", "team_slug"),
+                ("user", "users", "username"),
+                ("model", "models", "model"),
+            )
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            **figures,
+            "title": "Usage dashboard",
+            "day_choices": [7, 14, 30, 90],
+            "tables": tables,
+            "calls_chart": bar_chart(figures["per_day"], "calls", title="Calls per day"),
+            "tokens_chart": bar_chart(figures["per_day"], "tokens", title="Tokens per day"),
+            "errors_chart": bar_chart(figures["per_day"], "errors", title="Errors per day"),
+        }
+        return TemplateResponse(request, "admin/audit/dashboard.html", context)
 
     def export_view(self, request, fmt: str):
         """The current filtered list, streamed: the same filters, search and date drill-down."""

@@ -3,6 +3,7 @@ PostgreSQL, a hash chain that audit_verify walks, retention that keeps the chain
 exports equal to the filtered list."""
 
 import csv
+import hashlib
 import io
 import json
 from datetime import timedelta
@@ -192,8 +193,62 @@ def test_the_detail_page_shows_the_exchange_inertly(admin_client, api, route, ol
     assert f'href="http://jaeger:16686/trace/{trace_id}"' in page
 
 
+def test_the_detail_page_shows_images_and_tool_calls(admin_client, api, route):
+    messages = [
+        {"role": "user", "content": "what is this?", "images": ["aGVsbG8="]},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"function": {"name": "lookup", "arguments": {"q": "<x>"}}}],
+        },
+        {"role": "tool", "content": "a greeting"},
+    ]
+    response = api.post("/api/v1/chat", {"model": MODEL, "messages": messages}, format="json")
+    assert response.status_code == 200, response.json()
+    page = admin_client.get(f"/admin/audit/auditrecord/{response.json()['id']}/change/")
+    html = page.content.decode()
+    digest = "sha256:" + hashlib.sha256(b"aGVsbG8=").hexdigest()
+    assert f"<em>image</em> {digest} (8 b64 chars)" in html
+    assert "tool calls:" in html and "lookup" in html and "&lt;x&gt;" in html
+
+
 def test_admin_search_finds_prompt_and_answer_text(admin_client, api, route):
     make_calls(api, 1, "zebra crossing")
     make_calls(api, 1, "lion king")
     found = admin_client.get("/admin/audit/auditrecord/", {"q": "zebra"}).context["cl"].result_list
     assert [r.messages[0]["content"] for r in found] == ["zebra crossing 0"]
+
+
+def test_usage_dashboard_draws_its_own_charts(admin_client, api, route, ollama):
+    make_calls(api, 3, "dash")
+    ollama.fail_next(500, "boom")
+    make_calls(api, 1, "dash")
+    page = admin_client.get("/admin/audit/auditrecord/dashboard/", {"days": "7"})
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert html.count('class="corral-chart"') == 3 and "Calls per day" in html
+    assert page.context["totals"]["calls"] == 4 and page.context["totals"]["errors"] == 1
+    assert page.context["models"][0] == {
+        "model": MODEL,
+        "calls": 4,
+        "tokens": page.context["totals"]["tokens"],
+        "errors": 1,
+    }
+    assert page.context["percentiles"]["latency"]["p50"] is not None
+    assert "cdn" not in html.lower()
+
+
+def test_auditors_see_the_dashboard_members_do_not(api, route, team):
+    from django.test import Client
+
+    from accounts.models import Membership
+    from accounts.services import membership_ensure, user_create
+
+    auditor = user_create(username="aud")
+    membership_ensure(team=team, user=auditor, role=Membership.Role.AUDITOR)
+    member = user_create(username="mem")
+    membership_ensure(team=team, user=member)
+    for user, status in ((auditor, 200), (member, 302)):
+        client = Client()
+        client.force_login(user)
+        assert client.get("/admin/audit/auditrecord/dashboard/").status_code == status

@@ -60,7 +60,8 @@ class OtlpReceiver:
         self.spans: list[ReceivedSpan] = []
         self.points: list[ReceivedPoint] = []
         self.requests = 0
-        self.headers: list[dict] = []
+        # (span names, request headers) per accepted trace export
+        self.deliveries: list[tuple[list[str], dict]] = []
         self.status = 200  # what to answer; tests of failed exports change it
         self.retry_after: str | None = None
         self.hang = 0.0  # hold each request this long, then answer 503 without taking it
@@ -113,7 +114,7 @@ class OtlpReceiver:
                     )
         with self._lock:
             self.spans.extend(received)
-            self.headers.append(headers)
+            self.deliveries.append(([span.name for span in received], headers))
         if self.on_span is not None:
             for span in received:
                 self.on_span(span)
@@ -144,6 +145,14 @@ class OtlpReceiver:
                         )
         with self._lock:
             self.points.extend(received)
+
+    def headers_for(self, span_name: str) -> dict:
+        """The headers (lower-cased names) of the export that delivered this span."""
+        with self._lock:
+            for names, headers in self.deliveries:
+                if span_name in names:
+                    return {key.lower(): value for key, value in headers.items()}
+        raise AssertionError(f"no export delivered {span_name}")
 
     def find_points(self, metric: str, timeout: float = 10.0) -> list[ReceivedPoint]:
         deadline = time.monotonic() + timeout
