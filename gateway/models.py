@@ -109,7 +109,7 @@ class OtlpBatch(models.Model):
         return f"{self.span_count} spans ({self.status})"
 
 
-def _completion_id():
+def _uuid7():
     from audit.models import uuid7
 
     return uuid7()
@@ -127,7 +127,7 @@ class Completion(models.Model):
 
     FINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
-    id = models.UUIDField(primary_key=True, default=_completion_id, editable=False)
+    id = models.UUIDField(primary_key=True, default=_uuid7, editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="completions"
     )
@@ -167,3 +167,66 @@ class Completion(models.Model):
 
     def __str__(self) -> str:
         return f"completion {self.id} ({self.status})"
+
+
+class Conversation(models.Model):
+    """A person's chat in the web UI. Its exchanges are audit records too (surface `web`); the
+    conversation is the person's own copy, which they may rename or delete."""
+
+    id = models.UUIDField(primary_key=True, default=_uuid7, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
+    )
+    title = models.CharField(max_length=200, default="New chat")
+    model = models.CharField(max_length=200, blank=True, help_text="the public model name")
+    system_prompt = models.TextField(blank=True)
+    temperature = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        indexes = [models.Index(fields=["user", "-updated_at"], name="conversation_recent")]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class ChatMessage(models.Model):
+    """One turn of a conversation; an answer points at the audit record of the call that made it."""
+
+    class Role(models.TextChoices):
+        USER = "user", "User"
+        ASSISTANT = "assistant", "Assistant"
+
+    class Status(models.TextChoices):
+        STREAMING = "streaming", "Streaming"
+        COMPLETE = "complete", "Complete"
+        STOPPED = "stopped", "Stopped"
+        FAILED = "failed", "Failed"
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices)
+    model = models.CharField(max_length=200, blank=True, help_text="the model that answered")
+    content = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    # No database constraint: audit records outlive conversations and are never deleted.
+    audit_record = models.ForeignKey(
+        "audit.AuditRecord",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.content[:40]}"

@@ -24,7 +24,7 @@ def route_list_for_team(*, team: Team | None) -> QuerySet[ModelRoute]:
     return routes.filter(teams=team)
 
 
-def _name_candidates(model: str) -> list[str]:
+def model_name_candidates(model: str) -> list[str]:
     # Ollama reads "llama3" as "llama3:latest"; callers expect the same here.
     if ":" in model.rsplit("/", 1)[-1]:
         return [model]
@@ -33,7 +33,7 @@ def _name_candidates(model: str) -> list[str]:
 
 def route_get_for_team(*, team: Team | None, model: str) -> ModelRoute:
     """Resolve a public model name for a caller, or raise the contract's 404/403/503."""
-    candidates = _name_candidates(model)
+    candidates = model_name_candidates(model)
     routes = {
         route.name: route
         for route in ModelRoute.objects.select_related("backend").filter(

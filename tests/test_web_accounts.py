@@ -26,7 +26,7 @@ def browser(person):
     return client
 
 
-@pytest.mark.parametrize("path", ["/", "/tokens/", "/usage/"])
+@pytest.mark.parametrize("path", ["/", "/models/", "/tokens/", "/usage/"])
 def test_pages_need_a_sign_in(client, path):
     response = client.get(path)
     assert response.status_code == 302 and response["Location"].startswith("/login/")
@@ -43,8 +43,8 @@ def test_sign_in_with_a_password(client, person):
     assert client.get("/").status_code == 302
 
 
-def test_home_lists_the_models_of_the_persons_teams(browser, route):
-    page = browser.get("/").content.decode()
+def test_models_page_lists_the_models_of_the_persons_teams(browser, route):
+    page = browser.get("/models/").content.decode()
     assert MODEL in page and "Team Research" in page
 
 

@@ -1,5 +1,12 @@
+from rest_framework.authentication import SessionAuthentication
+
+from accounts.authentication import BearerTokenAuthentication
 from accounts.limits import limits_peek, scopes_for
 from accounts.models import ApiToken
+
+# The native API's chat and call records also answer the web chat, signed in with its session
+# (DRF's session authentication enforces CSRF on every write).
+NATIVE_AUTHENTICATION = [BearerTokenAuthentication, SessionAuthentication]
 
 
 class RateLimitHeadersMixin:

@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 
 from audit.models import AuditRecord
 from audit.selectors import audit_record_get_for_user, audit_record_list_for_user
-from gateway.api.base import RateLimitHeadersMixin
+from gateway.api.base import NATIVE_AUTHENTICATION, RateLimitHeadersMixin
 
 
 class CallSummarySerializer(serializers.ModelSerializer):
@@ -67,6 +67,7 @@ class CallPagination(CursorPagination):
 
 
 class CallListView(RateLimitHeadersMixin, ListAPIView):
+    authentication_classes = NATIVE_AUTHENTICATION
     serializer_class = CallSummarySerializer
     pagination_class = CallPagination
 
@@ -92,6 +93,8 @@ class CallListView(RateLimitHeadersMixin, ListAPIView):
 
 
 class CallDetailView(RateLimitHeadersMixin, APIView):
+    authentication_classes = NATIVE_AUTHENTICATION
+
     @extend_schema(operation_id="calls_retrieve", responses=CallDetailSerializer)
     def get(self, request, call_id: str):
         record = audit_record_get_for_user(user=request.user, record_id=call_id)

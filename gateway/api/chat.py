@@ -3,7 +3,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.models import AuditRecord
-from gateway.api.base import RateLimitHeadersMixin
+from gateway.api.base import NATIVE_AUTHENTICATION, RateLimitHeadersMixin
 from gateway.api.caller import caller_from_request
 from gateway.api.chat_serializers import (
     ChatInputSerializer,
@@ -11,6 +11,8 @@ from gateway.api.chat_serializers import (
     ErrorSerializer,
 )
 from gateway.api.sse import result_payload, sse_response
+from gateway.conversations.selectors import conversation_get_for_user
+from gateway.conversations.services import conversation_turn_prepare
 from gateway.pipeline import CallMeta, ChatRequest, chat_complete, chat_stream
 
 ERROR_RESPONSES = {
@@ -45,6 +47,8 @@ def chat_request_from(data: dict) -> ChatRequest:
 
 
 class ChatView(RateLimitHeadersMixin, APIView):
+    authentication_classes = NATIVE_AUTHENTICATION
+
     @extend_schema(
         operation_id="chat",
         request=ChatInputSerializer,
@@ -64,8 +68,19 @@ class ChatView(RateLimitHeadersMixin, APIView):
         serializer = ChatInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         chat_request = chat_request_from(plain_data(serializer.validated_data))
-        caller = caller_from_request(request, surface=AuditRecord.Surface.API)
+        caller = caller_from_request(
+            request, surface=AuditRecord.Surface.API, model=chat_request.model
+        )
         meta = request.corral_meta = CallMeta()
+        if caller.surface == AuditRecord.Surface.WEB and chat_request.conversation_id:
+            turn = conversation_turn_prepare(
+                conversation=conversation_get_for_user(
+                    user=request.user, conversation_id=chat_request.conversation_id
+                ),
+                model=chat_request.model,
+                messages=chat_request.messages,
+            )
+            meta.on_open, meta.on_finish = turn.opened, turn.finished
         if chat_request.stream:
             return sse_response(chat_stream(caller=caller, request=chat_request, meta=meta))
         return Response(

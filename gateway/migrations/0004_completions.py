@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Completion',
             fields=[
-                ('id', models.UUIDField(default=gateway.models._completion_id, editable=False, primary_key=True, serialize=False)),
+                ('id', models.UUIDField(default=gateway.models._uuid7, editable=False, primary_key=True, serialize=False)),
                 ('client_ip', models.GenericIPAddressField(blank=True, null=True)),
                 ('user_agent', models.CharField(blank=True, max_length=512)),
                 ('request', models.JSONField(help_text='the chat request, as the native API took it')),

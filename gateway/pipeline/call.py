@@ -2,6 +2,7 @@
 route, open the audit record and the GenAI span, and finalize both exactly once."""
 
 import hashlib
+import logging
 import time
 from typing import Any
 
@@ -16,6 +17,8 @@ from gateway.pipeline.types import Caller, CallMeta, Usage
 from gateway.redaction import redact, redact_messages
 from gateway.selectors import route_get_for_team
 from gateway.tracing import genai
+
+logger = logging.getLogger(__name__)
 
 
 def release_db_connection() -> None:
@@ -174,6 +177,11 @@ class PipelineCall:
                 latency_ms=self.elapsed_ms(),
                 ttft_ms=ttft_ms,
             )
+            if self.meta is not None and self.meta.on_finish is not None:
+                try:
+                    self.meta.on_finish(status, completion, error)
+                except Exception:  # the audit record is final; a side copy must not fail the call
+                    logger.exception("on_finish of call %s failed", self.record_id)
             release_db_connection()
         finally:
             genai.record_metrics(

@@ -129,3 +129,6 @@ class CallMeta:
     on_open: Callable[[str], None] | None = None
     # Asked between chunks; True stops the call (an async job was cancelled).
     cancelled: Callable[[], bool] | None = None
+    # Called once the call is finalized with (status, completion, error): the web chat keeps the
+    # answer in its conversation, however the call ended.
+    on_finish: Callable[[str, str, Any], None] | None = None

@@ -31,3 +31,22 @@ class TokenCreateForm(forms.Form):
     def expires_at(self):
         days = self.cleaned_data.get("expires_in_days")
         return timezone.now() + timedelta(days=int(days)) if days else None
+
+
+class ConversationSettingsForm(forms.Form):
+    model = forms.CharField(max_length=200, required=False)
+    system_prompt = forms.CharField(
+        required=False,
+        max_length=20_000,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "e.g. Answer briefly, in English."}),
+    )
+    temperature = forms.FloatField(
+        required=False,
+        min_value=0,
+        max_value=2,
+        widget=forms.NumberInput(attrs={"step": "0.1", "placeholder": "model default"}),
+    )
+
+
+class ConversationRenameForm(forms.Form):
+    title = forms.CharField(max_length=200)

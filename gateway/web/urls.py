@@ -1,10 +1,33 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from gateway.web import views
+from gateway.web import chat_views, views
 
 urlpatterns = [
-    path("", views.home, name="web-home"),
+    path("", chat_views.chat, name="web-chat"),
+    path("c/new", chat_views.conversation_new, name="web-conversation-new"),
+    path("c/<uuid:conversation_id>/", chat_views.chat, name="web-conversation"),
+    path(
+        "c/<uuid:conversation_id>/thread",
+        chat_views.conversation_thread,
+        name="web-conversation-thread",
+    ),
+    path(
+        "c/<uuid:conversation_id>/settings",
+        chat_views.conversation_settings,
+        name="web-conversation-settings",
+    ),
+    path(
+        "c/<uuid:conversation_id>/rename",
+        chat_views.conversation_rename,
+        name="web-conversation-rename",
+    ),
+    path(
+        "c/<uuid:conversation_id>/delete",
+        chat_views.conversation_remove,
+        name="web-conversation-delete",
+    ),
+    path("models/", views.models, name="web-models"),
     path("tokens/", views.tokens, name="web-tokens"),
     path("usage/", views.usage, name="web-usage"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),

@@ -25,22 +25,27 @@ from gateway.web.forms import TokenCreateForm
 USAGE_DAYS = 30
 
 
-def _page(request, template: str, section: str, **context):
+def page_context(request, section: str, **context) -> dict:
+    """What every signed-in page's frame needs (the nav's current section, the admin link)."""
     user = request.user
     show_admin = (
         user.is_staff or user_is_auditor(user=user) or bool(team_ids_administered_by(user=user))
     )
-    return render(request, template, {"section": section, "show_admin_link": show_admin, **context})
+    return {"section": section, "show_admin_link": show_admin, **context}
+
+
+def _page(request, template: str, section: str, **context):
+    return render(request, template, page_context(request, section, **context))
 
 
 @login_required
-def home(request):
+def models(request):
     teams = list(Team.objects.filter(memberships__user=request.user).order_by("slug"))
     listing = [(team, list(route_list_for_team(team=team))) for team in teams] or [
         (None, list(route_list_for_team(team=None)))
     ]
     example = next((routes[0].name for _, routes in listing if routes), "llama3.2")
-    return _page(request, "web/home.html", "home", teams=listing, example_model=example)
+    return _page(request, "web/models.html", "models", teams=listing, example_model=example)
 
 
 @login_required

@@ -109,7 +109,11 @@ def worker(env: dict, log_dir: Path):
         "--schedule",
         str(log_dir / "celerybeat-schedule"),
     ]
-    with _process(command, env, log_dir / "celery.log") as process:
+    log = log_dir / "celery.log"
+    with _process(command, env, log) as process:
+        # Tests flush the Redis database, and with it kombu's queue bindings: a task sent before
+        # the worker has declared its queues again would be dropped. Wait until it is ready.
+        assert wait_for(lambda: " ready." in log.read_text(), timeout=60), log.read_text()
         yield process
 
 

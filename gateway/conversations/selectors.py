@@ -1,0 +1,53 @@
+"""Reads for the web chat: a person's conversations and the models they may pick."""
+
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+
+from accounts.models import Team
+from gateway.errors import NotFound
+from gateway.models import ChatMessage, Conversation
+from gateway.selectors import model_name_candidates, route_list_for_team
+
+
+def conversation_list_for_user(*, user, search: str = "") -> QuerySet[Conversation]:
+    conversations = Conversation.objects.filter(user=user).only(
+        "id", "title", "model", "updated_at"
+    )
+    if search:
+        conversations = conversations.filter(title__icontains=search)
+    return conversations.order_by("-updated_at")
+
+
+def conversation_get_for_user(*, user, conversation_id) -> Conversation:
+    """The person's own conversation, or the contract's 404 (another person's looks missing)."""
+    try:
+        return Conversation.objects.get(id=conversation_id, user=user)
+    except (Conversation.DoesNotExist, ValidationError):  # ValidationError: not a UUID
+        raise NotFound("no such conversation") from None
+
+
+def conversation_messages(*, conversation: Conversation) -> list[ChatMessage]:
+    return list(conversation.messages.order_by("id"))
+
+
+def user_teams(*, user) -> list[Team]:
+    return list(Team.objects.filter(memberships__user=user).order_by("slug").distinct())
+
+
+def model_names_for_user(*, user) -> list[str]:
+    """Every model one of the person's teams may use (a person without a team: the default)."""
+    teams = user_teams(user=user) or [None]
+    names: set[str] = set()
+    for team in teams:
+        names.update(route_list_for_team(team=team).values_list("name", flat=True))
+    return sorted(names)
+
+
+def team_for_user_and_model(*, user, model: str) -> Team | None:
+    """The team a web call acts for: the first of the person's teams that may use the model
+    (or their first team, so the refusal names one; None for a person without a team)."""
+    teams = user_teams(user=user)
+    for team in teams:
+        if route_list_for_team(team=team).filter(name__in=model_name_candidates(model)).exists():
+            return team
+    return teams[0] if teams else None

@@ -1,0 +1,205 @@
+"""The chat: conversations in a sidebar, the thread, and a composer that streams answers from the
+native API (session + CSRF). These views only read and keep conversations; calls go through the API."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.selectors import user_reads_all_audit
+from gateway.conversations.markdown import render_markdown
+from gateway.conversations.selectors import (
+    conversation_get_for_user,
+    conversation_list_for_user,
+    conversation_messages,
+    model_names_for_user,
+)
+from gateway.conversations.services import (
+    conversation_create,
+    conversation_delete,
+    conversation_update,
+    history_for_model,
+)
+from gateway.errors import NotFound
+from gateway.models import ChatMessage, Conversation
+from gateway.web.forms import ConversationRenameForm, ConversationSettingsForm
+from gateway.web.views import page_context
+
+# What a person reads when a call fails, by the contract's error code.
+PLAIN_ERRORS = {
+    "model_not_found": "This model is not available right now. Pick another one.",
+    "model_forbidden": "Your team may not use this model. Pick another one.",
+    "rate_limited": "You are sending messages faster than your limit allows.",
+    "quota_exceeded": "You have used up your token quota.",
+    "limits_unavailable": "Corral cannot check your limits right now. Try again in a moment.",
+    "upstream_unavailable": "The model server cannot be reached or is busy. Try again in a moment.",
+    "upstream_timeout": "The model took too long to answer.",
+    "upstream_error": "The model server failed while answering.",
+    "request_too_large": "That message is too long to send.",
+    "invalid_request": "The conversation changed elsewhere. Reload the page and try again.",
+    "client_disconnected": "Stopped.",
+    "unauthenticated": "Your session has ended. Sign in again.",
+    "forbidden": "Your session has expired. Reload the page and try again.",
+    "not_found": "This conversation no longer exists.",
+    "internal_error": "Something went wrong on Corral's side. Try again.",
+    "network": "The connection to Corral was lost.",
+}
+
+
+def _own(request, conversation_id) -> Conversation:
+    try:
+        return conversation_get_for_user(user=request.user, conversation_id=conversation_id)
+    except NotFound:
+        raise Http404("no such conversation") from None
+
+
+def _messages_for_display(shown: list[ChatMessage], user) -> list[dict]:
+    last_answer = next(
+        (m.id for m in reversed(shown) if m.role == ChatMessage.Role.ASSISTANT), None
+    )
+    audit_admin = user_reads_all_audit(user=user)
+    rows = []
+    for message in shown:
+        row = {"message": message, "is_last_answer": message.id == last_answer}
+        if message.role == ChatMessage.Role.ASSISTANT:
+            row["html"] = render_markdown(message.content)
+            row["error"] = PLAIN_ERRORS.get(message.error_code, message.error_message)
+            if message.audit_record_id:
+                row["audit_url"] = (
+                    reverse("admin:audit_auditrecord_change", args=[message.audit_record_id])
+                    if audit_admin
+                    else reverse("api-call-detail", args=[message.audit_record_id])
+                )
+        rows.append(row)
+    return rows
+
+
+def _thread_payload(conversation: Conversation, shown: list[ChatMessage]) -> dict:
+    return {
+        "id": str(conversation.id),
+        "title": conversation.title,
+        "history": history_for_model(shown),
+        "system_prompt": conversation.system_prompt,
+        "temperature": conversation.temperature,
+        "streaming": any(m.status == ChatMessage.Status.STREAMING for m in shown),
+    }
+
+
+@login_required
+@require_GET
+def chat(request, conversation_id=None):
+    conversation = _own(request, conversation_id) if conversation_id else None
+    shown = conversation_messages(conversation=conversation) if conversation else []
+    search = request.GET.get("q", "").strip()[:200]
+    models = model_names_for_user(user=request.user)
+    recent = conversation_list_for_user(user=request.user).first()
+    chosen = (conversation.model if conversation else "") or (recent.model if recent else "")
+    settings_form = ConversationSettingsForm(
+        initial={
+            "system_prompt": conversation.system_prompt if conversation else "",
+            "temperature": conversation.temperature if conversation else None,
+        }
+    )
+    return render(
+        request,
+        "web/chat.html",
+        page_context(
+            request,
+            "chat",
+            conversation=conversation,
+            conversations=conversation_list_for_user(user=request.user, search=search)[:200],
+            search=search,
+            models=models,
+            model=chosen if chosen in models else (models[0] if models else ""),
+            rows=_messages_for_display(shown, request.user) if conversation else [],
+            thread=_thread_payload(conversation, shown) if conversation else None,
+            settings_form=settings_form,
+            plain_errors=PLAIN_ERRORS,
+        ),
+    )
+
+
+@login_required
+@require_POST
+def conversation_new(request):
+    """Made by the first message of a new chat (fetch, JSON answer)."""
+    form = ConversationSettingsForm(request.POST)
+    if not form.is_valid():
+        return _form_error(form)
+    conversation = conversation_create(
+        user=request.user,
+        model=form.cleaned_data["model"],
+        system_prompt=form.cleaned_data["system_prompt"],
+        temperature=form.cleaned_data["temperature"],
+    )
+    return JsonResponse(
+        {"id": str(conversation.id), "url": reverse("web-conversation", args=[conversation.id])},
+        status=201,
+    )
+
+
+@login_required
+@require_GET
+def conversation_thread(request, conversation_id):
+    """The thread as the server renders it (sanitized Markdown), after each answer ends."""
+    conversation = _own(request, conversation_id)
+    shown = conversation_messages(conversation=conversation)
+    html = render_to_string(
+        "web/_thread.html", {"rows": _messages_for_display(shown, request.user)}, request=request
+    )
+    return JsonResponse({**_thread_payload(conversation, shown), "html": html})
+
+
+@login_required
+@require_POST
+def conversation_settings(request, conversation_id):
+    conversation = _own(request, conversation_id)
+    form = ConversationSettingsForm(request.POST)
+    if form.is_valid():
+        conversation_update(
+            conversation=conversation,
+            system_prompt=form.cleaned_data["system_prompt"],
+            temperature=form.cleaned_data["temperature"],
+        )
+        if _wants_json(request):
+            return JsonResponse({"saved": True})
+        messages.success(request, "Settings saved for this conversation.")
+    else:
+        if _wants_json(request):
+            return _form_error(form)
+        messages.error(request, "Temperature must be a number from 0 to 2.")
+    return redirect("web-conversation", conversation.id)
+
+
+def _form_error(form) -> JsonResponse:
+    """A form's errors in the contract's error shape, for the chat's own fetch calls."""
+    return JsonResponse(
+        {"error": {"code": "invalid_request", "message": form.errors.as_text()}}, status=400
+    )
+
+
+def _wants_json(request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+@login_required
+@require_POST
+def conversation_rename(request, conversation_id):
+    conversation = _own(request, conversation_id)
+    form = ConversationRenameForm(request.POST)
+    if form.is_valid():
+        conversation_update(conversation=conversation, title=form.cleaned_data["title"])
+    return redirect("web-conversation", conversation.id)
+
+
+@login_required
+@require_POST
+def conversation_remove(request, conversation_id):
+    conversation = _own(request, conversation_id)
+    title = conversation.title
+    conversation_delete(conversation=conversation)
+    messages.success(request, f"Deleted “{title}”.")
+    return redirect("web-chat")

@@ -1,0 +1,302 @@
+// The chat. Answers stream token by token from the native API (/api/v1/chat, signed in with the
+// session and its CSRF token) into plain text; once an answer ends, the thread is replaced by the
+// server's rendering (Markdown, sanitized there). Plain JavaScript, served by Corral.
+(() => {
+  const $ = (selector) => document.querySelector(selector);
+  const composer = $("#composer");
+  if (!composer) return;
+  const prompt = $("#prompt");
+  const sendButton = $("#send");
+  const stopButton = $("#stop");
+  const thread = $("#thread");
+  const picker = $("#model-picker");
+  const errorBox = $("#chat-error");
+  const settingsForm = $("#settings-form");
+  const plain = JSON.parse($("#plain-errors").textContent);
+  let state = JSON.parse($("#thread-data").textContent); // null until the first message
+  let controller = null;
+
+  const csrfToken = () => document.querySelector("[name=csrfmiddlewaretoken]").value;
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  const scrollDown = () => { thread.scrollTop = thread.scrollHeight; };
+
+  function showError(text) {
+    errorBox.textContent = text;
+    errorBox.hidden = false;
+  }
+
+  function hideError() {
+    errorBox.hidden = true;
+    errorBox.textContent = "";
+  }
+
+  function duration(seconds) {
+    if (seconds < 90) return `${Math.max(1, Math.round(seconds))} seconds`;
+    const minutes = Math.round(seconds / 60);
+    if (minutes < 90) return `${minutes} minutes`;
+    const hours = Math.floor(minutes / 60);
+    if (hours < 48) return `${hours} h ${minutes % 60} min`;
+    return `${Math.round(hours / 24)} days`;
+  }
+
+  function describe(error) {
+    let text = plain[error.code] || error.message || plain.internal_error;
+    if (error.retryAfter && (error.code === "quota_exceeded" || error.code === "rate_limited")) {
+      const at = new Date(Date.now() + error.retryAfter * 1000);
+      const clock = at.toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" });
+      text += ` It resets in ${duration(error.retryAfter)} (${clock}).`;
+    }
+    return text;
+  }
+
+  async function errorFrom(response) {
+    let error = { code: "internal_error", message: `HTTP ${response.status}` };
+    try {
+      error = (await response.json()).error || error;
+    } catch { /* not JSON: keep the status */ }
+    const retryAfter = Number(response.headers.get("Retry-After"));
+    if (retryAfter > 0) error.retryAfter = retryAfter;
+    return error;
+  }
+
+  function currentSettings() {
+    const temperature = settingsForm.elements.temperature.value.trim();
+    return {
+      system_prompt: settingsForm.elements.system_prompt.value,
+      temperature: temperature === "" ? null : Number(temperature),
+    };
+  }
+
+  async function postForm(url, fields) {
+    const body = new FormData();
+    for (const [key, value] of Object.entries(fields)) body.append(key, value ?? "");
+    const response = await fetch(url, {
+      method: "POST",
+      body,
+      headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
+      credentials: "same-origin",
+    });
+    if (!response.ok) throw new Error(describe(await errorFrom(response)));
+    return response.json();
+  }
+
+  function messageElement(role, text, model) {
+    const article = document.createElement("article");
+    article.className = `msg msg-${role}`;
+    const who = document.createElement("div");
+    who.className = "msg-role";
+    who.textContent = role === "user" ? "You" : model;
+    const body = document.createElement("div");
+    body.className = role === "user" ? "msg-body msg-text" : "msg-body msg-text streaming";
+    body.textContent = text;
+    article.append(who, body);
+    $("#thread-empty")?.remove();
+    thread.append(article);
+    scrollDown();
+    return article;
+  }
+
+  function setBusy(busy) {
+    sendButton.hidden = busy;
+    stopButton.hidden = !busy;
+    picker.disabled = busy;
+    for (const button of thread.querySelectorAll("[data-regenerate]")) button.disabled = busy;
+    if (!busy) prompt.focus();
+  }
+
+  async function readStream(response, body) {
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return { code: "network", message: "the answer ended early" };
+      buffer += decoder.decode(value, { stream: true });
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, cut);
+        buffer = buffer.slice(cut + 2);
+        let event = "message";
+        let data = "";
+        for (const line of block.split("\n")) {
+          if (line.startsWith("event:")) event = line.slice(6).trim();
+          else if (line.startsWith("data:")) data += line.slice(5).trim();
+        }
+        if (!data) continue;
+        const payload = JSON.parse(data);
+        if (event === "error") return payload.error || { code: "internal_error" };
+        if (event === "done") return null;
+        if (payload.delta) {
+          body.textContent += payload.delta;
+          scrollDown();
+        }
+      }
+    }
+  }
+
+  function updateSidebar() {
+    $("#chat-title").textContent = state.title;
+    $("#rename-title").value = state.title;
+    document.title = `${state.title} · Corral`;
+    const list = $("#conversation-list");
+    let link = list.querySelector(`[data-conversation="${state.id}"]`);
+    if (!link) {
+      list.querySelector(".empty-list")?.remove();
+      const item = document.createElement("li");
+      link = document.createElement("a");
+      link.href = `${composer.dataset.conversationUrl}${state.id}/`;
+      link.dataset.conversation = state.id;
+      item.append(link);
+      list.prepend(item);
+    }
+    for (const other of list.querySelectorAll("[aria-current]")) other.removeAttribute("aria-current");
+    link.setAttribute("aria-current", "page");
+    link.textContent = state.title;
+  }
+
+  // The server's copy is the truth: after Stop it may still be finishing the answer for a moment.
+  async function refreshThread() {
+    for (let attempt = 0; attempt < 50; attempt += 1) {
+      const response = await fetch(`${composer.dataset.conversationUrl}${state.id}/thread`, {
+        headers: { Accept: "application/json" },
+        credentials: "same-origin",
+      });
+      if (!response.ok) return;
+      const data = await response.json();
+      if (data.streaming && attempt < 49) {
+        await sleep(200);
+        continue;
+      }
+      thread.innerHTML = data.html;
+      state = data;
+      updateSidebar();
+      scrollDown();
+      return;
+    }
+  }
+
+  async function ask(question) {
+    hideError();
+    const model = picker.value;
+    if (!model || controller) return;
+    const settings = currentSettings();
+    if (settings.temperature !== null && !(settings.temperature >= 0 && settings.temperature <= 2)) {
+      showError("Temperature must be a number from 0 to 2.");
+      return;
+    }
+    try {
+      if (!state) {
+        const created = await postForm(composer.dataset.newUrl, { model, ...settings });
+        state = { id: created.id, title: "New chat", history: [], ...settings };
+        history.replaceState(null, "", created.url);
+        settingsForm.action = `${created.url}settings`;
+        $("#rename-form").action = `${created.url}rename`;
+        $("#delete-form").action = `${created.url}delete`;
+        $("#conversation-menu").hidden = false;
+      } else if (
+        settings.system_prompt !== state.system_prompt || settings.temperature !== state.temperature
+      ) {
+        await postForm(`${composer.dataset.conversationUrl}${state.id}/settings`, settings);
+        Object.assign(state, settings);
+      }
+    } catch (error) {
+      showError(error.message);
+      return;
+    }
+
+    const turns = state.history.slice();
+    if (question === null) {
+      if (turns.length && turns[turns.length - 1].role === "assistant") turns.pop();
+      const answers = thread.querySelectorAll(".msg-assistant");
+      answers[answers.length - 1]?.remove();
+    } else {
+      turns.push({ role: "user", content: question });
+      messageElement("user", question);
+      prompt.value = "";
+      resize();
+    }
+    const messages = (settings.system_prompt ? [{ role: "system", content: settings.system_prompt }] : []).concat(turns);
+    const body = messageElement("assistant", "", model).querySelector(".msg-body");
+    const request = { model, messages, stream: true, conversation_id: state.id };
+    if (settings.temperature !== null) request.options = { temperature: settings.temperature };
+
+    controller = new AbortController();
+    setBusy(true);
+    let failure = null;
+    try {
+      const response = await fetch(composer.dataset.chatUrl, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+        body: JSON.stringify(request),
+        signal: controller.signal,
+        credentials: "same-origin",
+      });
+      failure = response.ok ? await readStream(response, body) : await errorFrom(response);
+    } catch (error) {
+      if (error.name !== "AbortError") failure = { code: "network" };
+    }
+    controller = null;
+    setBusy(false);
+    await refreshThread();
+    if (failure) {
+      showError(describe(failure));
+      // A call refused before it started left nothing behind: give the question back.
+      const last = state.history[state.history.length - 1];
+      if (question !== null && !(last && last.role === "user" && last.content === question) && !prompt.value) {
+        prompt.value = question;
+        resize();
+      }
+    }
+  }
+
+  function resize() {
+    prompt.style.height = "auto";
+    prompt.style.height = `${Math.min(prompt.scrollHeight, 220)}px`;
+  }
+
+  composer.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const question = prompt.value.trim();
+    if (question) ask(question);
+  });
+  prompt.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      composer.requestSubmit();
+    }
+  });
+  prompt.addEventListener("input", resize);
+  stopButton.addEventListener("click", () => controller?.abort());
+
+  thread.addEventListener("click", async (event) => {
+    const regenerate = event.target.closest("[data-regenerate]");
+    if (regenerate) {
+      ask(null);
+      return;
+    }
+    const copy = event.target.closest("[data-copy-text]");
+    if (copy) {
+      try {
+        await navigator.clipboard.writeText(copy.dataset.copyText);
+        copy.textContent = "Copied";
+      } catch {
+        copy.textContent = "Copy failed";
+      }
+      setTimeout(() => { copy.textContent = "Copy"; }, 1500);
+    }
+  });
+
+  document.addEventListener("submit", (event) => {
+    const question = event.target.dataset.confirm;
+    if (question && !window.confirm(question)) event.preventDefault();
+  });
+
+  const toggle = $(".sidebar-toggle");
+  toggle.addEventListener("click", () => {
+    const open = $("#chat-sidebar").classList.toggle("open");
+    toggle.setAttribute("aria-expanded", String(open));
+  });
+
+  scrollDown();
+  if (picker.value) prompt.focus();
+})();

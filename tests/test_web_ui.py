@@ -1,0 +1,308 @@
+"""The web chat in a real browser: Playwright driving Debian's chromium against Corral under
+gunicorn (gevent), with the Ollama double behind it. Screenshots of the main pages are written to
+$CORRAL_SCREENSHOTS (default .artifacts/screenshots) for a person to look at."""
+
+import os
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from accounts.models import UserLimits
+from accounts.services import membership_ensure
+from audit.models import AuditRecord
+from gateway.models import ChatMessage, Conversation, ModelRoute
+from tests.conftest import MODEL
+from tests.support import processes
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PASSWORD = "a long passphrase 42"
+SHOTS = Path(
+    os.environ.get("CORRAL_SCREENSHOTS", Path(__file__).parent.parent / ".artifacts/screenshots")
+)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "install Debian's chromium (.ci/run does)"
+    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are
+    # synchronous all the same.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+
+
+@pytest.fixture(scope="module")
+def server(django_db_setup, django_db_blocker, otlp_receiver, tmp_path_factory):
+    # tests.settings: production settings with plain-HTTP cookies and static files found in place.
+    with django_db_blocker.unblock():
+        env = processes.corral_env(otlp_receiver.endpoint, DJANGO_SETTINGS_MODULE="tests.settings")
+    with processes.web(env, tmp_path_factory.mktemp("web")) as base:
+        yield base
+
+
+@pytest.fixture
+def person(team, route, redis_client):
+    user = get_user_model().objects.create_user("pat", password=PASSWORD)
+    membership_ensure(team=team, user=user)
+    return user
+
+
+def signed_in(chromium, server, context=None, **context_options):
+    context = context or chromium.new_context(base_url=server, **context_options)
+    page = context.new_page()
+    page.goto("/login/")
+    page.get_by_label("Username").fill("pat")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{server}/")
+    return page
+
+
+@pytest.fixture
+def page(chromium, server, person):
+    page = signed_in(chromium, server)
+    yield page
+    page.context.close()
+
+
+def send(page, text: str) -> None:
+    page.get_by_role("textbox", name="Message", exact=True).fill(text)
+    page.get_by_role("textbox", name="Message", exact=True).press("Enter")
+
+
+def test_chat_streams_renders_markdown_and_survives_a_reload(page, ollama):
+    ollama.reply = (
+        "Here is a **bold** plan:\n\n```python\nprint('hello')\n```\n\n"
+        "| step | done |\n|---|---|\n| one | yes |\n\nThat is all for now, good luck."
+    )
+    ollama.chunk_delay = 0.08
+    page.screenshot(path=SHOTS / "chat-empty.png")
+    assert page.get_by_label("Model").input_value() == MODEL
+    send(page, "Plan my day")
+    streaming = page.locator(".msg-assistant .msg-body.streaming")
+    streaming.wait_for()
+    page.wait_for_function(
+        "() => document.querySelector('.msg-assistant .streaming')?.textContent.length > 10"
+    )
+    partial = streaming.text_content()
+    assert 0 < len(partial) < len(ollama.reply), "the answer must arrive in pieces"
+    assert page.get_by_role("button", name="Stop").is_visible()
+
+    page.locator(".msg-assistant .md pre code").wait_for()
+    answer = page.locator(".msg-assistant .md")
+    assert answer.locator("strong").text_content() == "bold"
+    assert answer.locator("table td").first.text_content() == "one"
+    assert page.get_by_role("button", name="Send").is_visible()
+    assert page.locator("#chat-title").text_content() == "Plan my day"
+    page.screenshot(path=SHOTS / "chat.png", full_page=True)
+
+    conversation = Conversation.objects.get(user__username="pat")
+    record = AuditRecord.objects.get(conversation_id=str(conversation.id))
+    assert record.surface == "web" and record.status == "succeeded"
+    link = page.get_by_role("link", name="Audit record")
+    assert link.get_attribute("href") == f"/api/v1/calls/{record.id}"
+    assert page.url.endswith(f"/c/{conversation.id}/")
+
+    page.reload()
+    assert (
+        page.locator(f'#conversation-list a[data-conversation="{conversation.id}"]').text_content()
+        == "Plan my day"
+    )
+    assert page.locator(".msg-user .msg-body").text_content() == "Plan my day"
+    assert page.locator(".msg-assistant .md strong").text_content() == "bold"
+    # Enter sends; Shift+Enter is a new line in the same message.
+    page.get_by_role("textbox", name="Message", exact=True).type("line one")
+    page.get_by_role("textbox", name="Message", exact=True).press("Shift+Enter")
+    page.get_by_role("textbox", name="Message", exact=True).type("line two")
+    assert (
+        page.get_by_role("textbox", name="Message", exact=True).input_value()
+        == "line one\nline two"
+    )
+
+
+def test_stop_aborts_the_upstream_call_and_keeps_what_came(page, ollama):
+    ollama.reply = " ".join(f"word{i}" for i in range(400))
+    ollama.chunk_delay = 0.05
+    send(page, "Tell me a long story")
+    page.wait_for_function(
+        "() => document.querySelector('.msg-assistant .streaming')?.textContent.length > 20"
+    )
+    page.get_by_role("button", name="Stop").click()
+    page.locator(".msg-assistant .msg-note", has_text="Stopped.").wait_for()
+    assert wait_for(lambda: ollama.disconnects >= 1, timeout=10), "the upstream call must be closed"
+    assert ollama.completed_streams == 0
+    answer = ChatMessage.objects.get(role="assistant")
+    assert answer.status == "stopped" and answer.content.startswith("word0 word1")
+    assert len(answer.content) < len(ollama.reply)
+    record = AuditRecord.objects.get(id=answer.audit_record_id)
+    assert record.status == "client_disconnected"
+    assert page.get_by_role("button", name="Send").is_visible()
+    assert page.locator(".msg-assistant .md").text_content().strip() == answer.content.strip()
+
+
+def test_model_output_is_rendered_inert(page, ollama):
+    ollama.reply = (
+        "<script>window.pwned = 1</script> "
+        '<img src="x" onerror="window.pwned = 2"> '
+        "[click me](javascript:window.pwned=3) "
+        '<a href="javascript:window.pwned=4">raw link</a> '
+        "[safe](https://example.com/docs)"
+    )
+    send(page, "say something nasty")
+    page.locator(".msg-assistant .md a").wait_for()
+    thread = page.locator("#thread")
+    assert thread.locator("script, img, iframe").count() == 0
+    hrefs = thread.locator(".md a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    assert hrefs == ["https://example.com/docs"]
+    assert "<script>window.pwned = 1</script>" in thread.locator(".md").text_content()
+    assert page.evaluate("() => window.pwned") is None
+    page.reload()
+    assert page.evaluate("() => window.pwned") is None
+    assert page.locator("#thread script, #thread img").count() == 0
+
+
+def test_quota_exceeded_is_explained_with_when_it_resets(page, person):
+    UserLimits.objects.create(user=person, tokens_per_day=5)
+    send(page, "first question")
+    page.locator(".msg-assistant .md").wait_for()
+    send(page, "second question")
+    error = page.get_by_role("alert").filter(has_text="token quota")
+    error.wait_for()
+    text = error.text_content()
+    assert "You have used up your token quota." in text and "It resets in" in text
+    # The refused question is given back to the person, and nothing was kept for it.
+    assert (
+        page.get_by_role("textbox", name="Message", exact=True).input_value() == "second question"
+    )
+    assert page.locator(".msg-user").count() == 1
+    page.screenshot(path=SHOTS / "chat-quota.png")
+
+
+def test_model_unavailable_is_said_in_plain_words(page, ollama):
+    ollama.fail_next(503, "server busy, please try again. maximum pending requests exceeded")
+    send(page, "are you there?")
+    page.get_by_role("alert").filter(has_text="cannot be reached or is busy").first.wait_for()
+    assert page.locator(".msg-assistant .msg-note.error").count() == 1
+
+
+def test_conversations_regenerate_copy_rename_search_delete(chromium, server, person, ollama):
+    context = chromium.new_context(base_url=server)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server)
+    page = signed_in(chromium, server, context)
+
+    send(page, "Name a colour")
+    page.get_by_role("button", name="Regenerate").wait_for()
+    ollama.reply = "Teal, definitely."
+    page.get_by_role("button", name="Regenerate").click()
+    page.locator(".msg-assistant .md", has_text="Teal, definitely.").wait_for()
+    assert page.locator(".msg-assistant").count() == 1
+    page.locator(".msg-assistant").get_by_role("button", name="Copy this message").click()
+    assert page.evaluate("() => navigator.clipboard.readText()") == "Teal, definitely."
+
+    page.get_by_role("link", name="New chat").click()
+    ollama.reply = None
+    send(page, "Holiday plans for June")
+    page.locator(".msg-assistant .md").wait_for()
+    page.get_by_label("Conversation actions").click()
+    page.get_by_label("Rename").fill("Summer trip")
+    page.get_by_role("button", name="Save title").click()
+    assert page.locator("#chat-title").text_content() == "Summer trip"
+
+    page.get_by_label("Search conversations by title").fill("summer")
+    page.get_by_label("Search conversations by title").press("Enter")
+    assert page.locator("#conversation-list a").all_text_contents() == ["Summer trip"]
+    page.screenshot(path=SHOTS / "chat-search.png")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_label("Conversation actions").click()
+    page.get_by_role("button", name="Delete conversation").click()
+    page.wait_for_url(f"{server}/")
+    assert page.locator("#conversation-list a").all_text_contents() == ["Name a colour"]
+    assert list(Conversation.objects.values_list("title", flat=True)) == ["Name a colour"]
+    assert AuditRecord.objects.filter(surface="web").count() == 3
+    context.close()
+
+
+def test_model_picker_system_prompt_and_temperature_go_with_the_call(page, ollama, backend):
+    ModelRoute.objects.create(name="qwen3", backend=backend, upstream_model="qwen3:0.6b")
+    page.reload()
+    picker = page.get_by_label("Model", exact=True)
+    assert picker.locator("option").all_text_contents() == [MODEL, "qwen3"]
+    picker.select_option("qwen3")
+    page.get_by_text("System prompt and temperature").click()
+    page.get_by_label("System prompt").fill("Answer like a pirate.")
+    page.get_by_label("Temperature (0 to 2)").fill("1.2")
+    send(page, "hello")
+    page.locator(".msg-assistant .md").wait_for()
+    sent = [r["body"] for r in ollama.requests if r["path"] == "/api/chat"][-1]
+    assert sent["model"] == "qwen3:0.6b"
+    assert page.locator(".msg-assistant .msg-role").text_content() == "qwen3"
+    assert sent["messages"][0] == {"role": "system", "content": "Answer like a pirate."}
+    assert sent["options"]["temperature"] == 1.2
+    conversation = Conversation.objects.get()
+    assert (conversation.system_prompt, conversation.temperature) == ("Answer like a pirate.", 1.2)
+
+
+def test_phone_sized_screen(chromium, server, person):
+    page = signed_in(
+        chromium, server, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    sidebar = page.locator("#chat-sidebar")
+    assert not sidebar.is_visible()
+    send(page, "Hi from my phone")
+    page.locator(".msg-assistant .md").wait_for()
+    page.screenshot(path=SHOTS / "chat-phone.png")
+    page.get_by_role("button", name="Chats").click()
+    assert sidebar.is_visible()
+    page.screenshot(path=SHOTS / "chat-phone-sidebar.png")
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 390, "nothing may overflow the screen sideways"
+    page.context.close()
+
+
+def test_main_pages_render_finished(chromium, server, person):
+    context = chromium.new_context(base_url=server, viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto("/login/")
+    page.screenshot(path=SHOTS / "login.png")
+    page.get_by_label("Username").fill("pat")
+    page.get_by_label("Password").fill("wrong")
+    page.get_by_role("button", name="Sign in").click()
+    assert page.get_by_role("alert").text_content().strip().startswith("That username and password")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{server}/")
+    nav = page.get_by_role("navigation", name="Main")
+    for name, link, path in (
+        ("models", "Models", "/models/"),
+        ("tokens", "API tokens", "/tokens/"),
+        ("usage", "Usage", "/usage/"),
+    ):
+        nav.get_by_role("link", name=link).click()
+        page.wait_for_url(f"{server}{path}")
+        page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
+    nav.get_by_role("link", name="Chat").click()
+    page.wait_for_url(f"{server}/")
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(f"{server}/login/")
+    context.close()
