@@ -74,6 +74,9 @@ def content_hash(record: AuditRecord) -> str:
 
 def link_hash(previous: str, seq: int, record: AuditRecord, content: str) -> str:
     fields = {f: getattr(record, f) for f in LINK_FIELDS}
+    # Added after records were already sealed: covered whenever present, so older links still verify.
+    if record.upstream_attempts:
+        fields["upstream_attempts"] = record.upstream_attempts
     fields.update(seq=seq, content_hash=content)
     return hashlib.sha256(previous.encode() + _canonical(fields)).hexdigest()
 

@@ -86,6 +86,11 @@ class AuditRecord(models.Model):
         related_name="audit_records",
     )
     backend_name = models.CharField(max_length=64, blank=True)
+    upstream_attempts = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="every backend tried, in order: which failed (and why) and which served",
+    )
     stream = models.BooleanField(default=False)
     options = models.JSONField(default=dict, blank=True)
     request_format = models.JSONField(null=True, blank=True)

@@ -82,9 +82,24 @@ def audit_record_finalize(
     completion_tokens: int = 0,
     latency_ms: int | None = None,
     ttft_ms: int | None = None,
+    backend: Backend | None = None,
+    upstream_model: str = "",
+    upstream_attempts: list[dict] | None = None,
 ) -> bool:
-    """Finalize a running record. A record that is already final is never touched again."""
+    """Finalize a running record. A record that is already final is never touched again.
+
+    The backend is the one that served (or failed last): after a failover it is not the one the
+    record was opened with."""
+    served = {}
+    if backend is not None:
+        served = {
+            "backend": backend,
+            "backend_name": backend.name,
+            "upstream_model": upstream_model,
+        }
     updated = AuditRecord.objects.filter(id=record_id, status=AuditRecord.Status.RUNNING).update(
+        **served,
+        upstream_attempts=upstream_attempts or [],
         status=status,
         finished_at=timezone.now(),
         completion=completion,

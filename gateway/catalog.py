@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from gateway.errors import UpstreamUnavailable
 from gateway.models import Backend, ModelRoute
 from gateway.upstream import client_for, translate_error
 
@@ -40,10 +41,18 @@ def backend_tags(backend: Backend) -> dict[str, dict]:
 
 
 def tag_entries(routes: list[ModelRoute]) -> list[dict]:
-    """/api/tags entries for the given routes, named as callers name them (both name and model)."""
+    """/api/tags entries for the given routes, named as callers name them (both name and model);
+    size and digest from the first of the route's backends that has the model."""
     entries = []
     for route in routes:
-        upstream = backend_tags(route.backend).get(route.upstream_model, {})
+        upstream = next(
+            (
+                found
+                for target in route.targets.all()
+                if (found := backend_tags(target.backend).get(target.upstream_model))
+            ),
+            {},
+        )
         entries.append(
             {
                 "name": route.name,
@@ -58,31 +67,34 @@ def tag_entries(routes: list[ModelRoute]) -> list[dict]:
 
 
 def running_entries(routes: list[ModelRoute]) -> list[dict]:
-    """/api/ps entries: the loaded models among the given routes, renamed to their public names."""
-    by_backend: dict[int, list[ModelRoute]] = {}
-    for route in routes:
-        by_backend.setdefault(route.backend_id, []).append(route)
-    entries = []
-    for backend_routes in by_backend.values():
-        backend = backend_routes[0].backend
+    """/api/ps entries: the loaded models among the given routes, renamed to their public names
+    (once per route, wherever it is loaded)."""
+    backends = {t.backend_id: t.backend for route in routes for t in route.targets.all()}
+    loaded: dict[int, dict[str, dict]] = {}
+    for backend_id, backend in backends.items():
         try:
-            loaded = {model.model: _dump(model) for model in client_for(backend).ps().models}
+            loaded[backend_id] = {m.model: _dump(m) for m in client_for(backend).ps().models}
         except Exception as exc:
             logger.warning("backend %s did not list its running models: %s", backend.name, exc)
-            continue
-        for route in backend_routes:
-            if route.upstream_model in loaded:
-                entries.append(
-                    {**loaded[route.upstream_model], "name": route.name, "model": route.name}
-                )
+    entries = []
+    for route in routes:
+        for target in route.targets.all():
+            model = loaded.get(target.backend_id, {}).get(target.upstream_model)
+            if model is not None:
+                entries.append({**model, "name": route.name, "model": route.name})
+                break
     return entries
 
 
 def model_show(route: ModelRoute) -> dict:
-    try:
-        return _dump(client_for(route.backend).show(route.upstream_model))
-    except Exception as exc:
-        raise translate_error(exc, route.backend, route.upstream_model) from exc
+    """Ollama's /api/show of the route's model, from the first of its backends that answers."""
+    error = None
+    for target in route.targets.all():
+        try:
+            return _dump(client_for(target.backend).show(target.upstream_model))
+        except Exception as exc:
+            error = translate_error(exc, target.backend, target.upstream_model)
+    raise error or UpstreamUnavailable(f"model '{route.name}' has no backend switched on")
 
 
 def backend_version(backends: list[Backend]) -> str:

@@ -9,6 +9,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from gateway import tracing
+from gateway.backends.circuit import backend_states
 from gateway.redis import get_redis
 from gateway.selectors import backend_list_enabled
 from gateway.tracing.outbox import otlp_outbox_state
@@ -51,17 +52,42 @@ def _check_backend(base_url: str):
     return check
 
 
+def _health_of(backend, state) -> dict:
+    """What the health beat task last found, and whether the backend is in rotation."""
+    health = getattr(backend, "health", None)
+    return {
+        "in_rotation": not state.open_for,
+        "out_for_s": round(state.open_for, 1),
+        "out_reason": state.reason,
+        "inflight": state.inflight,
+        "health": {
+            "status": health.status if health else "unknown",
+            "checked_at": health.checked_at.isoformat() if health and health.checked_at else None,
+            "latency_ms": health.latency_ms if health else None,
+            "models": health.models_present if health else [],
+            "loaded": health.models_loaded if health else [],
+            "error": health.error if health else "",
+        },
+    }
+
+
 @never_cache
 @require_GET
 def readyz(request):
     database = _timed(_check_database)
     cache = _timed(_check_redis)
+    enabled = list(backend_list_enabled()) if database["ok"] else []
+    states = backend_states([backend.pk for backend in enabled])
     backends = {
-        backend.name: _timed(_check_backend(backend.base_url)) for backend in backend_list_enabled()
+        backend.name: {
+            **_timed(_check_backend(backend.base_url)),
+            **_health_of(backend, states[backend.pk]),
+        }
+        for backend in enabled
     }
     outbox = _timed(lambda: otlp_outbox_state().__dict__) if database["ok"] else {"ok": False}
     ready = database["ok"] and cache["ok"]
-    degraded = ready and not all(check["ok"] for check in backends.values())
+    degraded = ready and not all(c["ok"] and c["in_rotation"] for c in backends.values())
     body = {
         "status": "degraded" if degraded else ("ok" if ready else "unavailable"),
         "database": database,

@@ -1,7 +1,7 @@
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.validators import URLValidator
+from django.core.validators import MinValueValidator, RegexValidator, URLValidator
 from django.db import models
 
 
@@ -9,8 +9,16 @@ def default_connect_timeout() -> float:
     return settings.CORRAL_CONNECT_TIMEOUT
 
 
-def default_read_timeout() -> float:
-    return settings.CORRAL_READ_TIMEOUT
+def default_first_token_timeout() -> float:
+    return settings.CORRAL_FIRST_TOKEN_TIMEOUT
+
+
+def default_idle_timeout() -> float:
+    return settings.CORRAL_IDLE_TIMEOUT
+
+
+# Migration 0001 names the read timeout's default by this name.
+default_read_timeout = default_idle_timeout
 
 
 def default_total_timeout() -> float:
@@ -29,9 +37,13 @@ class Backend(models.Model):
     connect_timeout = models.FloatField(
         default=default_connect_timeout, help_text="Seconds to open a connection."
     )
-    read_timeout = models.FloatField(
-        default=default_read_timeout,
-        help_text="Seconds to wait for the first token and between two chunks.",
+    first_token_timeout = models.FloatField(
+        default=default_first_token_timeout,
+        help_text="Seconds to wait for the first token (includes loading the model).",
+    )
+    idle_timeout = models.FloatField(
+        default=default_idle_timeout,
+        help_text="Seconds to wait between two chunks once the answer streams.",
     )
     total_timeout = models.FloatField(
         default=default_total_timeout, help_text="Seconds a whole call may take."
@@ -54,20 +66,71 @@ class Backend(models.Model):
         return parts.hostname or "", parts.port or default_port
 
 
+class BackendHealth(models.Model):
+    """What the last health checks of a backend found; written by the health beat task."""
+
+    class Status(models.TextChoices):
+        UNKNOWN = "unknown", "Not checked yet"
+        UP = "up", "Up"
+        DOWN = "down", "Down"
+
+    backend = models.OneToOneField(
+        Backend, on_delete=models.CASCADE, primary_key=True, related_name="health"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.UNKNOWN)
+    since = models.DateTimeField(null=True, blank=True, help_text="when the status last changed")
+    checked_at = models.DateTimeField(null=True, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    version = models.CharField(max_length=64, blank=True)
+    models_present = models.JSONField(default=list, blank=True, help_text="from /api/tags")
+    models_loaded = models.JSONField(default=list, blank=True, help_text="from /api/ps")
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name_plural = "backend health"
+
+    def __str__(self) -> str:
+        return f"{self.backend_id}: {self.status}"
+
+
 class ModelRoute(models.Model):
-    """A public model name callers use, mapped to a model on a backend."""
+    """A public model name callers use, served by one or more backends (its targets)."""
 
     name = models.CharField(
         max_length=200, unique=True, help_text="The model name callers send, e.g. llama3.2"
-    )
-    backend = models.ForeignKey(Backend, on_delete=models.PROTECT, related_name="routes")
-    upstream_model = models.CharField(
-        max_length=200, help_text="The model name on the backend, e.g. llama3.2:3b"
     )
     default_options = models.JSONField(
         default=dict,
         blank=True,
         help_text='Ollama options applied unless the caller sends its own, e.g. {"num_ctx": 8192}',
+    )
+    system_prompt = models.TextField(
+        blank=True, help_text="Sent as the system message when the caller sends none."
+    )
+    keep_alive = models.CharField(
+        max_length=32,
+        blank=True,
+        validators=[
+            RegexValidator(
+                r"^(-?\d+(\.\d+)?|(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+)$",
+                'A number of seconds or a duration such as "10m", "1h30m".',
+            )
+        ],
+        help_text='How long Ollama keeps the model loaded unless the caller says: "10m", "1h", '
+        '"-1" (forever), "0" (unload at once). Empty: Ollama\'s default.',
+    )
+    max_num_predict = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Upper bound on num_predict (tokens per answer)."
+    )
+    first_token_timeout = models.FloatField(
+        null=True, blank=True, help_text="Overrides the backends' first-token timeout."
+    )
+    idle_timeout = models.FloatField(
+        null=True, blank=True, help_text="Overrides the backends' idle timeout."
+    )
+    total_timeout = models.FloatField(
+        null=True, blank=True, help_text="Overrides the backends' total timeout."
     )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -78,6 +141,36 @@ class ModelRoute(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class RouteTarget(models.Model):
+    """One backend serving a route. Calls go to the best (lowest) priority among the healthy
+    targets, spread by weight; the others take over when those fail."""
+
+    route = models.ForeignKey(ModelRoute, on_delete=models.CASCADE, related_name="targets")
+    backend = models.ForeignKey(Backend, on_delete=models.PROTECT, related_name="targets")
+    upstream_model = models.CharField(
+        max_length=200, help_text="The model name on the backend, e.g. llama3.2:3b"
+    )
+    priority = models.PositiveSmallIntegerField(
+        default=0, help_text="Lower is preferred; higher priorities are fallbacks."
+    )
+    weight = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1)],
+        help_text="Share of the calls among targets of the same priority.",
+    )
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["priority", "-weight", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["route", "backend"], name="route_target_once"),
+            models.CheckConstraint(condition=models.Q(weight__gte=1), name="route_target_weight"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.route_id} -> {self.upstream_model} on {self.backend_id}"
 
 
 class OtlpBatch(models.Model):

@@ -1,9 +1,9 @@
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 
 from accounts.models import Team
-from gateway.errors import ModelForbidden, ModelNotFound, UpstreamUnavailable
-from gateway.models import Backend, ModelRoute
+from gateway.errors import ModelForbidden, ModelNotFound
+from gateway.models import Backend, BackendHealth, ModelRoute, RouteTarget
 
 
 def _team_has_all_models(team: Team | None) -> bool:
@@ -12,11 +12,21 @@ def _team_has_all_models(team: Team | None) -> bool:
     return team.all_models
 
 
-def route_list_for_team(*, team: Team | None) -> QuerySet[ModelRoute]:
-    """The routes a caller acting for this team may use."""
-    routes = ModelRoute.objects.filter(enabled=True, backend__enabled=True).select_related(
-        "backend"
+def _with_targets(routes: QuerySet[ModelRoute]) -> QuerySet[ModelRoute]:
+    return routes.prefetch_related(
+        Prefetch(
+            "targets",
+            queryset=RouteTarget.objects.filter(enabled=True, backend__enabled=True).select_related(
+                "backend", "backend__health"
+            ),
+        )
     )
+
+
+def route_list_for_team(*, team: Team | None) -> QuerySet[ModelRoute]:
+    """The routes a caller acting for this team may use: enabled, with a backend switched on."""
+    served = RouteTarget.objects.filter(route=OuterRef("pk"), enabled=True, backend__enabled=True)
+    routes = _with_targets(ModelRoute.objects.filter(Exists(served), enabled=True))
     if _team_has_all_models(team):
         return routes
     if team is None:
@@ -36,9 +46,7 @@ def route_get_for_team(*, team: Team | None, model: str) -> ModelRoute:
     candidates = model_name_candidates(model)
     routes = {
         route.name: route
-        for route in ModelRoute.objects.select_related("backend").filter(
-            name__in=candidates, enabled=True
-        )
+        for route in _with_targets(ModelRoute.objects.filter(name__in=candidates, enabled=True))
     }
     route = next((routes[name] for name in candidates if name in routes), None)
     if route is None:
@@ -47,10 +55,17 @@ def route_get_for_team(*, team: Team | None, model: str) -> ModelRoute:
         team is None or not route.teams.filter(pk=team.pk).exists()
     ):
         raise ModelForbidden(f"model '{model}' is not allowed for team '{team or '-'}'")
-    if not route.backend.enabled:
-        raise UpstreamUnavailable(f"model '{model}' is served by a backend that is switched off")
     return route
 
 
 def backend_list_enabled() -> QuerySet[Backend]:
-    return Backend.objects.filter(enabled=True)
+    return Backend.objects.filter(enabled=True).select_related("health")
+
+
+def route_targets_missing_model(*, backend: Backend) -> list[RouteTarget]:
+    """Targets on this backend whose upstream model its last good health check did not list."""
+    health = BackendHealth.objects.filter(backend=backend, status=BackendHealth.Status.UP).first()
+    if health is None:
+        return []
+    targets = RouteTarget.objects.filter(backend=backend).select_related("route")
+    return [t for t in targets if t.upstream_model not in health.models_present]

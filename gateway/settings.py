@@ -173,8 +173,19 @@ if CORRAL_MODEL_ACCESS_DEFAULT not in ("all", "none"):
 
 # Defaults for a backend's timeouts (seconds); each backend row can override them.
 CORRAL_CONNECT_TIMEOUT = env.float("CORRAL_CONNECT_TIMEOUT", default=5.0)
-CORRAL_READ_TIMEOUT = env.float("CORRAL_READ_TIMEOUT", default=120.0)
+# Time to the first token includes loading the model into GPU memory: give it room.
+CORRAL_FIRST_TOKEN_TIMEOUT = env.float("CORRAL_FIRST_TOKEN_TIMEOUT", default=180.0)
+CORRAL_IDLE_TIMEOUT = env.float("CORRAL_IDLE_TIMEOUT", default=60.0)
 CORRAL_TOTAL_TIMEOUT = env.float("CORRAL_TOTAL_TIMEOUT", default=600.0)
+
+# Health checks and the circuit breaker: a backend that fails its checks (or this many calls within
+# the window) is taken out of rotation for the cool-down, and put back when a check succeeds.
+CORRAL_HEALTH_CHECK_SECONDS = env.float("CORRAL_HEALTH_CHECK_SECONDS", default=15.0)
+CORRAL_HEALTH_CHECK_TIMEOUT = env.float("CORRAL_HEALTH_CHECK_TIMEOUT", default=5.0)
+CORRAL_HEALTH_FAILURES = env.int("CORRAL_HEALTH_FAILURES", default=2)
+CORRAL_BREAKER_FAILURES = env.int("CORRAL_BREAKER_FAILURES", default=3)
+CORRAL_BREAKER_WINDOW = env.float("CORRAL_BREAKER_WINDOW", default=30.0)
+CORRAL_BREAKER_COOLDOWN = env.float("CORRAL_BREAKER_COOLDOWN", default=30.0)
 
 # Connections one process may hold open to one backend (each stream holds one).
 CORRAL_UPSTREAM_MAX_CONNECTIONS = env.int("CORRAL_UPSTREAM_MAX_CONNECTIONS", default=1024)
@@ -256,6 +267,10 @@ CELERY_BEAT_SCHEDULE = {
     "otlp-sweep": {
         "task": "gateway.otlp_sweep",
         "schedule": env.float("CORRAL_OTLP_SWEEP_SECONDS", default=10.0),
+    },
+    "backends-health-check": {
+        "task": "gateway.backends_health_check",
+        "schedule": CORRAL_HEALTH_CHECK_SECONDS,
     },
     "audit-seal-chain": {
         "task": "audit.seal_chain",

@@ -2,6 +2,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError
 
+from gateway.backends.health import backends_health_check as _backends_health_check
 from gateway.completions import completion_callback_deliver, completion_run
 from gateway.tracing.outbox import otlp_batch_ids_due, otlp_batch_resend
 
@@ -71,3 +72,9 @@ class CallbackFailed(Exception):
 def deliver_callback(completion_id: str) -> None:
     if not completion_callback_deliver(completion_id=completion_id):
         raise CallbackFailed(completion_id)
+
+
+@shared_task(name="gateway.backends_health_check", ignore_result=True, expires=60)
+def backends_health_check() -> None:
+    """Beat: check every backend; failing ones leave rotation, recovered ones come back."""
+    _backends_health_check()

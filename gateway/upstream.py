@@ -7,6 +7,7 @@ import httpx
 import ollama
 from django.conf import settings
 
+from gateway.backends.routing import Timeouts, timeouts_for
 from gateway.errors import (
     GatewayError,
     InvalidRequest,
@@ -21,9 +22,23 @@ _clients: dict[tuple, ollama.Client] = {}
 _clients_lock = threading.Lock()
 
 
-def client_for(backend: Backend) -> ollama.Client:
-    """One pooled client per backend configuration and process (keep-alive connections are reused)."""
-    key = (backend.pk, backend.base_url, backend.connect_timeout, backend.read_timeout)
+def _idle_after_headers(idle: float):
+    """Ollama sends its headers with the first chunk, so the wait for them is the time to the
+    first token. Once they are in, every further read may wait only the idle timeout: httpcore
+    reads the request's timeout again when the body starts."""
+
+    def hook(response: httpx.Response) -> None:
+        timeouts = response.request.extensions.get("timeout")
+        if isinstance(timeouts, dict):
+            timeouts["read"] = idle
+
+    return hook
+
+
+def client_for(backend: Backend, timeouts: Timeouts | None = None) -> ollama.Client:
+    """One pooled client per backend, timeouts and process (keep-alive connections are reused)."""
+    timeouts = timeouts or timeouts_for(None, backend)
+    key = (backend.pk, backend.base_url, timeouts.connect, timeouts.first_token, timeouts.idle)
     client = _clients.get(key)
     if client is None:
         with _clients_lock:
@@ -32,24 +47,31 @@ def client_for(backend: Backend) -> ollama.Client:
                 client = ollama.Client(
                     host=backend.base_url,
                     timeout=httpx.Timeout(
-                        connect=backend.connect_timeout,
-                        # httpx's read timeout bounds each wait for bytes: the time to the first
-                        # token and the idle time between two chunks.
-                        read=backend.read_timeout,
-                        write=backend.read_timeout,
-                        pool=backend.connect_timeout,
+                        connect=timeouts.connect,
+                        read=timeouts.first_token,
+                        write=timeouts.idle,
+                        pool=timeouts.connect,
                     ),
                     limits=httpx.Limits(
                         max_connections=settings.CORRAL_UPSTREAM_MAX_CONNECTIONS,
                         max_keepalive_connections=64,
                     ),
+                    event_hooks={"response": [_idle_after_headers(timeouts.idle)]},
                 )
                 _clients[key] = client
     return client
 
 
-def translate_error(exc: BaseException, backend: Backend, upstream_model: str) -> GatewayError:
-    """Map what the ollama client raised to the contract's error; keeps Ollama's own words."""
+def translate_error(
+    exc: BaseException,
+    backend: Backend,
+    upstream_model: str,
+    *,
+    timeouts: Timeouts | None = None,
+    answering: bool = False,
+) -> GatewayError:
+    """Map what the ollama client raised to the contract's error; keeps Ollama's own words.
+    `answering`: the backend had begun its answer (a read timeout is then the idle one)."""
     where = f"backend '{backend.name}'"
     if isinstance(exc, GatewayError):
         return exc
@@ -68,8 +90,12 @@ def translate_error(exc: BaseException, backend: Backend, upstream_model: str) -
             return UpstreamError(f"{where} failed while answering: {detail}")
         return UpstreamError(f"{where} answered {status}: {detail}")
     if isinstance(exc, httpx.TimeoutException):
-        kind = "connecting to" if isinstance(exc, httpx.ConnectTimeout) else "waiting for"
-        return UpstreamTimeout(f"timed out {kind} {where}")
+        limits = timeouts or timeouts_for(None, backend)
+        if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+            return UpstreamTimeout(f"timed out connecting to {where} ({limits.connect:g} s)")
+        if answering:
+            return UpstreamTimeout(f"{where} sent nothing for {limits.idle:g} s")
+        return UpstreamTimeout(f"no first token from {where} within {limits.first_token:g} s")
     if isinstance(exc, ConnectionError | httpx.ConnectError):
         return UpstreamUnavailable(f"cannot connect to {where}")
     if isinstance(exc, httpx.TransportError):

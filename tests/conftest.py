@@ -7,8 +7,10 @@ from rest_framework.test import APIClient
 
 from accounts.services import membership_ensure, team_get_or_create, token_issue, user_create
 from gateway import tracing
-from gateway.models import Backend, ModelRoute
+from gateway.backends.circuit import backend_state_clear
+from gateway.models import Backend
 from gateway.redis import get_redis
+from gateway.services import route_create
 from tests.support.ollama_double import OllamaDouble
 from tests.support.otlp_receiver import OtlpReceiver
 
@@ -71,12 +73,15 @@ def backend(db, ollama):
 
     A transactional test empties the tables afterwards, so it may have to be created again."""
     default, _ = Backend.objects.update_or_create(name="default", defaults={"base_url": ollama.url})
-    return default
+    # Its circuit and failure count live in Redis, across tests: each test starts with a clean one.
+    backend_state_clear(backend_id=default.pk)
+    yield default
+    backend_state_clear(backend_id=default.pk)
 
 
 @pytest.fixture
 def route(backend):
-    return ModelRoute.objects.create(name=MODEL, backend=backend, upstream_model=UPSTREAM_MODEL)
+    return route_create(name=MODEL, backend=backend, upstream_model=UPSTREAM_MODEL)
 
 
 @pytest.fixture

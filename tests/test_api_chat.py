@@ -6,6 +6,7 @@ import pytest
 from opentelemetry.trace import SpanKind
 
 from audit.models import AuditRecord
+from gateway.services import route_create
 from tests.conftest import MODEL, UPSTREAM_MODEL
 from tests.support.waiting import wait_for
 
@@ -253,9 +254,7 @@ def test_route_default_options_apply_under_the_callers_own(api, route, ollama):
 
 
 def test_model_name_without_tag_resolves_to_latest(api, backend, ollama):
-    from gateway.models import ModelRoute
-
-    ModelRoute.objects.create(name="qwen3:latest", backend=backend, upstream_model="qwen3:0.6b")
+    route_create(name="qwen3:latest", backend=backend, upstream_model="qwen3:0.6b")
     response = chat(api, model="qwen3")
     assert response.status_code == 200
     assert ollama.requests[-1]["body"]["model"] == "qwen3:0.6b"

@@ -9,7 +9,8 @@ from rest_framework.test import APIClient
 
 from accounts.models import ApiToken
 from audit.models import AuditRecord
-from gateway.models import Backend, ModelRoute
+from gateway.models import Backend
+from gateway.services import route_create
 from tests.conftest import MODEL
 
 pytestmark = pytest.mark.django_db
@@ -85,7 +86,7 @@ def test_disabled_route_is_404(api, route):
 
 
 def test_model_outside_the_teams_allow_list_is_403(api, route, team, backend):
-    other = ModelRoute.objects.create(name="secret-model", backend=backend, upstream_model="x")
+    other = route_create(name="secret-model", backend=backend, upstream_model="x")
     team.all_models = False
     team.save()
     team.allowed_routes.add(route)
@@ -183,7 +184,7 @@ def _only_record() -> AuditRecord:
 
 
 def test_model_missing_upstream_is_404_with_a_failed_record(api, backend, spans):
-    ModelRoute.objects.create(name="ghost", backend=backend, upstream_model="ghost:7b")
+    route_create(name="ghost", backend=backend, upstream_model="ghost:7b")
     body = assert_error(
         api.post("/api/v1/chat", {**GOOD, "model": "ghost"}, format="json"),
         404,
@@ -231,7 +232,7 @@ def test_connection_refused_is_503(api, route, backend):
 
 
 def test_timeout_is_504(api, route, backend, ollama):
-    backend.read_timeout = 0.2
+    backend.first_token_timeout = 0.2
     backend.save()
     ollama.first_token_delay = 1.0
     assert_error(api.post("/api/v1/chat", GOOD, format="json"), 504, "upstream_timeout")

@@ -5,7 +5,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import Membership
 from accounts.services import membership_ensure, token_issue, user_create
-from gateway.models import ModelRoute
+from gateway.services import route_create
 from tests.conftest import MODEL
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +21,7 @@ def client_for(user, team=None) -> APIClient:
 
 
 def test_models_lists_enabled_routes(api, route, backend):
-    ModelRoute.objects.create(name="off", backend=backend, upstream_model="off", enabled=False)
+    route_create(name="off", backend=backend, upstream_model="off", enabled=False)
     body = api.get("/api/v1/models").json()
     assert [m["name"] for m in body["models"]] == [MODEL]
     assert set(body["models"][0]) == {"name", "default_options", "created_at"}

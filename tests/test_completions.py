@@ -12,6 +12,7 @@ from accounts.models import ApiToken
 from accounts.services import token_issue, user_create
 from audit.models import AuditRecord
 from gateway.models import Completion
+from gateway.services import route_create
 from tests.conftest import MODEL
 from tests.support import processes
 from tests.support.waiting import wait_for
@@ -88,9 +89,8 @@ def test_someone_elses_job_is_not_found(api, worker):
 
 
 def test_model_missing_upstream_fails_at_once(api, worker, backend):
-    from gateway.models import ModelRoute
 
-    ModelRoute.objects.create(name="ghost", backend=backend, upstream_model="ghost:7b")
+    route_create(name="ghost", backend=backend, upstream_model="ghost:7b")
     done = poll(api, submit(api, {**BODY, "model": "ghost"}))
     assert done["status"] == "failed" and done["attempts"] == 1
     assert done["error"]["code"] == "model_not_found"

@@ -11,6 +11,7 @@ from accounts.services import membership_ensure
 from audit.models import AuditRecord
 from gateway.conversations.markdown import render_markdown
 from gateway.models import ChatMessage, Conversation
+from gateway.services import route_create
 from tests.conftest import MODEL
 
 pytestmark = pytest.mark.django_db
@@ -202,9 +203,8 @@ def test_rename_settings_search_and_delete(web, route):
 
 
 def test_the_model_picker_offers_only_what_the_teams_may_use(web, route, team, backend):
-    from gateway.models import ModelRoute
 
-    ModelRoute.objects.create(name="qwen3", backend=backend, upstream_model="qwen3:0.6b")
+    route_create(name="qwen3", backend=backend, upstream_model="qwen3:0.6b")
     team.all_models = False
     team.save()
     route.teams.add(team)

@@ -5,6 +5,7 @@ import pytest
 
 from audit.models import AuditRecord
 from gateway.models import ModelRoute
+from gateway.services import route_create
 from tests.conftest import MODEL
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -61,7 +62,7 @@ def test_generate_stream_and_not(client, spans):
 
 
 def test_list_shows_only_the_models_the_token_may_use(client, team, backend):
-    ModelRoute.objects.create(name="qwen3:0.6b", backend=backend, upstream_model="qwen3:0.6b")
+    route_create(name="qwen3:0.6b", backend=backend, upstream_model="qwen3:0.6b")
     names = {m.model for m in client.list().models}
     assert names == {MODEL, "qwen3:0.6b"}
     entry = next(m for m in client.list().models if m.model == MODEL)

@@ -85,10 +85,14 @@ def test_sync_models_imports_tags_as_routes(backend, ollama):
     out = StringIO()
     call_command("sync_models", "--backend", "default", stdout=out)
     assert set(ModelRoute.objects.values_list("name", flat=True)) == set(ollama.models)
-    assert all(r.enabled and r.upstream_model == r.name for r in ModelRoute.objects.all())
+    for route in ModelRoute.objects.all():
+        assert route.enabled
+        assert [(t.backend, t.upstream_model) for t in route.targets.all()] == [
+            (backend, route.name)
+        ]
     call_command("sync_models", stdout=out)  # a second run adds nothing
     assert ModelRoute.objects.count() == len(ollama.models)
-    assert "0 added, 2 already present" in out.getvalue()
+    assert "0 added, 0 joined, 2 already present" in out.getvalue()
 
 
 def test_sync_models_reports_an_unreachable_backend(backend):

@@ -176,13 +176,21 @@ def test_staff_changes_to_routes_and_backends_are_logged(admin_client, backend):
         "/admin/gateway/modelroute/add/",
         {
             "name": "m1",
-            "backend": backend.pk,
-            "upstream_model": "m1:latest",
             "default_options": "{}",
             "enabled": "on",
+            "targets-TOTAL_FORMS": "1",
+            "targets-INITIAL_FORMS": "0",
+            "targets-0-backend": backend.pk,
+            "targets-0-upstream_model": "m1:latest",
+            "targets-0-priority": "0",
+            "targets-0-weight": "2",
+            "targets-0-enabled": "on",
         },
     )
     created = AdminAction.objects.get(object_type="gateway.modelroute")
-    assert created.action == "create" and created.after["upstream_model"] == "m1:latest"
+    assert created.action == "create" and created.after["name"] == "m1"
+    target = AdminAction.objects.get(object_type="gateway.routetarget")
+    assert target.action == "create" and target.after["upstream_model"] == "m1:latest"
+    assert target.after["weight"] == 2
     admin_client.post(f"/admin/gateway/modelroute/{created.object_id}/delete/", {"post": "yes"})
     assert AdminAction.objects.filter(object_type="gateway.modelroute", action="delete").exists()

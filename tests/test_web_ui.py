@@ -11,7 +11,8 @@ from django.contrib.auth import get_user_model
 from accounts.models import UserLimits
 from accounts.services import membership_ensure
 from audit.models import AuditRecord
-from gateway.models import ChatMessage, Conversation, ModelRoute
+from gateway.models import ChatMessage, Conversation
+from gateway.services import route_create
 from tests.conftest import MODEL
 from tests.support import processes
 from tests.support.waiting import wait_for
@@ -244,7 +245,7 @@ def test_conversations_regenerate_copy_rename_search_delete(chromium, server, pe
 
 
 def test_model_picker_system_prompt_and_temperature_go_with_the_call(page, ollama, backend):
-    ModelRoute.objects.create(name="qwen3", backend=backend, upstream_model="qwen3:0.6b")
+    route_create(name="qwen3", backend=backend, upstream_model="qwen3:0.6b")
     page.reload()
     picker = page.get_by_label("Model", exact=True)
     assert picker.locator("option").all_text_contents() == [MODEL, "qwen3"]

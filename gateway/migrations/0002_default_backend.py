@@ -10,7 +10,7 @@ def create_default_backend(apps, schema_editor):
             name="default",
             base_url=settings.OLLAMA_HOST,
             connect_timeout=settings.CORRAL_CONNECT_TIMEOUT,
-            read_timeout=settings.CORRAL_READ_TIMEOUT,
+            read_timeout=settings.CORRAL_IDLE_TIMEOUT,  # renamed idle_timeout in 0006
             total_timeout=settings.CORRAL_TOTAL_TIMEOUT,
         )
 

@@ -4,15 +4,28 @@ route, open the audit record and the GenAI span, and finalize both exactly once.
 import hashlib
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from django.db import connection
 from django.utils import timezone
 
 from accounts.limits import limits_acquire, limits_charge, scopes_for
-from audit.models import uuid7
+from audit.models import AuditRecord, uuid7
 from audit.services import audit_record_finalize, audit_record_open
-from gateway.errors import GatewayError
+from gateway.backends.circuit import failure_record, inflight_enter, inflight_leave
+from gateway.backends.routing import Target, route_plan
+from gateway.errors import (
+    Cancelled,
+    ClientDisconnected,
+    GatewayError,
+    ModelNotFound,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from gateway.models import Backend
+from gateway.pipeline.options import route_options, with_system_prompt
 from gateway.pipeline.types import Caller, CallMeta, Usage
 from gateway.redaction import redact, redact_messages
 from gateway.selectors import route_get_for_team
@@ -45,6 +58,25 @@ def _audit_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return kept
 
 
+def _attempt(target: Target, error: GatewayError, at_ms: int) -> dict[str, Any]:
+    return {
+        "backend": target.backend.name,
+        "outcome": "failed",
+        "error_code": error.code,
+        "error": error.message,
+        "at_ms": at_ms,
+    }
+
+
+def _count_failure(target: Target, error: GatewayError) -> None:
+    # Busy (503 with a retry) and a missing model are the backend answering: not a failure of it.
+    if isinstance(error, UpstreamTimeout | UpstreamError) or (
+        isinstance(error, UpstreamUnavailable) and not error.retry_after
+    ):
+        backend = target.backend
+        failure_record(backend_id=backend.pk, backend_name=backend.name, reason=error.message)
+
+
 class PipelineCall:
     """One call's bookkeeping. `begin()` runs steps 1-4 of the pipeline; `finish()` step 6."""
 
@@ -75,6 +107,7 @@ class PipelineCall:
         self.metadata = metadata or {}
         self.conversation_id = conversation_id
         self.finished = False
+        self._inflight_on: int | None = None
 
     def begin(self) -> "PipelineCall":
         caller = self.caller
@@ -83,10 +116,19 @@ class PipelineCall:
         if self.meta is not None:
             self.meta.rate = rate
         self.route = route_get_for_team(team=caller.team, model=self.model)
-        self.backend = self.route.backend
-        self.options = {**self.route.default_options, **self.request_options}
+        self.options = route_options(self.route, self.request_options)
+        self.messages = with_system_prompt(self.route, self.operation, self.messages)
+        unroutable = None
+        try:
+            self.plan = route_plan(self.route)
+        except UpstreamUnavailable as exc:  # every backend is out: still a call, still audited
+            self.plan, unroutable = [], exc
+        self.target = self.plan[0] if self.plan else None
+        self.attempts: list[dict[str, Any]] = []
         self.record_id = uuid7()
-        self.server_address, self.server_port = self.backend.address
+        self.server_address, self.server_port = (
+            self.target.backend.address if self.target else ("", 0)
+        )
         self.capture = genai.capture_content(caller.team)
         # What is stored and exported is redacted; what goes to the model is what the caller sent.
         kept_messages = redact_messages(self.messages)
@@ -120,8 +162,8 @@ class PipelineCall:
                 surface=caller.surface,
                 operation=self.operation,
                 model=self.model,
-                upstream_model=self.route.upstream_model,
-                backend=self.backend,
+                upstream_model=self.target.upstream_model if self.target else "",
+                backend=self.target.backend if self.target else None,
                 stream=self.stream,
                 options=self.options,
                 request_format=self.request_format,
@@ -137,8 +179,50 @@ class PipelineCall:
             raise
         if self.meta is not None and self.meta.on_open is not None:
             self.meta.on_open(str(self.record_id))
+        if unroutable is not None:
+            self.finish(AuditRecord.Status.FAILED, usage=Usage(), error=unroutable)
+            raise unroutable
         release_db_connection()
         return self
+
+    @property
+    def backend(self) -> Backend:
+        return self.target.backend
+
+    @property
+    def upstream_model(self) -> str:
+        return self.target.upstream_model
+
+    def targets(self) -> Iterator[Target]:
+        """The backends to try in order; each one becomes the call's target while it is tried."""
+        for target in self.plan:
+            self._leave_backend()
+            self.target = target
+            self.server_address, self.server_port = target.backend.address
+            inflight_enter(backend_id=target.backend.pk, call_id=str(self.record_id))
+            self._inflight_on = target.backend.pk
+            yield target
+
+    def _leave_backend(self) -> None:
+        if self._inflight_on is not None:
+            inflight_leave(backend_id=self._inflight_on, call_id=str(self.record_id))
+            self._inflight_on = None
+
+    def can_fail_over(self, error: GatewayError) -> bool:
+        """Only before anything reached the caller, and only for what another backend may not
+        share: unreachable, busy, timed out, failing, or without the model."""
+        return self.target is not self.plan[-1] and isinstance(
+            error, UpstreamUnavailable | UpstreamTimeout | UpstreamError | ModelNotFound
+        )
+
+    def attempt_failed(self, error: GatewayError) -> None:
+        """Note a backend that failed this call, for the record, the span and the breaker."""
+        backend = self.target.backend
+        self.attempts.append(_attempt(self.target, error, self.elapsed_ms()))
+        genai.record_failover(
+            self.span, backend=backend.name, error_type=error.code, error_message=error.message
+        )
+        _count_failure(self.target, error)
 
     def elapsed_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
@@ -160,8 +244,16 @@ class PipelineCall:
         if self.finished:
             return
         self.finished = True
+        self._leave_backend()
         text = redact(completion)
-        response_model = response_model or self.route.upstream_model
+        target = self.target
+        response_model = response_model or (target.upstream_model if target else "")
+        if target is not None:
+            if error is None or isinstance(error, ClientDisconnected | Cancelled):
+                self.attempts.append({"backend": target.backend.name, "outcome": "served"})
+            else:
+                self.attempts.append(_attempt(target, error, self.elapsed_ms()))
+                _count_failure(target, error)
         limits_charge(scopes=self.scopes, tokens=usage.total_tokens)
         try:
             audit_record_finalize(
@@ -176,6 +268,9 @@ class PipelineCall:
                 completion_tokens=usage.completion_tokens,
                 latency_ms=self.elapsed_ms(),
                 ttft_ms=ttft_ms,
+                backend=target.backend if target else None,
+                upstream_model=target.upstream_model if target else "",
+                upstream_attempts=self.attempts,
             )
             if self.meta is not None and self.meta.on_finish is not None:
                 try:
@@ -207,4 +302,15 @@ class PipelineCall:
                 error_type=error.code if error else "",
                 error_message=error.message if error else "",
                 exception=error,
+                upstream=self._upstream_attributes(),
             )
+
+    def _upstream_attributes(self) -> dict[str, Any]:
+        if self.target is None:
+            return {}
+        return {
+            "server.address": self.server_address,
+            "server.port": self.server_port,
+            "corral.backend": self.target.backend.name,
+            "corral.backends_tried": [attempt["backend"] for attempt in self.attempts],
+        }

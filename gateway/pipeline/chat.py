@@ -9,6 +9,7 @@ from typing import Any
 from audit.models import AuditRecord
 from gateway.errors import Cancelled, ClientDisconnected, UpstreamError, UpstreamTimeout
 from gateway.pipeline.call import PipelineCall
+from gateway.pipeline.options import keep_alive_for
 from gateway.pipeline.types import (
     Caller,
     CallMeta,
@@ -48,11 +49,11 @@ def _generate_delta(part: Any) -> Delta:
 
 def _generation(
     call: PipelineCall,
-    open_upstream: Callable[[Any], Iterator[Any]],
+    open_upstream: Callable[[Any, str], Iterator[Any]],
     delta_of: Callable[[Any], Delta],
 ) -> Iterator[Delta | ChatResult]:
     call.begin()
-    backend, meta = call.backend, call.meta
+    meta = call.meta
     content: list[str] = []
     thinking: list[str] = []
     tool_calls: list[dict[str, Any]] = []
@@ -68,45 +69,61 @@ def _generation(
 
     try:
         final = None
-        try:
-            upstream = open_upstream(client_for(backend))
-            for part in upstream:
-                if meta is not None and meta.cancelled is not None and meta.cancelled():
-                    raise Cancelled("the completion was cancelled while it ran")
-                if time.monotonic() - call.started > backend.total_timeout:
-                    raise UpstreamTimeout(
-                        f"backend '{backend.name}' did not finish within {backend.total_timeout:g} s"
+        for target in call.targets():
+            backend, limits = target.backend, target.timeouts
+            answered = False
+            try:
+                upstream = open_upstream(client_for(backend, limits), target.upstream_model)
+                for part in upstream:
+                    answered = True
+                    if meta is not None and meta.cancelled is not None and meta.cancelled():
+                        raise Cancelled("the completion was cancelled while it ran")
+                    if time.monotonic() - call.started > limits.total:
+                        raise UpstreamTimeout(
+                            f"backend '{backend.name}' did not finish within {limits.total:g} s"
+                        )
+                    delta = delta_of(part)
+                    if delta.content or delta.thinking or delta.tool_calls:
+                        if ttft_ms is None:
+                            ttft_ms = call.elapsed_ms()
+                        chunks_seen += 1
+                        content.append(delta.content)
+                        thinking.append(delta.thinking)
+                        tool_calls.extend(delta.tool_calls or [])
+                        yield delta
+                    if part.done:
+                        final = part
+                        break
+                if final is None:
+                    raise UpstreamError(
+                        f"backend '{backend.name}' ended the answer before it was done"
                     )
-                delta = delta_of(part)
-                if delta.content or delta.thinking or delta.tool_calls:
-                    if ttft_ms is None:
-                        ttft_ms = call.elapsed_ms()
-                    chunks_seen += 1
-                    content.append(delta.content)
-                    thinking.append(delta.thinking)
-                    tool_calls.extend(delta.tool_calls or [])
-                    yield delta
-                if part.done:
-                    final = part
-                    break
-            if final is None:
-                raise UpstreamError(f"backend '{backend.name}' ended the answer before it was done")
-        except GeneratorExit:
-            raise
-        except Exception as exc:
-            error = translate_error(exc, backend, call.route.upstream_model)
-            status = AuditRecord.Status.FAILED
-            if isinstance(error, Cancelled):
-                status = AuditRecord.Status.CANCELLED
-            call.finish(
-                status,
-                usage=usage_of(None),
-                completion="".join(content),
-                tool_calls=tool_calls,
-                ttft_ms=ttft_ms,
-                error=error,
-            )
-            raise error from exc
+                break
+            except GeneratorExit:
+                raise
+            except Exception as exc:
+                error = translate_error(
+                    exc, backend, target.upstream_model, timeouts=limits, answering=answered
+                )
+                if upstream is not None:
+                    upstream.close()
+                    upstream = None
+                # Once a byte reached the caller the answer is theirs: no silent retry elsewhere.
+                if chunks_seen == 0 and call.can_fail_over(error):
+                    call.attempt_failed(error)
+                    continue
+                status = AuditRecord.Status.FAILED
+                if isinstance(error, Cancelled):
+                    status = AuditRecord.Status.CANCELLED
+                call.finish(
+                    status,
+                    usage=usage_of(None),
+                    completion="".join(content),
+                    tool_calls=tool_calls,
+                    ttft_ms=ttft_ms,
+                    error=error,
+                )
+                raise error from exc
 
         usage = usage_of(final)
         done_reason = final.done_reason or "stop"
@@ -122,7 +139,7 @@ def _generation(
         yield ChatResult(
             id=str(call.record_id),
             model=call.model,
-            upstream_model=final.model or call.route.upstream_model,
+            upstream_model=final.model or call.upstream_model,
             content="".join(content),
             thinking="".join(thinking),
             tool_calls=tool_calls or None,
@@ -171,15 +188,15 @@ def chat_stream(
         conversation_id=request.conversation_id,
     )
 
-    def open_upstream(client):
+    def open_upstream(client, upstream_model):
         return client.chat(
-            model=call.route.upstream_model,
-            messages=request.messages,
+            model=upstream_model,
+            messages=call.messages,
             tools=request.tools,
             stream=True,
             format=request.format,
             options=call.options or None,
-            keep_alive=request.keep_alive,
+            keep_alive=keep_alive_for(call.route, request.keep_alive),
             think=request.think,
         )
 
@@ -201,12 +218,14 @@ def generate_stream(
         request_format=request.format,
     )
 
-    def open_upstream(client):
+    def open_upstream(client, upstream_model):
         return client.generate(
-            model=call.route.upstream_model,
+            model=upstream_model,
             prompt=request.prompt,
             suffix=request.suffix,
-            system=request.system,
+            system=request.system
+            if request.system is not None
+            else call.route.system_prompt or None,
             template=request.template,
             raw=request.raw,
             images=request.images,
@@ -214,7 +233,7 @@ def generate_stream(
             stream=True,
             format=request.format,
             options=call.options or None,
-            keep_alive=request.keep_alive,
+            keep_alive=keep_alive_for(call.route, request.keep_alive),
         )
 
     return _generation(call, open_upstream, _generate_delta)

@@ -2,6 +2,7 @@
 
 from audit.models import AuditRecord
 from gateway.pipeline.call import PipelineCall
+from gateway.pipeline.options import keep_alive_for
 from gateway.pipeline.types import Caller, CallMeta, EmbedRequest, EmbedResult, Usage
 from gateway.upstream import client_for, translate_error
 
@@ -18,19 +19,24 @@ def embed(*, caller: Caller, request: EmbedRequest, meta: CallMeta | None = None
         messages=[{"role": "user", "content": text} for text in request.input],
         meta=meta,
     ).begin()
-    try:
-        response = client_for(call.backend).embed(
-            model=call.route.upstream_model,
-            input=request.input,
-            truncate=request.truncate,
-            dimensions=request.dimensions,
-            options=call.options or None,
-            keep_alive=request.keep_alive,
-        )
-    except Exception as exc:
-        error = translate_error(exc, call.backend, call.route.upstream_model)
-        call.finish(AuditRecord.Status.FAILED, usage=Usage(), error=error)
-        raise error from exc
+    for target in call.targets():
+        try:
+            response = client_for(target.backend, target.timeouts).embed(
+                model=target.upstream_model,
+                input=request.input,
+                truncate=request.truncate,
+                dimensions=request.dimensions,
+                options=call.options or None,
+                keep_alive=keep_alive_for(call.route, request.keep_alive),
+            )
+            break
+        except Exception as exc:
+            error = translate_error(exc, target.backend, target.upstream_model)
+            if call.can_fail_over(error):
+                call.attempt_failed(error)
+                continue
+            call.finish(AuditRecord.Status.FAILED, usage=Usage(), error=error)
+            raise error from exc
     usage = Usage(response.prompt_eval_count or 0, 0)
     call.finish(AuditRecord.Status.SUCCEEDED, usage=usage, response_model=response.model or "")
     return EmbedResult(

@@ -156,8 +156,10 @@ def end_span(
     error_type: str = "",
     error_message: str = "",
     exception: BaseException | None = None,
+    upstream: Mapping[str, Any] | None = None,
 ) -> None:
     attributes: dict[str, Any] = {
+        **(upstream or {}),
         "gen_ai.usage.prompt_tokens": prompt_tokens,
         "gen_ai.usage.completion_tokens": completion_tokens,
         "llm.usage.total_tokens": prompt_tokens + completion_tokens,
@@ -178,6 +180,14 @@ def end_span(
         span.set_status(Status(StatusCode.ERROR, error_message or error_type))
     span.set_attributes(attributes)
     span.end()
+
+
+def record_failover(span: Span, *, backend: str, error_type: str, error_message: str) -> None:
+    """A backend failed before anything reached the caller and the call moved on."""
+    span.add_event(
+        "corral.failover",
+        {"corral.backend": backend, "error.type": error_type, "corral.error": error_message},
+    )
 
 
 def record_metrics(

@@ -30,8 +30,11 @@ class Command(BaseCommand):
                 continue
             for name in report.created:
                 self.stdout.write(f"{report.backend}: added {name}")
+            for name in report.joined:
+                self.stdout.write(f"{report.backend}: now also serves {name}")
             self.stdout.write(
-                f"{report.backend}: {len(report.created)} added, {len(report.existing)} already present"
+                f"{report.backend}: {len(report.created)} added, {len(report.joined)} joined, "
+                f"{len(report.existing)} already present"
             )
         if failed:
             raise CommandError("some backends could not be read")
