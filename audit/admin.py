@@ -153,6 +153,7 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, AuditorReadsMixin, admin.ModelAdmin):
                     "model",
                     "upstream_model",
                     "backend_name",
+                    "backends_tried",
                     "stream",
                     "conversation_id",
                 ]
@@ -225,6 +226,17 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, AuditorReadsMixin, admin.ModelAdmin):
     @admin.display(description="Tool calls")
     def tool_calls_pretty(self, record):
         return format_html("<pre>{}</pre>", _pretty(record.tool_calls))
+
+    @admin.display(description="Backends tried")
+    def backends_tried(self, record):
+        lines = [
+            f"{a['backend']}: served"
+            if a.get("outcome") == "served"
+            else f"{a['backend']}: {a.get('error_code', 'failed')} after {a.get('at_ms', '?')} ms "
+            f"({a.get('error', '')})"
+            for a in record.upstream_attempts or []
+        ]
+        return format_html("<pre>{}</pre>", "\n".join(lines) or "—")
 
     @admin.display(description="Options")
     def options_pretty(self, record):

@@ -47,6 +47,7 @@ class CallDetailSerializer(CallSummarySerializer):
             "user_agent",
             "upstream_model",
             "backend_name",
+            "upstream_attempts",
             "options",
             "request_format",
             "tools",
