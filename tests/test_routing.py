@@ -407,3 +407,27 @@ def test_admin_shows_routes_whose_model_the_backend_lacks(admin_client, backends
     shown = _act(admin_client, "show_missing_models", backends["gpu-a"], backends["gpu-b"])
     assert any("gpu-a lacks 1 model(s) routes point at: big -> llama3.2:70b" in m for m in shown)
     assert any("gpu-b: every route it serves has its model." in m for m in shown), shown
+
+
+def test_the_beat_runs_the_health_check(backends):
+    from gateway.celery import app
+    from gateway.tasks import backends_health_check as task
+
+    schedule = {entry["task"] for entry in app.conf.beat_schedule.values()}
+    assert "gateway.backends_health_check" in schedule
+    task.apply()
+    statuses = dict(BackendHealth.objects.values_list("backend__name", "status"))
+    assert statuses == {"gpu-a": "up", "gpu-b": "up", "gpu-c": "up"}
+
+
+def test_ollama_door_listings_describe_routes_served_by_several_backends(api, backends):
+    route = route_create(name=MODEL, backend=backends["gpu-a"], upstream_model="llama3.2:70b")
+    route_target_add(
+        route=route, backend=backends["gpu-b"], upstream_model=UPSTREAM_MODEL, priority=1
+    )
+    tags = api.get("/ollama/api/tags").json()["models"]
+    assert [t["name"] for t in tags] == [MODEL] and tags[0]["digest"] and tags[0]["size"]
+    running = api.get("/ollama/api/ps").json()["models"]
+    assert [m["name"] for m in running] == [MODEL]
+    shown = api.post("/ollama/api/show", {"model": MODEL}, format="json")
+    assert shown.status_code == 200 and shown.json()["details"]
