@@ -24,7 +24,6 @@ from gateway.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from gateway.models import Backend
 from gateway.pipeline.options import route_options, with_system_prompt
 from gateway.pipeline.types import Caller, CallMeta, Usage
 from gateway.redaction import redact, redact_messages
@@ -184,10 +183,6 @@ class PipelineCall:
             raise unroutable
         release_db_connection()
         return self
-
-    @property
-    def backend(self) -> Backend:
-        return self.target.backend
 
     @property
     def upstream_model(self) -> str:
