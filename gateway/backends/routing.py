@@ -48,16 +48,20 @@ def _lacks_model(target: RouteTarget) -> bool:
 
 
 def _spread(group: list[RouteTarget], states: dict[int, BackendState]) -> list[RouteTarget]:
-    """Least in-flight calls per unit of weight first; ties (always, when nothing is in flight)
-    are drawn at random in proportion to weight."""
-    remaining, ordered = list(group), []
-    while remaining:
-        best = min(states[t.backend_id].inflight / t.weight for t in remaining)
-        ties = [t for t in remaining if states[t.backend_id].inflight / t.weight == best]
-        pick = _random.choices(ties, weights=[t.weight for t in ties])[0]
-        ordered.append(pick)
-        remaining.remove(pick)
-    return ordered
+    """Two draws in proportion to weight; the one with fewer calls in flight per unit of weight
+    goes first (the "power of two choices"). With nothing in flight, or loads in line with the
+    weights, calls follow the weights; a backend that falls behind gets fewer. Two draws rather
+    than the plain least loaded: calls arriving together would all see the same counts and herd
+    onto one backend. The others follow, least loaded first, for failover."""
+
+    def load(target: RouteTarget) -> float:
+        return states[target.backend_id].inflight / target.weight
+
+    if len(group) == 1:
+        return group
+    first, second = _random.choices(group, weights=[t.weight for t in group], k=2)
+    pick = second if load(second) < load(first) else first
+    return [pick, *sorted((t for t in group if t is not pick), key=load)]
 
 
 def route_plan(route: ModelRoute) -> list[Target]:
