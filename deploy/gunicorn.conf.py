@@ -17,8 +17,46 @@ worker_connections = int(os.environ.get("CORRAL_WORKER_CONNECTIONS", "1000"))
 timeout = 30
 graceful_timeout = int(os.environ.get("CORRAL_GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
-accesslog = os.environ.get("CORRAL_ACCESS_LOG", "-") or None  # empty: no access log
+# Corral writes its own access line (logger corral.access, with request and trace ids); gunicorn's
+# is off unless CORRAL_ACCESS_LOG names a file or "-".
+accesslog = os.environ.get("CORRAL_ACCESS_LOG") or None
 errorlog = "-"
+if os.environ.get("LOG_FORMAT", "json") == "json" and os.environ.get("DEBUG", "").lower() not in (
+    "1",
+    "true",
+    "yes",
+    "on",
+):
+    # gunicorn's own lines (boot, worker restarts) as JSON lines too, like the application's.
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "json": {
+                "()": "pythonjsonlogger.json.JsonFormatter",
+                "fmt": "%(levelname)s %(name)s %(message)s %(process)d",
+                "rename_fields": {"levelname": "level", "name": "logger"},
+                "timestamp": "time",
+                "static_fields": {"request_id": "", "trace_id": "", "span_id": ""},
+            }
+        },
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "loggers": {
+            "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
+            # with a logging config gunicorn always emits access lines: keep them only when asked
+            "gunicorn.access": {
+                "handlers": ["console"] if accesslog else [],
+                "level": "INFO" if accesslog else "CRITICAL",
+                "propagate": False,
+            },
+        },
+    }
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 

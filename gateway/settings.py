@@ -1,5 +1,6 @@
 """Corral settings. Everything comes from the environment, read once here."""
 
+import logging
 from pathlib import Path
 
 import environ
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "gateway.log_context.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -288,14 +290,32 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- Logging ------------------------------------------------------------------------------------
 
+# JSON lines (one object per line, with request_id, trace_id and span_id) unless LOG_FORMAT=plain;
+# plain text is the default only for a DEBUG instance on a developer's terminal.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"context": {"()": "gateway.log_context.ContextFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s "
+            "[request_id=%(request_id)s trace_id=%(trace_id)s]"
+        },
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s %(request_id)s %(trace_id)s %(span_id)s "
+            "%(process)d",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",  # ISO 8601, UTC
+        },
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        },
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
@@ -303,8 +323,14 @@ LOGGING = {
         # one INFO line per upstream request is noise at gateway volumes
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # the access line of every request (CORRAL_ACCESS_LOG_LEVEL=WARNING silences it)
+        "corral.access": {"level": env.str("CORRAL_ACCESS_LOG_LEVEL", default="INFO")},
     },
 }
+# Python's warnings become log lines (JSON too) instead of bare text on stderr.
+logging.captureWarnings(True)
+# Celery keeps Django's logging (JSON, with the trace id of the task's span) instead of its own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -2,6 +2,7 @@
 a real socket between client and server. The web process is a subprocess; the test reads its
 audit records from the same database and its spans from the OTLP receiver."""
 
+import json
 import threading
 
 import httpx
@@ -159,3 +160,32 @@ def test_fifty_parallel_calls_against_a_limit_of_ten(server, token, redis_client
         statuses = list(pool.map(call, range(50)))
     assert statuses.count(200) == 10 and statuses.count(429) == 40
     assert AuditRecord.objects.count() == 10
+
+
+def test_every_log_line_is_json_with_the_request_and_trace_ids(server, token, tmp_path):
+    response = httpx.post(
+        f"{server}/api/v1/chat",
+        headers={"Authorization": f"Bearer {token}", "X-Request-ID": "req-4711"},
+        json={"model": MODEL, "messages": [{"role": "user", "content": "log me"}]},
+        timeout=30,
+    )
+    assert response.status_code == 200 and response.headers["x-request-id"] == "req-4711"
+    trace_id = response.json()["trace_id"]
+    bad_id = httpx.get(f"{server}/healthz", headers={"X-Request-ID": "<script>"}, timeout=10)
+    assert len(bad_id.headers["x-request-id"]) == 32  # an unusable id is replaced, not echoed
+
+    log = tmp_path / "gunicorn.log"
+
+    def lines() -> list[dict]:
+        return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+
+    assert wait_for(lambda: any(e.get("request_id") == "req-4711" for e in lines()), timeout=10)
+    entries = lines()  # every line parses as JSON
+    assert all(
+        {"time", "level", "logger", "message", "request_id", "trace_id"} <= e.keys()
+        for e in entries
+    )
+    access = next(e for e in entries if e["request_id"] == "req-4711")
+    assert access["logger"] == "corral.access" and access["message"] == "POST /api/v1/chat 200"
+    assert access["trace_id"] == trace_id and access["status"] == 200 and access["duration_ms"] > 0
+    assert any(e["logger"] == "gunicorn.error" for e in entries)  # gunicorn's own lines too
