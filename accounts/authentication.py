@@ -1,4 +1,5 @@
 import hmac
+import time
 
 from django.conf import settings
 from rest_framework import authentication, exceptions
@@ -7,6 +8,31 @@ from accounts import tokens
 from accounts.models import ApiToken
 from accounts.services import token_touch
 from gateway.request_info import client_ip
+
+# A valid token, its user (with limits) and team, kept per process for CORRAL_TOKEN_CACHE_SECONDS
+# by the digest of its secret: the lookup is most of what authenticating costs. Revoking a token or
+# changing its user, limits or team empties this process's copy at once (accounts.apps); other
+# processes drop theirs when it expires. Unknown and wrong secrets are never kept.
+_tokens: dict[str, tuple[float, ApiToken]] = {}
+_TOKENS_KEPT = 10_000
+
+
+def token_cache_clear() -> None:
+    _tokens.clear()
+
+
+def _known_token(digest: str) -> ApiToken | None:
+    kept = _tokens.get(digest)
+    if kept is not None and time.monotonic() - kept[0] < settings.CORRAL_TOKEN_CACHE_SECONDS:
+        return kept[1]
+    return None
+
+
+def _remember_token(digest: str, token: ApiToken) -> None:
+    if settings.CORRAL_TOKEN_CACHE_SECONDS > 0:
+        if len(_tokens) >= _TOKENS_KEPT:
+            _tokens.clear()
+        _tokens[digest] = (time.monotonic(), token)
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -27,16 +53,22 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         return self._authenticate_secret(request, secret)
 
     def _authenticate_secret(self, request, secret: str):
-        prefix = tokens.split_prefix(secret)
-        token = (
-            ApiToken.objects.select_related("user", "team").filter(prefix=prefix).first()
-            if prefix
-            else None
-        )
-        # Compare digests in constant time; a wrong token and an unknown one look the same.
-        expected = token.secret_hash if token else "0" * 64
-        if not hmac.compare_digest(expected, tokens.digest(secret)) or token is None:
-            raise exceptions.AuthenticationFailed("invalid API token")
+        digest = tokens.digest(secret)
+        token = _known_token(digest)
+        if token is None:
+            prefix = tokens.split_prefix(secret)
+            token = (
+                ApiToken.objects.select_related("user", "user__limits", "team")
+                .filter(prefix=prefix)
+                .first()
+                if prefix
+                else None
+            )
+            # Compare digests in constant time; a wrong token and an unknown one look the same.
+            expected = token.secret_hash if token else "0" * 64
+            if not hmac.compare_digest(expected, digest) or token is None:
+                raise exceptions.AuthenticationFailed("invalid API token")
+            _remember_token(digest, token)
         if not token.is_active:
             raise exceptions.AuthenticationFailed("API token is expired or revoked")
         if not token.user.is_active:

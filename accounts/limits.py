@@ -54,7 +54,11 @@ class RateState:
 
 
 def _user_scope(user) -> Scope:
-    limits = UserLimits.objects.filter(user=user).first()
+    # Token authentication loads the row with the user (select_related); others ask for it.
+    if type(user).limits.is_cached(user):
+        limits = getattr(user, "limits", None)
+    else:
+        limits = UserLimits.objects.filter(user=user).first()
     if limits is not None:
         return Scope(
             "user",

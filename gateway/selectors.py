@@ -1,3 +1,5 @@
+import time
+
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 
@@ -41,18 +43,45 @@ def model_name_candidates(model: str) -> list[str]:
     return [model, f"{model}:latest"]
 
 
-def route_get_for_team(*, team: Team | None, model: str) -> ModelRoute:
-    """Resolve a public model name for a caller, or raise the contract's 404/403/503."""
+# Routes, their targets and the teams allowed them change rarely and are read on every call: each
+# process keeps what it resolved for CORRAL_ROUTE_CACHE_SECONDS (changes made here clear it at once;
+# other processes see them when their copy expires). Unknown names are never kept.
+_routes: dict[str, tuple[float, ModelRoute]] = {}
+_ROUTES_KEPT = 1000
+
+
+def route_cache_clear() -> None:
+    _routes.clear()
+
+
+def _route_named(model: str) -> ModelRoute | None:
+    ttl = settings.CORRAL_ROUTE_CACHE_SECONDS
+    now = time.monotonic()
+    kept = _routes.get(model) if ttl > 0 else None
+    if kept is not None and now - kept[0] < ttl:
+        return kept[1]
     candidates = model_name_candidates(model)
     routes = {
         route.name: route
-        for route in _with_targets(ModelRoute.objects.filter(name__in=candidates, enabled=True))
+        for route in _with_targets(
+            ModelRoute.objects.filter(name__in=candidates, enabled=True)
+        ).prefetch_related(Prefetch("teams", queryset=Team.objects.only("id"), to_attr="allowed"))
     }
     route = next((routes[name] for name in candidates if name in routes), None)
+    if route is not None and ttl > 0:
+        if len(_routes) >= _ROUTES_KEPT:
+            _routes.clear()
+        _routes[model] = (now, route)
+    return route
+
+
+def route_get_for_team(*, team: Team | None, model: str) -> ModelRoute:
+    """Resolve a public model name for a caller, or raise the contract's 404/403."""
+    route = _route_named(model)
     if route is None:
         raise ModelNotFound(f"model '{model}' is not available on this gateway")
     if not _team_has_all_models(team) and (
-        team is None or not route.teams.filter(pk=team.pk).exists()
+        team is None or team.pk not in {allowed.pk for allowed in route.allowed}
     ):
         raise ModelForbidden(f"model '{model}' is not allowed for team '{team or '-'}'")
     return route

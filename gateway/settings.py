@@ -180,6 +180,10 @@ CORRAL_FIRST_TOKEN_TIMEOUT = env.float("CORRAL_FIRST_TOKEN_TIMEOUT", default=180
 CORRAL_IDLE_TIMEOUT = env.float("CORRAL_IDLE_TIMEOUT", default=60.0)
 CORRAL_TOTAL_TIMEOUT = env.float("CORRAL_TOTAL_TIMEOUT", default=600.0)
 
+# Seconds each process keeps a resolved route (targets, backends, allowed teams) before asking the
+# database again; changes made elsewhere take at most this long to reach every process.
+CORRAL_ROUTE_CACHE_SECONDS = env.float("CORRAL_ROUTE_CACHE_SECONDS", default=5.0)
+
 # Health checks and the circuit breaker: a backend that fails its checks (or this many calls within
 # the window) is taken out of rotation for the cool-down, and put back when a check succeeds.
 CORRAL_HEALTH_CHECK_SECONDS = env.float("CORRAL_HEALTH_CHECK_SECONDS", default=15.0)
@@ -216,6 +220,9 @@ CORRAL_TRACE_URL_TEMPLATE = env.str("CORRAL_TRACE_URL_TEMPLATE", default="")
 
 # A token's last-used time and IP are written at most this often, not on every call.
 CORRAL_TOKEN_TOUCH_INTERVAL = env.int("CORRAL_TOKEN_TOUCH_INTERVAL", default=60)
+# Seconds each process keeps a checked token (with its user, limits and team); a revocation made
+# elsewhere reaches every process within this time.
+CORRAL_TOKEN_CACHE_SECONDS = env.float("CORRAL_TOKEN_CACHE_SECONDS", default=5.0)
 
 # Prompt and completion text in spans: on by default (Dynatrace's Ollama view shows them).
 CORRAL_CAPTURE_MESSAGE_CONTENT = env.bool(

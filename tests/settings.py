@@ -15,3 +15,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Serve static files from the apps, as DEBUG would, without a collectstatic step.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# Tests change routes and backends between calls and expect the next call to see it.
+CORRAL_ROUTE_CACHE_SECONDS = 0
+CORRAL_TOKEN_CACHE_SECONDS = 0

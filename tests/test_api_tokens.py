@@ -89,3 +89,25 @@ def test_no_token_secret_in_any_log_line(api, route, ollama, caplog, token):
     assert caplog.records  # something was logged, so the check means something
     for secret in (token, created, wrong):
         assert secret.split("_", 2)[2] not in logged
+
+
+def test_checked_tokens_are_kept_for_a_while_and_forgotten_when_revoked(user, team, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.authentication import token_cache_clear
+    from accounts.services import token_revoke
+
+    settings.CORRAL_TOKEN_CACHE_SECONDS = 60
+    token_cache_clear()
+    token, secret = token_issue(user=user, name="cached", team=team)
+    client = bearer(secret)
+    assert client.get("/api/v1/models").status_code == 200
+    with CaptureQueriesContext(connection) as again:
+        assert client.get("/api/v1/models").status_code == 200
+    assert not any("accounts_apitoken" in q["sql"] for q in again.captured_queries)
+
+    assert bearer(secret[:-1] + "x").get("/api/v1/models").status_code == 401  # never kept
+    token_revoke(token=token)
+    assert client.get("/api/v1/models").status_code == 401  # revoked here: forgotten at once
+    token_cache_clear()

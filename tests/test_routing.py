@@ -109,10 +109,10 @@ def test_weights_are_honoured_over_many_calls(api, spread_route, gpus):
 
 
 def test_a_backend_with_more_calls_in_flight_gets_fewer(api, pair_route, backends, gpus):
-    # equal weights, but ten calls in flight on gpu-a (as other workers would have them): it only
-    # gets the calls for which both weighted draws named it, a quarter instead of half
-    for index in range(10):
-        inflight_enter(backend_id=backends["gpu-a"].pk, call_id=f"elsewhere-{index}")
+    # equal weights, but ten calls in flight on gpu-a (as long streams of this process would hold
+    # them): it only gets the calls for which both weighted draws named it, a quarter, not half
+    for _ in range(10):
+        inflight_enter(backend_id=backends["gpu-a"].pk)
     for _ in range(100):
         assert chat(api).status_code == 200
     counts = served(gpus)
@@ -435,3 +435,29 @@ def test_ollama_door_listings_describe_routes_served_by_several_backends(api, ba
     assert [m["name"] for m in running] == [MODEL]
     shown = api.post("/ollama/api/show", {"model": MODEL}, format="json")
     assert shown.status_code == 200 and shown.json()["details"]
+
+
+def test_each_process_keeps_resolved_routes_for_a_while(api, pair_route, backends, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from gateway.selectors import route_cache_clear
+
+    settings.CORRAL_ROUTE_CACHE_SECONDS = 60
+    route_cache_clear()
+    with CaptureQueriesContext(connection) as first:
+        assert chat(api).status_code == 200
+    with CaptureQueriesContext(connection) as second:
+        assert chat(api).status_code == 200
+    # the route, its targets and its allowed teams come from memory the second time: what is left
+    # is the token (with its user, limits and team), opening and finalizing the audit record
+    assert len(first.captured_queries) >= 6
+    assert len(second.captured_queries) == 3, [q["sql"][:60] for q in second.captured_queries]
+    assert not any("gateway_routetarget" in q["sql"] for q in second.captured_queries)
+
+    # a change made in this process is seen by the next call
+    ModelRoute.objects.get().targets.filter(backend__name="gpu-a").delete()
+    assert chat(api).status_code == 200
+    record = AuditRecord.objects.order_by("-started_at").first()
+    assert record.backend_name == "gpu-b"
+    route_cache_clear()

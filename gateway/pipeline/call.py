@@ -194,13 +194,13 @@ class PipelineCall:
             self._leave_backend()
             self.target = target
             self.server_address, self.server_port = target.backend.address
-            inflight_enter(backend_id=target.backend.pk, call_id=str(self.record_id))
+            inflight_enter(backend_id=target.backend.pk)
             self._inflight_on = target.backend.pk
             yield target
 
     def _leave_backend(self) -> None:
         if self._inflight_on is not None:
-            inflight_leave(backend_id=self._inflight_on, call_id=str(self.record_id))
+            inflight_leave(backend_id=self._inflight_on)
             self._inflight_on = None
 
     def can_fail_over(self, error: GatewayError) -> bool:

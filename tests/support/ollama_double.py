@@ -141,6 +141,9 @@ class _ClientGone(Exception):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Go's net/http (Ollama, the collector) sets TCP_NODELAY; without it a small response waits
+    # out the peer's delayed ACK (~40 ms) between headers and body.
+    disable_nagle_algorithm = True
     server_version = "ollama-double"
 
     def log_message(self, format, *args):  # keep test output quiet
@@ -403,8 +406,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--port", type=int, default=11434)
     parser.add_argument("--model", action="append", dest="models")
+    parser.add_argument("--reply", help="answer this text instead of echoing the question")
+    parser.add_argument("--chunk-delay", type=float, default=0.0, help="seconds between chunks")
     args = parser.parse_args()
     double = OllamaDouble(models=args.models, port=args.port)
+    double.reply, double.chunk_delay = args.reply, args.chunk_delay
     print(f"Ollama double at {double.url} serving {', '.join(double.models)}", flush=True)
     double._server.serve_forever()
 

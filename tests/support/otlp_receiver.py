@@ -55,8 +55,10 @@ class ReceivedPoint:
 
 
 class OtlpReceiver:
-    def __init__(self, port: int = 0, on_span=None) -> None:
+    def __init__(self, port: int = 0, on_span=None, keep: bool = True) -> None:
         self.on_span = on_span
+        self.keep = keep  # False: only count what arrives (long benchmarks)
+        self.span_count = 0
         self.spans: list[ReceivedSpan] = []
         self.points: list[ReceivedPoint] = []
         self.requests = 0
@@ -113,8 +115,10 @@ class OtlpReceiver:
                         )
                     )
         with self._lock:
-            self.spans.extend(received)
-            self.deliveries.append(([span.name for span in received], headers))
+            self.span_count += len(received)
+            if self.keep:
+                self.spans.extend(received)
+                self.deliveries.append(([span.name for span in received], headers))
         if self.on_span is not None:
             for span in received:
                 self.on_span(span)
@@ -143,8 +147,9 @@ class OtlpReceiver:
                                 sum=point.sum if is_histogram else value,
                             )
                         )
-        with self._lock:
-            self.points.extend(received)
+        if self.keep:
+            with self._lock:
+                self.points.extend(received)
 
     def headers_for(self, span_name: str) -> dict:
         """The headers (lower-cased names) of the export that delivered this span."""
@@ -181,6 +186,9 @@ class OtlpReceiver:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Go's net/http (Ollama, the collector) sets TCP_NODELAY; without it a small response waits
+    # out the peer's delayed ACK (~40 ms) between headers and body.
+    disable_nagle_algorithm = True
 
     def log_message(self, format, *args):
         pass
@@ -228,6 +236,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--port", type=int, default=4318)
+    parser.add_argument("--quiet", action="store_true", help="take spans without printing them")
     args = parser.parse_args()
 
     def show(span: ReceivedSpan) -> None:
@@ -236,7 +245,7 @@ def main() -> None:
             flush=True,
         )
 
-    receiver = OtlpReceiver(port=args.port, on_span=show)
+    receiver = OtlpReceiver(port=args.port, on_span=None if args.quiet else show, keep=False)
     print(f"OTLP/HTTP receiver at {receiver.endpoint}/v1/traces", flush=True)
     receiver._server.serve_forever()
 

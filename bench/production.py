@@ -1,0 +1,410 @@
+"""Corral as it runs in production, measured against calling Ollama directly, side by side in one run.
+
+Starts what docker-compose runs, on this machine: PostgreSQL and Redis (the local ones), Corral under
+gunicorn with deploy/gunicorn.conf.py and the production settings (DEBUG off, JSON logs, tracing to
+an OTLP receiver, limits checked, audit records written), a Celery worker with beat, and the Ollama
+double as a fast upstream in its own process. Load comes from wrk (C, on loopback) and, for the
+streams, from an asyncio client. Reports:
+
+  P1  added latency, one call at a time, non-streaming: p50 and p99, Corral minus direct
+  P2  requests per second at concurrency 16 and 64, Corral and direct
+  P3  1,000 concurrent streams held to completion: added time to first token p50/p99; peak RSS
+  P6  RSS of Corral's processes over a soak (default 10 minutes)
+
+    apt-get install wrk
+    .venv/bin/python bench/production.py                  # everything, about 15 minutes
+    .venv/bin/python bench/production.py --soak-minutes 1 --only P1,P2
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+UPSTREAM = "llama3.2:latest"
+QUESTION = "Why is the sky blue?"
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = [[%s]]
+wrk.headers["Content-Type"] = "application/json"
+%s
+"""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_up(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not come up")
+
+
+def _rss_mb(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except FileNotFoundError:
+            continue
+        match = re.search(r"VmRSS:\s+(\d+) kB", status)
+        total += int(match.group(1)) if match else 0
+    return total / 1024
+
+
+def _tree(root: int) -> list[int]:
+    """A process and all its descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int(
+                    Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1].split()[1]
+                )
+            except (FileNotFoundError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def _wrk(url: str, body: dict, connections: int, seconds: int, token: str = "") -> dict:
+    auth = f'wrk.headers["Authorization"] = "Bearer {token}"' if token else ""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT % (json.dumps(body), auth))
+    threads = min(2, connections)
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            script.name,
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    os.unlink(script.name)
+
+    def ms(text: str) -> float:
+        value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    percentiles = {
+        int(p): ms(v) for p, v in re.findall(r"^\s+(\d+)%\s+(\S+)\s*$", out, re.MULTILINE)
+    }
+    if 99 not in percentiles:
+        raise SystemExit(f"wrk said:\n{out}")
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": percentiles[50],
+        "p99": percentiles[99],
+        "errors": int(errors.group(1)) if errors else 0,
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+    }
+
+
+async def _streams(url: str, body: dict, headers: dict, count: int, ramp: float) -> list[float]:
+    """Open `count` streams over `ramp` seconds, hold each to its end; time to first token each."""
+    ttft: list[float] = []
+    limits = httpx.Limits(max_connections=count + 10, max_keepalive_connections=0)
+    async with httpx.AsyncClient(timeout=300, limits=limits) as client:
+
+        async def one(delay: float) -> None:
+            await asyncio.sleep(delay)
+            started = time.perf_counter()
+            async with client.stream("POST", url, json=body, headers=headers) as response:
+                first = None
+                async for line in response.aiter_lines():
+                    if first is None and line.strip() and not line.startswith("event:"):
+                        first = (time.perf_counter() - started) * 1000
+                        ttft.append(first)
+                if response.status_code != 200:
+                    raise RuntimeError(f"stream answered {response.status_code}")
+
+        results = await asyncio.gather(
+            *(one(ramp * i / count) for i in range(count)), return_exceptions=True
+        )
+    failed = [r for r in results if isinstance(r, BaseException)]
+    if failed:
+        print(f"  {len(failed)} streams failed: {failed[0]!r}")
+    return ttft
+
+
+def _pct(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--only", default="P1,P2,P3,P6")
+    parser.add_argument("--seconds", type=int, default=15, help="length of each wrk run")
+    parser.add_argument("--streams", type=int, default=1000)
+    parser.add_argument("--soak-minutes", type=float, default=10.0)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (WEB_CONCURRENCY)")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    only = set(args.only.split(","))
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed: apt-get install wrk")
+
+    tmp = Path(tempfile.mkdtemp(prefix="corral-prod-bench-"))
+    database = os.environ.get(
+        "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/corral_bench"
+    )
+    if database.startswith("postgres"):
+        name = database.rsplit("/", 1)[1]
+        subprocess.run(
+            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "--force", name],
+            check=True,
+        )
+        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], check=True)
+    ollama_port, otlp_port, corral_port = _free_port(), _free_port(), _free_port()
+    ollama, corral = f"http://127.0.0.1:{ollama_port}", f"http://127.0.0.1:{corral_port}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "gateway.settings",
+        "CORRAL_ENV_FILE": "",
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-" + "x" * 50,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "DATABASE_URL": database,
+        "REDIS_URL": "redis://127.0.0.1:6379/13",
+        "OLLAMA_HOST": ollama,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp_port}",
+        "OTEL_SERVICE_NAME": "corral-bench",
+        "WEB_CONCURRENCY": str(args.workers),
+        "CORRAL_BIND": f"127.0.0.1:{corral_port}",
+        # limits are checked on every call (atomic Redis), set high enough never to refuse
+        "CORRAL_USER_REQUESTS_PER_MINUTE": "100000000",
+        "CORRAL_USER_TOKENS_PER_DAY": "100000000000",
+    }
+    procs: list[subprocess.Popen] = []
+
+    def start(command: list[str], log: str, extra: dict | None = None) -> subprocess.Popen:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env={**env, **(extra or {})}, stdout=(tmp / log).open("w"),
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        procs.append(process)
+        return process
+
+    def manage(*command: str) -> str:
+        return subprocess.run(
+            [PYTHON, "manage.py", *command],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+
+    figures: dict = {"machine": f"{platform.node()}: {os.cpu_count()} cores, {platform.platform()}"}
+    try:
+        reply = " ".join(["token"] * 20)
+        start([PYTHON, "-m", "tests.support.ollama_double", "--port", str(ollama_port), "--model", UPSTREAM,
+               "--reply", reply], "ollama.log")  # fmt: skip
+        start(
+            [PYTHON, "-m", "tests.support.otlp_receiver", "--port", str(otlp_port), "--quiet"],
+            "otlp.log",
+        )
+        _wait_up(f"{ollama}/api/version")
+        subprocess.run(["redis-cli", "-n", "13", "flushdb"], check=True, capture_output=True)
+        manage("migrate", "--noinput")
+        manage("collectstatic", "--noinput")
+        manage("sync_models")
+        token = manage("issue_token", "bench", "--create-user", "--team", "bench")
+        web = start([PYTHON, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"], "web.log")
+        celery = start(
+            [PYTHON, "-m", "celery", "-A", "gateway", "worker", "--beat", "--concurrency", "2",
+             "--loglevel", "WARNING", "--schedule", str(tmp / "beat-schedule")],
+            "celery.log",
+        )  # fmt: skip
+        _wait_up(f"{corral}/healthz")
+
+        direct_body = {
+            "model": UPSTREAM,
+            "messages": [{"role": "user", "content": QUESTION}],
+            "stream": False,
+        }
+        corral_body = {**direct_body, "model": "llama3.2"}
+        direct_url, corral_url = f"{ollama}/api/chat", f"{corral}/api/v1/chat"
+        _wrk(corral_url, corral_body, 4, 5, token)  # warm up: connections, caches, JIT-less paths
+        _wrk(direct_url, direct_body, 4, 3)
+
+        def rss() -> dict:
+            return {
+                "web": _rss_mb(_tree(web.pid)),
+                "celery": _rss_mb(_tree(celery.pid)),
+            }
+
+        figures["rss_idle_mb"] = rss()
+        if "P1" in only:
+            direct = _wrk(direct_url, direct_body, 1, args.seconds)
+            through = _wrk(corral_url, corral_body, 1, args.seconds, token)
+            figures["P1"] = {
+                "direct": direct,
+                "corral": through,
+                "added_p50_ms": round(through["p50"] - direct["p50"], 2),
+                "added_p99_ms": round(through["p99"] - direct["p99"], 2),
+            }
+            print(f"P1 one at a time: direct p50 {direct['p50']:.2f} ms p99 {direct['p99']:.2f} ms; "
+                  f"Corral p50 {through['p50']:.2f} ms p99 {through['p99']:.2f} ms; added p50 "
+                  f"{figures['P1']['added_p50_ms']:.2f} ms, p99 {figures['P1']['added_p99_ms']:.2f} ms")  # fmt: skip
+        if "P2" in only:
+            figures["P2"] = {}
+            for connections in (16, 64):
+                direct = _wrk(direct_url, direct_body, connections, args.seconds)
+                through = _wrk(corral_url, corral_body, connections, args.seconds, token)
+                figures["P2"][connections] = {"direct": direct, "corral": through}
+                print(f"P2 concurrency {connections}: direct {direct['rps']:.0f}/s, Corral "
+                      f"{through['rps']:.0f}/s (p50 {through['p50']:.1f} ms, p99 {through['p99']:.1f} ms, "
+                      f"{through['errors']} errors of {through['requests']})")  # fmt: skip
+        if "P3" in only:
+            ramp = 10.0
+            # 20 tokens a second apart: every stream is held about 20 s, so all are open at once
+            stream_env = {"chunk_delay": 1.0}
+            slow = _free_port()
+            start([PYTHON, "-m", "tests.support.ollama_double", "--port", str(slow), "--model", UPSTREAM,
+                   "--reply", reply, "--chunk-delay", str(stream_env["chunk_delay"])], "ollama-slow.log")  # fmt: skip
+            _wait_up(f"http://127.0.0.1:{slow}/api/version")
+            subprocess.run(
+                [PYTHON, "manage.py", "shell", "-c",
+                 f"from gateway.models import Backend; Backend.objects.filter(name='default')"
+                 f".update(base_url='http://127.0.0.1:{slow}')"],
+                cwd=ROOT, env=env, check=True,
+            )  # fmt: skip
+            body = {**direct_body, "stream": True}
+            direct_ttft = asyncio.run(
+                _streams(f"http://127.0.0.1:{slow}/api/chat", body, {}, args.streams, ramp)
+            )
+            peak = {"web": 0.0, "celery": 0.0}
+
+            async def watched() -> list[float]:
+                async def sample() -> None:
+                    while True:
+                        now = rss()
+                        for key in peak:
+                            peak[key] = max(peak[key], now[key])
+                        await asyncio.sleep(0.5)
+
+                sampler = asyncio.create_task(sample())
+                try:
+                    return await _streams(
+                        corral_url, {**corral_body, "stream": True},
+                        {"Authorization": f"Bearer {token}"}, args.streams, ramp,
+                    )  # fmt: skip
+                finally:
+                    sampler.cancel()
+
+            corral_ttft = asyncio.run(watched())
+            figures["P3"] = {
+                "streams": args.streams,
+                "completed_direct": len(direct_ttft),
+                "completed_corral": len(corral_ttft),
+                "direct_ttft_p50": round(_pct(direct_ttft, 50), 2),
+                "direct_ttft_p99": round(_pct(direct_ttft, 99), 2),
+                "corral_ttft_p50": round(_pct(corral_ttft, 50), 2),
+                "corral_ttft_p99": round(_pct(corral_ttft, 99), 2),
+                "peak_rss_mb": {k: round(v, 1) for k, v in peak.items()},
+            }
+            p3 = figures["P3"]
+            print(f"P3 {args.streams} streams ({ramp:.0f} s ramp, ~20 s each): TTFT direct p50 "
+                  f"{p3['direct_ttft_p50']} ms p99 {p3['direct_ttft_p99']} ms; Corral p50 "
+                  f"{p3['corral_ttft_p50']} ms p99 {p3['corral_ttft_p99']} ms; added p50 "
+                  f"{p3['corral_ttft_p50'] - p3['direct_ttft_p50']:.1f} ms, p99 "
+                  f"{p3['corral_ttft_p99'] - p3['direct_ttft_p99']:.1f} ms; peak RSS web "
+                  f"{peak['web']:.0f} MB, celery {peak['celery']:.0f} MB")  # fmt: skip
+            subprocess.run(
+                [PYTHON, "manage.py", "shell", "-c",
+                 f"from gateway.models import Backend; Backend.objects.filter(name='default')"
+                 f".update(base_url='{ollama}')"],
+                cwd=ROOT, env=env, check=True,
+            )  # fmt: skip
+        if "P6" in only:
+            seconds = int(args.soak_minutes * 60)
+            load = subprocess.Popen(
+                ["wrk", "-t2", "-c16", f"-d{seconds}s", "-s", _soak_script(corral_body, token), corral_url],
+                stdout=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            samples: list[tuple[float, float]] = []
+            started = time.monotonic()
+            while load.poll() is None:
+                samples.append((time.monotonic() - started, rss()["web"]))
+                time.sleep(10)
+            out = load.stdout.read()
+            after_warmup = [mb for at, mb in samples if at >= 60] or [samples[-1][1]]
+            first, last = after_warmup[0], after_warmup[-1]
+            figures["P6"] = {
+                "minutes": args.soak_minutes,
+                "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+                "rss_first_mb": round(first, 1),
+                "rss_last_mb": round(last, 1),
+                "rss_max_mb": round(max(after_warmup), 1),
+                "growth_pct": round((last - first) / first * 100, 1),
+                "samples": [(round(at), round(mb, 1)) for at, mb in samples],
+            }
+            p6 = figures["P6"]
+            print(f"P6 soak {args.soak_minutes:g} min at concurrency 16 ({p6['requests']} calls): web RSS "
+                  f"{p6['rss_first_mb']} MB after the first minute -> {p6['rss_last_mb']} MB at the end "
+                  f"(max {p6['rss_max_mb']}), growth {p6['growth_pct']} %")  # fmt: skip
+        figures["rss_end_mb"] = rss()
+    finally:
+        for process in reversed(procs):
+            if process.poll() is None:
+                process.terminate()
+        for process in procs:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+    print(f"logs in {tmp}")
+
+
+def _soak_script(body: dict, token: str) -> str:
+    auth = f'wrk.headers["Authorization"] = "Bearer {token}"'
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT % (json.dumps(body), auth))
+    return script.name
+
+
+if __name__ == "__main__":
+    main()
