@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 from django.conf import settings
+from django.contrib.auth import get_user_model
 
 from accounts.models import ApiToken, Team, UserLimits
 from gateway.errors import LimitsUnavailable, QuotaExceeded, RateLimited
@@ -55,7 +56,8 @@ class RateState:
 
 def _user_scope(user) -> Scope:
     # Token authentication loads the row with the user (select_related); others ask for it.
-    if type(user).limits.is_cached(user):
+    # (the user may be a session's lazy proxy: ask the model's descriptor, not type(user))
+    if get_user_model().limits.is_cached(user):
         limits = getattr(user, "limits", None)
     else:
         limits = UserLimits.objects.filter(user=user).first()
