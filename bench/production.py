@@ -10,6 +10,7 @@ streams, from an asyncio client. Reports:
   P2  requests per second at concurrency 16 and 64, Corral and direct
   P3  1,000 concurrent streams held to completion: added time to first token p50/p99; peak RSS
   P6  RSS of Corral's processes over a soak (default 10 minutes)
+  floor  GET /healthz through the same server: what a request costs before Corral's own work
 
     apt-get install wrk
     .venv/bin/python bench/production.py                  # everything, about 15 minutes
@@ -97,10 +98,11 @@ def _tree(root: int) -> list[int]:
     return found
 
 
-def _wrk(url: str, body: dict, connections: int, seconds: int, token: str = "") -> dict:
+def _wrk(url: str, body: dict | None, connections: int, seconds: int, token: str = "") -> dict:
+    """wrk against the URL: a POST of the JSON body, or a plain GET without one."""
     auth = f'wrk.headers["Authorization"] = "Bearer {token}"' if token else ""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(WRK_SCRIPT % (json.dumps(body), auth))
+        script.write(WRK_SCRIPT % (json.dumps(body), auth) if body is not None else "")
     threads = min(2, connections)
     out = subprocess.run(
         [
@@ -173,7 +175,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--only", default="P1,P2,P3,P6")
+    parser.add_argument("--only", default="floor,P1,P2,P3,P6")
     parser.add_argument("--seconds", type=int, default=15, help="length of each wrk run")
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--soak-minutes", type=float, default=10.0)
@@ -287,6 +289,14 @@ def main() -> None:
             print(f"P1 one at a time: direct p50 {direct['p50']:.2f} ms p99 {direct['p99']:.2f} ms; "
                   f"Corral p50 {through['p50']:.2f} ms p99 {through['p99']:.2f} ms; added p50 "
                   f"{figures['P1']['added_p50_ms']:.2f} ms, p99 {figures['P1']['added_p99_ms']:.2f} ms")  # fmt: skip
+        if "floor" in only:
+            # The same server, middleware, server span and access line, no database or upstream:
+            # what any request costs here before Corral's own work.
+            alone = _wrk(f"{corral}/healthz", None, 1, args.seconds)
+            busy = _wrk(f"{corral}/healthz", None, 16, args.seconds)
+            figures["floor"] = {"one_at_a_time": alone, "concurrency_16": busy}
+            print(f"floor GET /healthz: one at a time p50 {alone['p50']:.2f} ms p99 {alone['p99']:.2f} ms; "
+                  f"concurrency 16 {busy['rps']:.0f}/s")  # fmt: skip
         if "P2" in only:
             figures["P2"] = {}
             for connections in (16, 64):
