@@ -151,6 +151,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "PREPROCESSING_HOOKS": ["gateway.api.schema.only_the_native_api"],
     "ENUM_NAME_OVERRIDES": {
         "CallStatusEnum": "audit.models.AuditRecord.Status",
         "CompletionStatusEnum": "gateway.models.Completion.Status",

@@ -172,3 +172,33 @@ def test_the_image_runs_the_production_server():
     assert "collectstatic" in dockerfile  # whitenoise serves the collected files
     assert 'CMD ["gunicorn", "-c", "deploy/gunicorn.conf.py"]' in dockerfile
     assert "USER corral" in dockerfile
+
+
+def test_check_deploy_is_clean_with_https_production_settings(tmp_path):
+    import os
+    import secrets
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "gateway.settings",
+        "CORRAL_ENV_FILE": "",
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "DATABASE_URL": f"sqlite:///{tmp_path}/check.sqlite3",
+        # what .env.example asks for once HTTPS works
+        "SECURE_SSL_REDIRECT": "true",
+        "SECURE_HSTS_SECONDS": "31536000",
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+        "SECURE_HSTS_PRELOAD": "true",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
