@@ -97,6 +97,8 @@ def main() -> None:
     import django
 
     django.setup()
+    from django.conf import settings
+
     from accounts.services import token_issue, user_create
     from audit.models import AuditRecord
     from gateway.backends.health import backends_health_check
@@ -144,11 +146,17 @@ def main() -> None:
                 f"p99 {_percentile(latencies, 99):.1f} ms"
             )
 
+        # Corral's processes keep a resolved route for CORRAL_ROUTE_CACHE_SECONDS: a changed URL
+        # (standing in for a server that stops or comes back) reaches them after that.
+        settled = settings.CORRAL_ROUTE_CACHE_SECONDS + 1
         phase("both healthy        ")
         Backend.objects.filter(name="gpu-a").update(base_url=_closed_port_url())
+        time.sleep(settled)
         phase("gpu-a refusing      ")
         Backend.objects.filter(name="gpu-a").update(base_url=gpus["gpu-a"].url)
+        time.sleep(settled)
         backends_health_check()
+        time.sleep(1.5)  # each process re-reads the circuits at most once a second
         phase("gpu-a back (checked)")
     finally:
         server.terminate()
