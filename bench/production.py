@@ -2,7 +2,7 @@
 
 Starts what docker-compose runs, on this machine: PostgreSQL and Redis (the local ones), Corral under
 gunicorn with deploy/gunicorn.conf.py and the production settings (DEBUG off, JSON logs, tracing to
-an OTLP receiver, limits checked, audit records written), a Celery worker with beat, and the Ollama
+an OTLP receiver, limits checked, audit records written), a Celery worker (gevent pool) and beat, and the Ollama
 double as a fast upstream in its own process. Load comes from wrk (C, on loopback) and, for the
 streams, from an asyncio client. Reports:
 
@@ -254,9 +254,14 @@ def main() -> None:
         token = manage("issue_token", "bench", "--create-user", "--team", "bench")
         web = start([PYTHON, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"], "web.log")
         celery = start(
-            [PYTHON, "-m", "celery", "-A", "gateway", "worker", "--beat", "--concurrency", "2",
-             "--loglevel", "WARNING", "--schedule", str(tmp / "beat-schedule")],
+            [PYTHON, "-m", "celery", "-A", "gateway", "worker", "--pool", "gevent", "--concurrency", "100",
+             "--loglevel", "WARNING"],
             "celery.log",
+        )  # fmt: skip
+        beat = start(
+            [PYTHON, "-m", "celery", "-A", "gateway", "beat", "--loglevel", "WARNING",
+             "--schedule", str(tmp / "beat-schedule")],
+            "beat.log",
         )  # fmt: skip
         _wait_up(f"{corral}/healthz")
 
@@ -273,7 +278,7 @@ def main() -> None:
         def rss() -> dict:
             return {
                 "web": _rss_mb(_tree(web.pid)),
-                "celery": _rss_mb(_tree(celery.pid)),
+                "celery": _rss_mb(_tree(celery.pid) + _tree(beat.pid)),
             }
 
         figures["rss_idle_mb"] = rss()

@@ -1,7 +1,12 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import (
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_shutdown,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
 
@@ -12,12 +17,25 @@ app.autodiscover_tasks()
 
 @worker_process_init.connect(weak=False)
 def start_tracing(**kwargs) -> None:
+    # prefork: in each child, after the fork
     from gateway import tracing
 
     tracing.start()
 
 
+@worker_init.connect(weak=False)
+def start_tracing_in_a_single_process(sender=None, **kwargs) -> None:
+    # gevent, threads and solo pools run tasks in the worker process itself, which never forks
+    # and sends no worker_process_init; prefork's parent must not start threads before forking.
+    pool = getattr(sender, "pool_cls", None)
+    if pool is not None and not getattr(pool, "__module__", "").endswith(".prefork"):
+        from gateway import tracing
+
+        tracing.start()
+
+
 @worker_process_shutdown.connect(weak=False)
+@worker_shutdown.connect(weak=False)
 def flush_tracing(**kwargs) -> None:
     from gateway import tracing
 

@@ -93,24 +93,32 @@ def web(env: dict, log_dir: Path):
 
 @contextlib.contextmanager
 def worker(env: dict, log_dir: Path):
-    """A Celery worker with embedded beat, against the tests' Redis database."""
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "gateway",
+    """A Celery worker as in production (one process, tasks as greenlets of a gevent pool) and beat
+    beside it, against the tests' Redis database. Yields the worker process."""
+    celery = [sys.executable, "-m", "celery", "-A", "gateway"]
+    worker_command = [
+        *celery,
         "worker",
-        "--beat",
+        "--pool",
+        "gevent",
         "--concurrency",
-        "1",
+        "20",
+        "--loglevel",
+        "INFO",
+    ]
+    beat_command = [
+        *celery,
+        "beat",
         "--loglevel",
         "INFO",
         "--schedule",
         str(log_dir / "celerybeat-schedule"),
     ]
     log = log_dir / "celery.log"
-    with _process(command, env, log) as process:
+    with (
+        _process(beat_command, env, log_dir / "beat.log"),
+        _process(worker_command, env, log) as process,
+    ):
         # Tests flush the Redis database, and with it kombu's queue bindings: a task sent before
         # the worker has declared its queues again would be dropped. Wait until it is ready.
         assert wait_for(lambda: " ready." in log.read_text(), timeout=60), log.read_text()
