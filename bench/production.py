@@ -34,6 +34,9 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.support.processes import free_port  # noqa: E402
+
 PYTHON = sys.executable
 UPSTREAM = "llama3.2:latest"
 QUESTION = "Why is the sky blue?"
@@ -44,14 +47,6 @@ wrk.body = [[%s]]
 wrk.headers["Content-Type"] = "application/json"
 %s
 """
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_up(url: str, timeout: float = 60) -> None:
@@ -98,11 +93,17 @@ def _tree(root: int) -> list[int]:
     return found
 
 
-def _wrk(url: str, body: dict | None, connections: int, seconds: int, token: str = "") -> dict:
-    """wrk against the URL: a POST of the JSON body, or a plain GET without one."""
+def _wrk_script(body: dict | None, token: str = "") -> str:
+    """A wrk script file: a POST of the JSON body (with the token), or a plain GET without one."""
     auth = f'wrk.headers["Authorization"] = "Bearer {token}"' if token else ""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(WRK_SCRIPT % (json.dumps(body), auth) if body is not None else "")
+    return script.name
+
+
+def _wrk(url: str, body: dict | None, connections: int, seconds: int, token: str = "") -> dict:
+    """wrk against the URL: a POST of the JSON body, or a plain GET without one."""
+    script = _wrk_script(body, token)
     threads = min(2, connections)
     out = subprocess.run(
         [
@@ -112,14 +113,14 @@ def _wrk(url: str, body: dict | None, connections: int, seconds: int, token: str
             f"-d{seconds}s",
             "--latency",
             "-s",
-            script.name,
+            script,
             url,
         ],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    os.unlink(script.name)
+    os.unlink(script)
 
     def ms(text: str) -> float:
         value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
@@ -197,7 +198,7 @@ def main() -> None:
             check=True,
         )
         subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], check=True)
-    ollama_port, otlp_port, corral_port = _free_port(), _free_port(), _free_port()
+    ollama_port, otlp_port, corral_port = free_port(), free_port(), free_port()
     ollama, corral = f"http://127.0.0.1:{ollama_port}", f"http://127.0.0.1:{corral_port}"
     env = {
         **os.environ,
@@ -236,6 +237,15 @@ def main() -> None:
             capture_output=True,
             text=True,
         ).stdout.strip()
+
+    def point_default_backend(url: str) -> None:
+        manage(
+            "shell", "-c",
+            f"from gateway.models import Backend; Backend.objects.filter(name='default')"
+            f".update(base_url='{url}')",
+        )  # fmt: skip
+        # Corral's processes keep a resolved route for CORRAL_ROUTE_CACHE_SECONDS (5).
+        time.sleep(6)
 
     figures: dict = {"machine": f"{platform.node()}: {os.cpu_count()} cores, {platform.platform()}"}
     try:
@@ -315,16 +325,11 @@ def main() -> None:
             ramp = 10.0
             # 20 tokens a second apart: every stream is held about 20 s, so all are open at once
             stream_env = {"chunk_delay": 1.0}
-            slow = _free_port()
+            slow = free_port()
             start([PYTHON, "-m", "tests.support.ollama_double", "--port", str(slow), "--model", UPSTREAM,
                    "--reply", reply, "--chunk-delay", str(stream_env["chunk_delay"])], "ollama-slow.log")  # fmt: skip
             _wait_up(f"http://127.0.0.1:{slow}/api/version")
-            subprocess.run(
-                [PYTHON, "manage.py", "shell", "-c",
-                 f"from gateway.models import Backend; Backend.objects.filter(name='default')"
-                 f".update(base_url='http://127.0.0.1:{slow}')"],
-                cwd=ROOT, env=env, check=True,
-            )  # fmt: skip
+            point_default_backend(f"http://127.0.0.1:{slow}")
             body = {**direct_body, "stream": True}
             direct_ttft = asyncio.run(
                 _streams(f"http://127.0.0.1:{slow}/api/chat", body, {}, args.streams, ramp)
@@ -366,16 +371,11 @@ def main() -> None:
                   f"{p3['corral_ttft_p50'] - p3['direct_ttft_p50']:.1f} ms, p99 "
                   f"{p3['corral_ttft_p99'] - p3['direct_ttft_p99']:.1f} ms; peak RSS web "
                   f"{peak['web']:.0f} MB, celery {peak['celery']:.0f} MB")  # fmt: skip
-            subprocess.run(
-                [PYTHON, "manage.py", "shell", "-c",
-                 f"from gateway.models import Backend; Backend.objects.filter(name='default')"
-                 f".update(base_url='{ollama}')"],
-                cwd=ROOT, env=env, check=True,
-            )  # fmt: skip
+            point_default_backend(ollama)
         if "P6" in only:
             seconds = int(args.soak_minutes * 60)
             load = subprocess.Popen(
-                ["wrk", "-t2", "-c16", f"-d{seconds}s", "-s", _soak_script(corral_body, token), corral_url],
+                ["wrk", "-t2", "-c16", f"-d{seconds}s", "-s", _wrk_script(corral_body, token), corral_url],
                 stdout=subprocess.PIPE, text=True,
             )  # fmt: skip
             samples: list[tuple[float, float]] = []
@@ -412,13 +412,6 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
     print(f"logs in {tmp}")
-
-
-def _soak_script(body: dict, token: str) -> str:
-    auth = f'wrk.headers["Authorization"] = "Bearer {token}"'
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(WRK_SCRIPT % (json.dumps(body), auth))
-    return script.name
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from gateway.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from gateway.pipeline.options import route_options, with_system_prompt
+from gateway.pipeline.options import keep_alive_for, route_options, with_system_prompt
 from gateway.pipeline.types import Caller, CallMeta, Usage
 from gateway.redaction import redact, redact_messages
 from gateway.selectors import route_get_for_team
@@ -93,6 +93,7 @@ class PipelineCall:
         tools: list | None = None,
         metadata: dict | None = None,
         conversation_id: str = "",
+        keep_alive: str | float | None = None,
     ) -> None:
         self.caller = caller
         self.operation = operation
@@ -105,6 +106,7 @@ class PipelineCall:
         self.tools = tools
         self.metadata = metadata or {}
         self.conversation_id = conversation_id
+        self.requested_keep_alive = keep_alive
         self.finished = False
         self._inflight_on: int | None = None
 
@@ -117,6 +119,7 @@ class PipelineCall:
         self.route = route_get_for_team(team=caller.team, model=self.model)
         self.options = route_options(self.route, self.request_options)
         self.messages = with_system_prompt(self.route, self.operation, self.messages)
+        self.keep_alive = keep_alive_for(self.route, self.requested_keep_alive)
         unroutable = None
         try:
             self.plan = route_plan(self.route)

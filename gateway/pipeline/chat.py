@@ -9,7 +9,6 @@ from typing import Any
 from audit.models import AuditRecord
 from gateway.errors import Cancelled, ClientDisconnected, UpstreamError, UpstreamTimeout
 from gateway.pipeline.call import PipelineCall
-from gateway.pipeline.options import keep_alive_for
 from gateway.pipeline.types import (
     Caller,
     CallMeta,
@@ -186,6 +185,7 @@ def chat_stream(
         tools=request.tools,
         metadata=request.metadata,
         conversation_id=request.conversation_id,
+        keep_alive=request.keep_alive,
     )
 
     def open_upstream(client, upstream_model):
@@ -196,7 +196,7 @@ def chat_stream(
             stream=True,
             format=request.format,
             options=call.options or None,
-            keep_alive=keep_alive_for(call.route, request.keep_alive),
+            keep_alive=call.keep_alive,
             think=request.think,
         )
 
@@ -216,6 +216,7 @@ def generate_stream(
         messages=request.messages,
         meta=meta,
         request_format=request.format,
+        keep_alive=request.keep_alive,
     )
 
     def open_upstream(client, upstream_model):
@@ -233,7 +234,7 @@ def generate_stream(
             stream=True,
             format=request.format,
             options=call.options or None,
-            keep_alive=keep_alive_for(call.route, request.keep_alive),
+            keep_alive=call.keep_alive,
         )
 
     return _generation(call, open_upstream, _generate_delta)

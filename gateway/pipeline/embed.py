@@ -2,7 +2,6 @@
 
 from audit.models import AuditRecord
 from gateway.pipeline.call import PipelineCall
-from gateway.pipeline.options import keep_alive_for
 from gateway.pipeline.types import Caller, CallMeta, EmbedRequest, EmbedResult, Usage
 from gateway.upstream import client_for, translate_error
 
@@ -18,6 +17,7 @@ def embed(*, caller: Caller, request: EmbedRequest, meta: CallMeta | None = None
         options=request.options,
         messages=[{"role": "user", "content": text} for text in request.input],
         meta=meta,
+        keep_alive=request.keep_alive,
     ).begin()
     for target in call.targets():
         try:
@@ -27,7 +27,7 @@ def embed(*, caller: Caller, request: EmbedRequest, meta: CallMeta | None = None
                 truncate=request.truncate,
                 dimensions=request.dimensions,
                 options=call.options or None,
-                keep_alive=keep_alive_for(call.route, request.keep_alive),
+                keep_alive=call.keep_alive,
             )
             break
         except Exception as exc:
