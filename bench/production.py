@@ -23,12 +23,14 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -61,14 +63,16 @@ def _wait_up(url: str, timeout: float = 60) -> None:
     raise SystemExit(f"{url} did not come up")
 
 
-def _rss_mb(pids: list[int]) -> float:
+def _rss_mb(pids: list[int], field: str = "Rss") -> float:
+    """Resident memory of the processes, summed. Rss counts a page shared by several processes
+    (the interpreter, the libraries' code) in each of them; Pss splits it among them."""
     total = 0
     for pid in pids:
         try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except FileNotFoundError:
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except (FileNotFoundError, ProcessLookupError):
             continue
-        match = re.search(r"VmRSS:\s+(\d+) kB", status)
+        match = re.search(rf"^{field}:\s+(\d+) kB", rollup, re.MULTILINE)
         total += int(match.group(1)) if match else 0
     return total / 1024
 
@@ -91,6 +95,71 @@ def _tree(root: int) -> list[int]:
         found.append(pid)
         todo.extend(children.get(pid, []))
     return found
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _pids_named(name: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "comm").read_text().strip() == name:
+                found.append(int(entry.name))
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return found
+
+
+def _machine_busy_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, all cores."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]
+    return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK"), sum(ticks) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuBudget:
+    """CPU seconds each part of the stack used during a run, and the machine's busy share: where
+    a call's cost goes when the two cores are shared by everything."""
+
+    def __init__(self, groups: dict[str, Callable[[], list[int]]]):
+        self.groups = groups
+
+    def __enter__(self) -> "CpuBudget":
+        self.before = {name: _cpu_seconds(pids()) for name, pids in self.groups.items()}
+        self.children_before = _children_cpu()
+        self.machine_before = _machine_busy_seconds()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.used = {
+            name: _cpu_seconds(pids()) - self.before[name] for name, pids in self.groups.items()
+        }
+        self.used["load generator (wrk)"] = _children_cpu() - self.children_before
+        busy, total = _machine_busy_seconds()
+        self.machine_busy = busy - self.machine_before[0]
+        self.machine_total = total - self.machine_before[1]
+
+    def per_call_ms(self, calls: int) -> dict:
+        budget = {name: round(seconds * 1000 / calls, 2) for name, seconds in self.used.items()}
+        budget["everything else on the machine"] = round(
+            (self.machine_busy - sum(self.used.values())) * 1000 / calls, 2
+        )
+        budget["machine busy %"] = round(100 * self.machine_busy / self.machine_total, 1)
+        return budget
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _wrk_script(body: dict | None, token: str = "") -> str:
@@ -250,9 +319,9 @@ def main() -> None:
     figures: dict = {"machine": f"{platform.node()}: {os.cpu_count()} cores, {platform.platform()}"}
     try:
         reply = " ".join(["token"] * 20)
-        start([PYTHON, "-m", "tests.support.ollama_double", "--port", str(ollama_port), "--model", UPSTREAM,
-               "--reply", reply], "ollama.log")  # fmt: skip
-        start(
+        upstream = start([PYTHON, "-m", "tests.support.ollama_double", "--port", str(ollama_port),
+                          "--model", UPSTREAM, "--reply", reply], "ollama.log")  # fmt: skip
+        receiver = start(
             [PYTHON, "-m", "tests.support.otlp_receiver", "--port", str(otlp_port), "--quiet"],
             "otlp.log",
         )
@@ -289,8 +358,17 @@ def main() -> None:
             return {
                 "web": _rss_mb(_tree(web.pid)),
                 "celery": _rss_mb(_tree(celery.pid) + _tree(beat.pid)),
+                "all_pss": _rss_mb(_tree(web.pid) + _tree(celery.pid) + _tree(beat.pid), "Pss"),
             }
 
+        stack = {
+            "Corral web": lambda: _tree(web.pid),
+            "Celery worker + beat": lambda: _tree(celery.pid) + _tree(beat.pid),
+            "PostgreSQL": lambda: _pids_named("postgres"),
+            "Redis": lambda: _pids_named("redis-server"),
+            "Ollama double": lambda: _tree(upstream.pid),
+            "OTLP receiver": lambda: _tree(receiver.pid),
+        }
         figures["rss_idle_mb"] = rss()
         if "P1" in only:
             direct = _wrk(direct_url, direct_body, 1, args.seconds)
@@ -316,11 +394,18 @@ def main() -> None:
             figures["P2"] = {}
             for connections in (16, 64):
                 direct = _wrk(direct_url, direct_body, connections, args.seconds)
-                through = _wrk(corral_url, corral_body, connections, args.seconds, token)
-                figures["P2"][connections] = {"direct": direct, "corral": through}
+                with CpuBudget(stack) as budget:
+                    through = _wrk(corral_url, corral_body, connections, args.seconds, token)
+                cpu = budget.per_call_ms(through["requests"])
+                figures["P2"][connections] = {
+                    "direct": direct,
+                    "corral": through,
+                    "cpu_ms_per_call": cpu,
+                }
                 print(f"P2 concurrency {connections}: direct {direct['rps']:.0f}/s, Corral "
                       f"{through['rps']:.0f}/s (p50 {through['p50']:.1f} ms, p99 {through['p99']:.1f} ms, "
-                      f"{through['errors']} errors of {through['requests']})")  # fmt: skip
+                      f"{through['errors']} errors of {through['requests']})\n"
+                      f"   CPU ms per call: {', '.join(f'{k} {v}' for k, v in cpu.items())}")  # fmt: skip
         if "P3" in only:
             ramp = 10.0
             # 20 tokens a second apart: every stream is held about 20 s, so all are open at once
@@ -334,7 +419,7 @@ def main() -> None:
             direct_ttft = asyncio.run(
                 _streams(f"http://127.0.0.1:{slow}/api/chat", body, {}, args.streams, ramp)
             )
-            peak = {"web": 0.0, "celery": 0.0}
+            peak = {"web": 0.0, "celery": 0.0, "all_pss": 0.0}
 
             async def watched() -> list[float]:
                 async def sample() -> None:
@@ -370,7 +455,8 @@ def main() -> None:
                   f"{p3['corral_ttft_p50']} ms p99 {p3['corral_ttft_p99']} ms; added p50 "
                   f"{p3['corral_ttft_p50'] - p3['direct_ttft_p50']:.1f} ms, p99 "
                   f"{p3['corral_ttft_p99'] - p3['direct_ttft_p99']:.1f} ms; peak RSS web "
-                  f"{peak['web']:.0f} MB, celery {peak['celery']:.0f} MB")  # fmt: skip
+                  f"{peak['web']:.0f} MB, celery {peak['celery']:.0f} MB, all together "
+                  f"{peak['web'] + peak['celery']:.0f} MB (PSS {peak['all_pss']:.0f} MB)")  # fmt: skip
             point_default_backend(ollama)
         if "P6" in only:
             seconds = int(args.soak_minutes * 60)

@@ -52,6 +52,19 @@ def test_non_stream_answer_has_the_contract_shape(api, route, ollama):
     assert sent["options"] == {"temperature": 0.2, "seed": 7}
 
 
+def test_calls_reuse_the_upstream_connection(api, route, ollama):
+    # The pipeline reads Ollama's answer to its end: a connection closed after each call would
+    # cost a TCP handshake per call on both sides.
+    chat(api)
+    opened = ollama.connections
+    for stream in (False, True, False, True):
+        response = chat(api, stream=stream)
+        assert response.status_code == 200
+        if stream:
+            assert sse_events(response)[-1][0] == "done"
+    assert ollama.connections == opened
+
+
 def test_every_call_leaves_a_finalized_audit_record(api, route, user, team):
     body = chat(api, conversation_id="conv-1", metadata={"ticket": "T-9"}).json()
     record = AuditRecord.objects.get(id=body["id"])

@@ -75,6 +75,10 @@ def _generation(
                 upstream = open_upstream(client_for(backend, limits), target.upstream_model)
                 for part in upstream:
                     answered = True
+                    if final is not None:
+                        # Read on to the end of the body after the final chunk, so the
+                        # keep-alive connection goes back to the pool instead of being closed.
+                        continue
                     if meta is not None and meta.cancelled is not None and meta.cancelled():
                         raise Cancelled("the completion was cancelled while it ran")
                     if time.monotonic() - call.started > limits.total:
@@ -92,7 +96,6 @@ def _generation(
                         yield delta
                     if part.done:
                         final = part
-                        break
                 if final is None:
                     raise UpstreamError(
                         f"backend '{backend.name}' ended the answer before it was done"

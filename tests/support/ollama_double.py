@@ -80,6 +80,7 @@ class OllamaDouble:
         self.requests: list[dict] = []
         self.disconnects = 0
         self.completed_streams = 0
+        self.connections = 0  # TCP connections accepted: keep-alive reuse shows here
 
     # --- lifecycle ---
     @property
@@ -152,6 +153,10 @@ class _Handler(BaseHTTPRequestHandler):
     @property
     def double(self) -> OllamaDouble:
         return self.server.double
+
+    def setup(self):
+        super().setup()
+        self.server.double.connections += 1
 
     # --- plumbing ---
     def _send_json(self, status: int, body: dict) -> None:
