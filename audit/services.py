@@ -85,6 +85,7 @@ def audit_record_finalize(
     backend: Backend | None = None,
     upstream_model: str = "",
     upstream_attempts: list[dict] | None = None,
+    finished_at: datetime | None = None,
 ) -> bool:
     """Finalize a running record. A record that is already final is never touched again.
 
@@ -101,7 +102,7 @@ def audit_record_finalize(
         **served,
         upstream_attempts=upstream_attempts or [],
         status=status,
-        finished_at=timezone.now(),
+        finished_at=finished_at or timezone.now(),
         completion=completion,
         tool_calls=tool_calls,
         finish_reason=finish_reason,

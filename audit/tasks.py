@@ -5,13 +5,20 @@ from django.conf import settings
 
 from audit.chain import audit_chain_seal, audit_content_purge
 from audit.services import audit_record_mark_interrupted
+from audit.spool import finalizations_replay
 
 
 @shared_task(name="audit.mark_interrupted", ignore_result=True)
 def mark_interrupted() -> int:
+    finalizations_replay()  # an outcome waiting for the database is not an interruption
     return audit_record_mark_interrupted(
         older_than=timedelta(seconds=settings.CORRAL_AUDIT_INTERRUPTED_AFTER)
     )
+
+
+@shared_task(name="audit.replay_finalizations", ignore_result=True)
+def replay_finalizations() -> int:
+    return finalizations_replay()
 
 
 @shared_task(name="audit.seal_chain", ignore_result=True)

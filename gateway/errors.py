@@ -82,6 +82,12 @@ class LimitsUnavailable(GatewayError):
     code = "limits_unavailable"
 
 
+class DatabaseUnavailable(GatewayError):
+    # No call is served without its audit record: with the database away, calls are refused.
+    status = 503
+    code = "database_unavailable"
+
+
 class ClientDisconnected(GatewayError):
     # nginx's "client closed request"; never sent to anyone, only recorded.
     status = 499

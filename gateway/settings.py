@@ -86,9 +86,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DATABASE_POOL_MIN", default=2),
         "max_size": env.int("DATABASE_POOL_MAX", default=20),
-        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=5.0),
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # A connection is checked as it leaves the pool: after PostgreSQL restarts (or the network
+    # drops) the pool's idle connections are dead, and no call should fail on one of them.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     (BASE_DIR / "var").mkdir(exist_ok=True)
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -281,6 +284,10 @@ CELERY_BEAT_SCHEDULE = {
     "backends-health-check": {
         "task": "gateway.backends_health_check",
         "schedule": CORRAL_HEALTH_CHECK_SECONDS,
+    },
+    "audit-replay-finalizations": {
+        "task": "audit.replay_finalizations",
+        "schedule": env.float("CORRAL_AUDIT_REPLAY_SECONDS", default=10.0),
     },
     "audit-seal-chain": {
         "task": "audit.seal_chain",

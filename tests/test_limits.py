@@ -166,7 +166,9 @@ def test_redis_down_fails_closed_by_default_and_says_so(api, route, redis_down, 
     assert response.json()["error"]["code"] == "limits_unavailable"
     assert response["Retry-After"] == "5"
     assert any("fail closed" in r.getMessage() for r in caplog.records)
-    assert not AuditRecord.objects.exists()
+    # refused, and still a call on the record (unlike a caller over its limit)
+    record = AuditRecord.objects.get()
+    assert (record.status, record.error_code) == ("failed", "limits_unavailable")
 
 
 def test_redis_down_can_fail_open(api, route, redis_down, settings, caplog):

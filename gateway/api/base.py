@@ -18,8 +18,9 @@ class RateLimitHeadersMixin:
         meta = getattr(request, "corral_meta", None)
         if meta is not None:
             state = meta.rate
-        elif isinstance(request.auth, ApiToken):
-            token = request.auth
+        # `_auth`, not `auth`: reading `auth` would authenticate again when authentication failed
+        # with an error that is not DRF's own (the database away), and raise outside the handler.
+        elif isinstance(token := getattr(request, "_auth", None), ApiToken):
             state = limits_peek(scopes=scopes_for(user=request.user, token=token, team=token.team))
         else:
             state = None

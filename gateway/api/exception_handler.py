@@ -3,11 +3,12 @@
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
 
-from gateway.errors import GatewayError
+from gateway.errors import DatabaseUnavailable, GatewayError
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,10 @@ def error_response(
 
 
 def handle_exception(exc, context):
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database is away (e.g. while authenticating a token that is not cached).
+        logger.warning("database unavailable: %s", exc)
+        exc = DatabaseUnavailable("the database is unavailable; try again shortly", retry_after=5)
     if isinstance(exc, GatewayError):
         return error_response(exc.status, exc.code, exc.message, exc.retry_after, exc.headers)
     if isinstance(exc, Http404):

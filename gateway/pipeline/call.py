@@ -1,24 +1,28 @@
 """The lifecycle every call shares, whatever its operation and door: admit (limits), resolve the
 route, open the audit record and the GenAI span, and finalize both exactly once."""
 
+import contextlib
 import hashlib
 import logging
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
 from accounts.limits import limits_acquire, limits_charge, scopes_for
 from audit.models import AuditRecord, uuid7
 from audit.services import audit_record_finalize, audit_record_open
+from audit.spool import finalization_spool
 from gateway.backends.circuit import failure_record, inflight_enter, inflight_leave
 from gateway.backends.routing import Target, route_plan
 from gateway.errors import (
     Cancelled,
     ClientDisconnected,
+    DatabaseUnavailable,
     GatewayError,
+    LimitsUnavailable,
     ModelNotFound,
     UpstreamError,
     UpstreamTimeout,
@@ -113,7 +117,11 @@ class PipelineCall:
     def begin(self) -> "PipelineCall":
         caller = self.caller
         self.scopes = scopes_for(user=caller.user, token=caller.token, team=caller.team)
-        rate = limits_acquire(scopes=self.scopes)
+        refused = None
+        try:
+            rate = limits_acquire(scopes=self.scopes)
+        except LimitsUnavailable as exc:  # Redis away, failing closed: refused, and audited
+            rate, refused = None, exc
         if self.meta is not None:
             self.meta.rate = rate
         self.route = route_get_for_team(team=caller.team, model=self.model)
@@ -176,14 +184,24 @@ class PipelineCall:
                 trace_id=self.trace_id,
                 span_id=format(context.span_id, "016x") if context.is_valid else "",
             )
+        except (OperationalError, InterfaceError) as exc:
+            # Never serve a call that has no audit record.
+            error = DatabaseUnavailable(
+                "the audit trail cannot be written right now (database unavailable); "
+                "the call was not made, try again shortly",
+                retry_after=5,
+            )
+            genai.end_span(self.span, error_type=error.code, error_message=error.message)
+            raise error from exc
         except BaseException as exc:
             genai.end_span(self.span, error_type=type(exc).__name__, exception=exc)
             raise
         if self.meta is not None and self.meta.on_open is not None:
             self.meta.on_open(str(self.record_id))
-        if unroutable is not None:
-            self.finish(AuditRecord.Status.FAILED, usage=Usage(), error=unroutable)
-            raise unroutable
+        if refused is not None or unroutable is not None:
+            error = refused or unroutable
+            self.finish(AuditRecord.Status.FAILED, usage=Usage(), error=error)
+            raise error
         release_db_connection()
         return self
 
@@ -254,22 +272,37 @@ class PipelineCall:
                 _count_failure(target, error)
         limits_charge(scopes=self.scopes, tokens=usage.total_tokens)
         try:
-            audit_record_finalize(
-                record_id=self.record_id,
-                status=status,
-                completion=text,
-                tool_calls=tool_calls or None,
-                finish_reason=finish_reason,
-                error_code=error.code if error else "",
-                error_message=error.message if error else "",
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                latency_ms=self.elapsed_ms(),
-                ttft_ms=ttft_ms,
-                backend=target.backend if target else None,
-                upstream_model=target.upstream_model if target else "",
-                upstream_attempts=self.attempts,
-            )
+            outcome = {
+                "status": status,
+                "completion": text,
+                "tool_calls": tool_calls or None,
+                "finish_reason": finish_reason,
+                "error_code": error.code if error else "",
+                "error_message": error.message if error else "",
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "latency_ms": self.elapsed_ms(),
+                "ttft_ms": ttft_ms,
+                "upstream_model": target.upstream_model if target else "",
+                "upstream_attempts": self.attempts,
+            }
+            try:
+                audit_record_finalize(
+                    record_id=self.record_id,
+                    backend=target.backend if target else None,
+                    **outcome,
+                )
+            except (OperationalError, InterfaceError):
+                # The database went away during the call: its outcome waits in Redis.
+                with contextlib.suppress(OperationalError, InterfaceError):
+                    connection.close()
+                finalization_spool(
+                    record_id=str(self.record_id),
+                    finished_at=timezone.now(),
+                    backend_id=target.backend.pk if target else None,
+                    **outcome,
+                )
+                return
             if self.meta is not None and self.meta.on_finish is not None:
                 try:
                     self.meta.on_finish(status, completion, error)
