@@ -26,6 +26,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.support import manage, wait_up  # noqa: E402
 from tests.support.ollama_double import OllamaDouble  # noqa: E402
 
 MODEL = "llama3.2"
@@ -87,13 +88,7 @@ def main() -> None:
         "CORRAL_ACCESS_LOG": "",
     }
     os.environ.update(env)
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    manage(env, "migrate", "--noinput")
     import django
 
     django.setup()
@@ -124,12 +119,7 @@ def main() -> None:
     )
     base = "http://127.0.0.1:8124"
     try:
-        for _ in range(100):
-            try:
-                httpx.get(f"{base}/healthz", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        wait_up(f"{base}/healthz")
         asyncio.run(_calls(base, token, 20, 4))  # warm up
 
         def phase(label: str) -> None:

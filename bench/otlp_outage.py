@@ -18,6 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.support import manage  # noqa: E402
 
 
 def main() -> None:
@@ -46,13 +47,7 @@ def main() -> None:
         "CORRAL_OTLP_SWEEP_SECONDS": "1",
     }
     os.environ.update(env)
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    manage(env, "migrate", "--noinput")
 
     import django
 

@@ -23,20 +23,26 @@ import json
 import os
 import platform
 import re
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.support import (  # noqa: E402
+    CpuBudget,
+    manage,
+    pids_named,
+    rss_mb,
+    tree,
+    wait_up,
+)
 from tests.support.processes import free_port  # noqa: E402
 
 PYTHON = sys.executable
@@ -49,117 +55,6 @@ wrk.body = [[%s]]
 wrk.headers["Content-Type"] = "application/json"
 %s
 """
-
-
-def _wait_up(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not come up")
-
-
-def _rss_mb(pids: list[int], field: str = "Rss") -> float:
-    """Resident memory of the processes, summed. Rss counts a page shared by several processes
-    (the interpreter, the libraries' code) in each of them; Pss splits it among them."""
-    total = 0
-    for pid in pids:
-        try:
-            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        match = re.search(rf"^{field}:\s+(\d+) kB", rollup, re.MULTILINE)
-        total += int(match.group(1)) if match else 0
-    return total / 1024
-
-
-def _tree(root: int) -> list[int]:
-    """A process and all its descendants."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int(
-                    Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1].split()[1]
-                )
-            except (FileNotFoundError, IndexError, ValueError):
-                continue
-            children.setdefault(parent, []).append(int(entry.name))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, []))
-    return found
-
-
-def _cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def _pids_named(name: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and (entry / "comm").read_text().strip() == name:
-                found.append(int(entry.name))
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return found
-
-
-def _machine_busy_seconds() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot, all cores."""
-    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = ticks[3] + ticks[4]
-    return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK"), sum(ticks) / os.sysconf("SC_CLK_TCK")
-
-
-class CpuBudget:
-    """CPU seconds each part of the stack used during a run, and the machine's busy share: where
-    a call's cost goes when the two cores are shared by everything."""
-
-    def __init__(self, groups: dict[str, Callable[[], list[int]]]):
-        self.groups = groups
-
-    def __enter__(self) -> "CpuBudget":
-        self.before = {name: _cpu_seconds(pids()) for name, pids in self.groups.items()}
-        self.children_before = _children_cpu()
-        self.machine_before = _machine_busy_seconds()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.used = {
-            name: _cpu_seconds(pids()) - self.before[name] for name, pids in self.groups.items()
-        }
-        self.used["load generator (wrk)"] = _children_cpu() - self.children_before
-        busy, total = _machine_busy_seconds()
-        self.machine_busy = busy - self.machine_before[0]
-        self.machine_total = total - self.machine_before[1]
-
-    def per_call_ms(self, calls: int) -> dict:
-        budget = {name: round(seconds * 1000 / calls, 2) for name, seconds in self.used.items()}
-        budget["everything else on the machine"] = round(
-            (self.machine_busy - sum(self.used.values())) * 1000 / calls, 2
-        )
-        budget["machine busy %"] = round(100 * self.machine_busy / self.machine_total, 1)
-        return budget
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _wrk_script(body: dict | None, token: str = "") -> str:
@@ -297,19 +192,9 @@ def main() -> None:
         procs.append(process)
         return process
 
-    def manage(*command: str) -> str:
-        return subprocess.run(
-            [PYTHON, "manage.py", *command],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-
     def point_default_backend(url: str) -> None:
         manage(
-            "shell", "-c",
+            env, "shell", "-c",
             f"from gateway.models import Backend; Backend.objects.filter(name='default')"
             f".update(base_url='{url}')",
         )  # fmt: skip
@@ -325,12 +210,12 @@ def main() -> None:
             [PYTHON, "-m", "tests.support.otlp_receiver", "--port", str(otlp_port), "--quiet"],
             "otlp.log",
         )
-        _wait_up(f"{ollama}/api/version")
+        wait_up(f"{ollama}/api/version")
         subprocess.run(["redis-cli", "-n", "13", "flushdb"], check=True, capture_output=True)
-        manage("migrate", "--noinput")
-        manage("collectstatic", "--noinput")
-        manage("sync_models")
-        token = manage("issue_token", "bench", "--create-user", "--team", "bench")
+        manage(env, "migrate", "--noinput")
+        manage(env, "collectstatic", "--noinput")
+        manage(env, "sync_models")
+        token = manage(env, "issue_token", "bench", "--create-user", "--team", "bench")
         web = start([PYTHON, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"], "web.log")
         celery = start(
             [PYTHON, "-m", "celery", "-A", "gateway", "worker", "--pool", "gevent", "--concurrency", "100",
@@ -342,7 +227,7 @@ def main() -> None:
              "--schedule", str(tmp / "beat-schedule")],
             "beat.log",
         )  # fmt: skip
-        _wait_up(f"{corral}/healthz")
+        wait_up(f"{corral}/healthz")
 
         direct_body = {
             "model": UPSTREAM,
@@ -356,18 +241,18 @@ def main() -> None:
 
         def rss() -> dict:
             return {
-                "web": _rss_mb(_tree(web.pid)),
-                "celery": _rss_mb(_tree(celery.pid) + _tree(beat.pid)),
-                "all_pss": _rss_mb(_tree(web.pid) + _tree(celery.pid) + _tree(beat.pid), "Pss"),
+                "web": rss_mb(tree(web.pid)),
+                "celery": rss_mb(tree(celery.pid) + tree(beat.pid)),
+                "all_pss": rss_mb(tree(web.pid) + tree(celery.pid) + tree(beat.pid), "Pss"),
             }
 
         stack = {
-            "Corral web": lambda: _tree(web.pid),
-            "Celery worker + beat": lambda: _tree(celery.pid) + _tree(beat.pid),
-            "PostgreSQL": lambda: _pids_named("postgres"),
-            "Redis": lambda: _pids_named("redis-server"),
-            "Ollama double": lambda: _tree(upstream.pid),
-            "OTLP receiver": lambda: _tree(receiver.pid),
+            "Corral web": lambda: tree(web.pid),
+            "Celery worker + beat": lambda: tree(celery.pid) + tree(beat.pid),
+            "PostgreSQL": lambda: pids_named("postgres"),
+            "Redis": lambda: pids_named("redis-server"),
+            "Ollama double": lambda: tree(upstream.pid),
+            "OTLP receiver": lambda: tree(receiver.pid),
         }
         figures["rss_idle_mb"] = rss()
         if "P1" in only:
@@ -413,7 +298,7 @@ def main() -> None:
             slow = free_port()
             start([PYTHON, "-m", "tests.support.ollama_double", "--port", str(slow), "--model", UPSTREAM,
                    "--reply", reply, "--chunk-delay", str(stream_env["chunk_delay"])], "ollama-slow.log")  # fmt: skip
-            _wait_up(f"http://127.0.0.1:{slow}/api/version")
+            wait_up(f"http://127.0.0.1:{slow}/api/version")
             point_default_backend(f"http://127.0.0.1:{slow}")
             body = {**direct_body, "stream": True}
             direct_ttft = asyncio.run(

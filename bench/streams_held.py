@@ -22,20 +22,10 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.support import manage, wait_up  # noqa: E402
 from tests.support.ollama_double import OllamaDouble  # noqa: E402
 
 MODEL = "llama3.2:latest"
-
-
-def manage(env: dict, *args: str) -> str:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
 
 
 async def open_stream(client: httpx.AsyncClient, url: str, token: str, got_first: list) -> bool:
@@ -112,12 +102,7 @@ def main() -> None:
         server = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
         base = "http://127.0.0.1:8123"
         try:
-            for _ in range(100):
-                try:
-                    httpx.get(f"{base}/healthz", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
+            wait_up(f"{base}/healthz")
             started = time.monotonic()
             held, finished = asyncio.run(run_streams(base, token, args.streams, double, args.wait))
             elapsed = time.monotonic() - started
