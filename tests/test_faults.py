@@ -89,14 +89,19 @@ class Stack:
         self.relays = relays
 
     def call(self, door: Door, stream: bool = False) -> httpx.Response:
-        response = httpx.post(
+        with self.stream(door, stream) as response:
+            response.read()
+        return response
+
+    def stream(self, door: Door, stream: bool = True):
+        """The call as a context manager, read as it arrives."""
+        return httpx.stream(
+            "POST",
             f"{self.base}{door.path}",
             headers={"Authorization": f"Bearer {self.token}"},
             json=door.body(stream),
             timeout=30,
         )
-        response.read()
-        return response
 
     def last_record(self, door: Door) -> AuditRecord:
         def settled() -> AuditRecord | None:
@@ -174,7 +179,7 @@ OLLAMA_FAULTS = {
 
 def _clear(stack: Stack) -> None:
     stack.ollama.reset()
-    if stack.relays["ollama"]._listener is None:
+    if not stack.relays["ollama"].is_up:
         stack.relays["ollama"].up()
 
 
@@ -216,13 +221,7 @@ def test_client_disconnecting_mid_stream(stack):
     for door in DOORS:
         stack.ollama.reply = " ".join(["word"] * 100)
         stack.ollama.hold_after = 2
-        with httpx.stream(
-            "POST",
-            f"{stack.base}{door.path}",
-            headers={"Authorization": f"Bearer {stack.token}"},
-            json=door.body(stream=True),
-            timeout=30,
-        ) as response:
+        with stack.stream(door) as response:
             assert response.status_code == 200
             next(response.iter_lines())
         stack.ollama.release.set()  # Corral notices the client is gone on its next write
@@ -254,8 +253,7 @@ needs_postgresql = pytest.mark.skipif(
 @needs_postgresql
 def test_database_lost_before_the_call_refuses_it(stack):
     database = stack.relays["database"]
-    door = DOORS[0]
-    stack.works(door)  # the web process holds pooled connections now
+    stack.works(DOORS[0])  # the web process holds pooled connections now
     for door in DOORS:
         before = AuditRecord.objects.count()
         database.down()
@@ -287,13 +285,7 @@ def test_database_lost_during_a_stream_keeps_its_outcome(stack):
         for door in DOORS:
             stack.ollama.reply = "alpha beta gamma delta"
             stack.ollama.hold_after = 2
-            with httpx.stream(
-                "POST",
-                f"{stack.base}{door.path}",
-                headers={"Authorization": f"Bearer {stack.token}"},
-                json=door.body(stream=True),
-                timeout=30,
-            ) as response:
+            with stack.stream(door) as response:
                 lines = response.iter_lines()
                 next(lines)
                 record = AuditRecord.objects.filter(surface=door.surface).latest("started_at")

@@ -272,43 +272,29 @@ class PipelineCall:
                 _count_failure(target, error)
         limits_charge(scopes=self.scopes, tokens=usage.total_tokens)
         try:
-            outcome = {
-                "status": status,
-                "completion": text,
-                "tool_calls": tool_calls or None,
-                "finish_reason": finish_reason,
-                "error_code": error.code if error else "",
-                "error_message": error.message if error else "",
-                "prompt_tokens": usage.prompt_tokens,
-                "completion_tokens": usage.completion_tokens,
-                "latency_ms": self.elapsed_ms(),
-                "ttft_ms": ttft_ms,
-                "upstream_model": target.upstream_model if target else "",
-                "upstream_attempts": self.attempts,
-            }
-            try:
-                audit_record_finalize(
-                    record_id=self.record_id,
-                    backend=target.backend if target else None,
-                    **outcome,
-                )
-            except (OperationalError, InterfaceError):
-                # The database went away during the call: its outcome waits in Redis.
-                with contextlib.suppress(OperationalError, InterfaceError):
-                    connection.close()
-                finalization_spool(
-                    record_id=str(self.record_id),
-                    finished_at=timezone.now(),
-                    backend_id=target.backend.pk if target else None,
-                    **outcome,
-                )
-                return
-            if self.meta is not None and self.meta.on_finish is not None:
+            written = self._record_outcome(
+                {
+                    "status": status,
+                    "completion": text,
+                    "tool_calls": tool_calls or None,
+                    "finish_reason": finish_reason,
+                    "error_code": error.code if error else "",
+                    "error_message": error.message if error else "",
+                    "prompt_tokens": usage.prompt_tokens,
+                    "completion_tokens": usage.completion_tokens,
+                    "latency_ms": self.elapsed_ms(),
+                    "ttft_ms": ttft_ms,
+                    "upstream_model": target.upstream_model if target else "",
+                    "upstream_attempts": self.attempts,
+                }
+            )
+            if written and self.meta is not None and self.meta.on_finish is not None:
                 try:
                     self.meta.on_finish(status, completion, error)
                 except Exception:  # the audit record is final; a side copy must not fail the call
                     logger.exception("on_finish of call %s failed", self.record_id)
-            release_db_connection()
+            if written:
+                release_db_connection()
         finally:
             genai.record_metrics(
                 operation=self.operation,
@@ -335,6 +321,24 @@ class PipelineCall:
                 exception=error,
                 upstream=self._upstream_attributes(),
             )
+
+    def _record_outcome(self, outcome: dict[str, Any]) -> bool:
+        """Finalize the audit record. False when the database went away during the call: the
+        outcome then waits in Redis for the replay task."""
+        backend = self.target.backend if self.target else None
+        try:
+            audit_record_finalize(record_id=self.record_id, backend=backend, **outcome)
+        except (OperationalError, InterfaceError):
+            with contextlib.suppress(OperationalError, InterfaceError):
+                connection.close()
+            finalization_spool(
+                record_id=str(self.record_id),
+                finished_at=timezone.now(),
+                backend_id=backend.pk if backend else None,
+                **outcome,
+            )
+            return False
+        return True
 
     def _upstream_attributes(self) -> dict[str, Any]:
         if self.target is None:

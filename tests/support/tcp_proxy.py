@@ -27,6 +27,10 @@ class TcpProxy:
     def __exit__(self, *exc) -> None:
         self.down()
 
+    @property
+    def is_up(self) -> bool:
+        return self._listener is not None
+
     def up(self) -> None:
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
