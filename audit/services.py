@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from django.db import transaction
 from django.utils import timezone
 
 from audit.models import AuditRecord
@@ -116,14 +117,20 @@ def audit_record_finalize(
     return updated == 1
 
 
-def audit_record_mark_interrupted(*, older_than: timedelta) -> int:
-    """Close rows a crashed process left running; returns how many."""
+@transaction.atomic
+def audit_record_mark_interrupted(*, older_than: timedelta) -> list[uuid.UUID]:
+    """Close rows a crashed process left running; returns their ids."""
     cutoff = timezone.now() - older_than
-    return AuditRecord.objects.filter(
-        status=AuditRecord.Status.RUNNING, started_at__lt=cutoff
-    ).update(
+    # Locked, so a call that finishes meanwhile is either finalized by its process or marked here.
+    ids = list(
+        AuditRecord.objects.select_for_update(skip_locked=True)
+        .filter(status=AuditRecord.Status.RUNNING, started_at__lt=cutoff)
+        .values_list("id", flat=True)
+    )
+    AuditRecord.objects.filter(id__in=ids).update(
         status=AuditRecord.Status.INTERRUPTED,
         finished_at=timezone.now(),
         error_code="interrupted",
         error_message="the process handling this call ended before the call finished",
     )
+    return ids

@@ -10,10 +10,14 @@ from audit.spool import finalizations_replay
 
 @shared_task(name="audit.mark_interrupted", ignore_result=True)
 def mark_interrupted() -> int:
+    from gateway.tracing.interrupted import export_interrupted_spans
+
     finalizations_replay()  # an outcome waiting for the database is not an interruption
-    return audit_record_mark_interrupted(
+    ids = audit_record_mark_interrupted(
         older_than=timedelta(seconds=settings.CORRAL_AUDIT_INTERRUPTED_AFTER)
     )
+    export_interrupted_spans(ids)
+    return len(ids)
 
 
 @shared_task(name="audit.replay_finalizations", ignore_result=True)

@@ -30,6 +30,7 @@ from gateway.errors import (
 )
 from gateway.models import Completion
 from gateway.pipeline import Caller, CallMeta, ChatRequest, chat_complete
+from gateway.tracing.interrupted import export_interrupted_spans
 
 # Worth another attempt later: the backend or a shared service was away or busy.
 TRANSIENT = (UpstreamUnavailable, UpstreamTimeout, UpstreamError, RateLimited, LimitsUnavailable)
@@ -125,12 +126,14 @@ def _claim(completion_id: str) -> Completion | None:
             return None
         if completion.audit_record_id:
             # A previous attempt opened its record and never closed it: its worker died.
-            audit_record_finalize(
-                record_id=completion.audit_record_id,
+            interrupted = completion.audit_record_id
+            if audit_record_finalize(
+                record_id=interrupted,
                 status=AuditRecord.Status.INTERRUPTED,
                 error_code="interrupted",
                 error_message="the worker running this attempt stopped; the job was run again",
-            )
+            ):
+                transaction.on_commit(lambda: export_interrupted_spans([interrupted]))
         completion.status = Completion.Status.RUNNING
         completion.attempts += 1
         completion.started_at = completion.started_at or timezone.now()

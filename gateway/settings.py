@@ -299,7 +299,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "audit-mark-interrupted": {
         "task": "audit.mark_interrupted",
-        "schedule": 300.0,
+        "schedule": env.float("CORRAL_AUDIT_SWEEP_SECONDS", default=300.0),
     },
 }
 

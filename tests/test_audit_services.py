@@ -55,7 +55,7 @@ def test_sweeper_marks_only_old_running_records_interrupted(user):
     fresh = _open(user)
     done = _open(user, started_at=timezone.now() - timedelta(hours=2))
     audit_record_finalize(record_id=done.id, status="succeeded")
-    assert audit_record_mark_interrupted(older_than=timedelta(hours=1)) == 1
+    assert audit_record_mark_interrupted(older_than=timedelta(hours=1)) == [old.id]
     statuses = {r.id: r.status for r in AuditRecord.objects.all()}
     assert statuses == {old.id: "interrupted", fresh.id: "running", done.id: "succeeded"}
 

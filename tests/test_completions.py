@@ -144,7 +144,9 @@ def test_cancel_a_running_job_stops_the_upstream(api, worker, ollama):
     assert wait_for(lambda: ollama.disconnects == 1, timeout=15)
 
 
-def test_a_worker_killed_mid_task_completes_the_job_once(api, route, ollama, worker_env, tmp_path):
+def test_a_worker_killed_mid_task_completes_the_job_once(
+    api, route, ollama, worker_env, tmp_path, otlp_receiver
+):
     ollama.reply = "slow answer"
     ollama.hold_after = 1
     first_dir, second_dir = tmp_path / "first", tmp_path / "second"
@@ -164,6 +166,12 @@ def test_a_worker_killed_mid_task_completes_the_job_once(api, route, ollama, wor
     records = {r.status: r for r in AuditRecord.objects.all()}
     assert set(records) == {"interrupted", "succeeded"}
     assert done["result"]["id"] == str(records["succeeded"].id)
+    # The killed worker's span died with it; it is built again from the record and delivered.
+    lost = records["interrupted"]
+    span = otlp_receiver.span_for_audit(str(lost.id), timeout=15)
+    assert (span.trace_id, span.span_id) == (lost.trace_id, lost.span_id)
+    assert span.attributes["error.type"] == "interrupted" and span.status_code == 2
+    assert span.name == f"chat {MODEL}" and span.attributes["gen_ai.request.model"] == MODEL
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from django.conf import settings as django_settings
 
 from audit.models import AuditRecord
 from audit.spool import finalizations_waiting
-from gateway.models import Backend
+from gateway.models import Backend, OtlpBatch
 from tests.conftest import MODEL
 from tests.support import processes
 from tests.support.tcp_proxy import TcpProxy
@@ -128,16 +128,18 @@ def stack(otlp_receiver, ollama, route, token, tmp_path, redis_client):
     from django.db import connection
 
     settings = connection.settings_dict
+    collector_port = int(otlp_receiver.endpoint.rsplit(":", 1)[1])
     with (
         TcpProxy("127.0.0.1", ollama._server.server_address[1]) as upstream,
         TcpProxy(settings["HOST"] or "127.0.0.1", int(settings["PORT"] or 5432)) as database,
         TcpProxy("127.0.0.1", 6379) as redis,
+        TcpProxy("127.0.0.1", collector_port) as collector,
     ):
         Backend.objects.update(
             base_url=f"http://127.0.0.1:{upstream.port}", first_token_timeout=1.0
         )
         env = processes.corral_env(
-            otlp_receiver.endpoint,
+            f"http://127.0.0.1:{collector.port}",
             DATABASE_URL=processes.database_url().replace(
                 f":{settings['PORT'] or 5432}/", f":{database.port}/"
             ),
@@ -147,15 +149,25 @@ def stack(otlp_receiver, ollama, route, token, tmp_path, redis_client):
             CORRAL_ROUTE_CACHE_SECONDS="0",
             CORRAL_TOKEN_CACHE_SECONDS="0",
             CORRAL_AUDIT_REPLAY_SECONDS="1",
+            CORRAL_AUDIT_SWEEP_SECONDS="1",
+            # a collector that does not answer hands its spans to the outbox after 1 s
+            OTEL_EXPORTER_OTLP_TRACES_TIMEOUT="1",
+            CORRAL_OTLP_SWEEP_SECONDS="1",
             DATABASE_POOL_TIMEOUT="2",
             # limits are checked in Redis on every call (without limits Redis is not needed)
             CORRAL_USER_REQUESTS_PER_MINUTE="10000",
         )
-        with processes.web(env, tmp_path) as base:
-            relays = {"ollama": upstream, "database": database, "redis": redis}
+        with processes.web_process(env, tmp_path) as (base, web):
+            relays = {
+                "ollama": upstream,
+                "database": database,
+                "redis": redis,
+                "collector": collector,
+            }
             stack = Stack(base, token, otlp_receiver, ollama, relays)
-            stack.env, stack.log_dir = env, tmp_path
+            stack.env, stack.log_dir, stack.web = env, tmp_path, web
             yield stack
+        otlp_receiver.status, otlp_receiver.retry_after = 200, None
 
 
 def _assert_failed(stack: Stack, door: Door, code: str, *, partial: str = "") -> AuditRecord:
@@ -308,3 +320,73 @@ def test_database_lost_during_a_stream_keeps_its_outcome(stack):
             assert stack.span_of(record).attributes["gen_ai.usage.output_tokens"] == 4
             stack.ollama.reset()
             stack.works(door)
+
+
+COLLECTOR_FAULTS = {
+    "down": lambda s: s.relays["collector"].down(),
+    "503": lambda s: setattr(s.receiver, "status", 503),
+    "429": lambda s: (setattr(s.receiver, "status", 429), setattr(s.receiver, "retry_after", "2")),
+}
+
+
+@pytest.mark.parametrize("fault", list(COLLECTOR_FAULTS))
+def test_collector_fault_delays_spans_and_loses_none(stack, fault):
+    """Callers do not notice the collector; spans wait in the outbox and arrive once it is back."""
+    with processes.worker(stack.env, stack.log_dir):
+        COLLECTOR_FAULTS[fault](stack)
+        records = []
+        for door in DOORS:
+            for stream in (False, True):
+                response = stack.call(door, stream=stream)
+                assert response.status_code == 200, response.text
+                records.append(stack.last_record(door))
+        assert all(r.status == AuditRecord.Status.SUCCEEDED for r in records)
+        assert wait_for(lambda: OtlpBatch.objects.exists(), timeout=30), "nothing in the outbox"
+        ids = {str(r.id) for r in records}
+        assert stack.receiver.find(lambda s: s.attributes.get("corral.audit_id") in ids, 0.1) == []
+
+        stack.receiver.status, stack.receiver.retry_after = 200, None
+        if not stack.relays["collector"].is_up:
+            stack.relays["collector"].up()
+        for record in records:
+            span = stack.receiver.span_for_audit(str(record.id), timeout=60)
+            assert span.span_id == record.span_id and span.status_code != 2
+        assert wait_for(
+            lambda: not OtlpBatch.objects.filter(status=OtlpBatch.Status.PENDING).exists(), 60
+        )
+    span_ids = [span.span_id for span in stack.receiver.spans]
+    assert len(span_ids) == len(set(span_ids)), "a span was delivered twice"
+    stack.works(DOORS[0])
+
+
+def test_web_process_killed_mid_stream(stack, tmp_path):
+    """A web worker lost mid-call (OOM killer, node gone): the caller's connection breaks, the
+    sweeper marks the record interrupted, the span that died with the process is rebuilt from the
+    record and delivered, and a new web process serves again."""
+    door = DOORS[0]
+    stack.ollama.reply = " ".join(["word"] * 50)
+    stack.ollama.hold_after = 2
+    with pytest.raises(httpx.HTTPError), stack.stream(door) as response:
+        lines = response.iter_lines()
+        next(lines)
+        processes.kill_hard(stack.web)
+        list(lines)
+    stack.ollama.release.set()
+    record = AuditRecord.objects.get(surface=door.surface)
+    assert record.status == AuditRecord.Status.RUNNING  # nobody was left to finalize it
+
+    sweeping = {**stack.env, "CORRAL_AUDIT_INTERRUPTED_AFTER": "2"}
+    with processes.worker(sweeping, stack.log_dir):
+        assert wait_for(
+            lambda: AuditRecord.objects.get(id=record.id).status == "interrupted", timeout=30
+        )
+        span = stack.span_of(record)
+        assert (span.trace_id, span.span_id) == (record.trace_id, record.span_id)
+        assert span.attributes["error.type"] == "interrupted" and span.status_code == 2
+
+    stack.ollama.reset()
+    restarted = tmp_path / "restarted"
+    restarted.mkdir()
+    with processes.web(stack.env, restarted) as base:
+        stack.base = base
+        stack.works(door)

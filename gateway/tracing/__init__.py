@@ -13,7 +13,7 @@ import os
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_ON,
@@ -31,6 +31,7 @@ UNTRACED_TASKS = ("gateway.otlp_resend", "gateway.otlp_sweep")
 _instrumented = False
 _started_pid: int | None = None
 _tracer_provider: TracerProvider | None = None
+_span_processor: BatchSpanProcessor | None = None
 _meter_provider = None
 
 
@@ -103,7 +104,7 @@ def _resource() -> Resource:
 def start() -> None:
     """Providers and exporters for this process. Idempotent; a no-op in a child forked after it ran
     (the SDK restarts its batch threads in the child)."""
-    global _started_pid, _tracer_provider, _meter_provider
+    global _started_pid, _tracer_provider, _meter_provider, _span_processor
     if sdk_disabled() or _started_pid is not None:
         if _started_pid is not None and _started_pid != os.getpid():
             _started_pid = os.getpid()
@@ -118,9 +119,8 @@ def start() -> None:
         from gateway.tracing.durable import DurableSpanExporter, direct_timeout
 
         exporter = DurableSpanExporter(OTLPSpanExporter(timeout=direct_timeout()))
-        _tracer_provider.add_span_processor(
-            BatchSpanProcessor(exporter, max_queue_size=queue_size())
-        )
+        _span_processor = BatchSpanProcessor(exporter, max_queue_size=queue_size())
+        _tracer_provider.add_span_processor(_span_processor)
         logger.info("tracing: exporting spans over OTLP/HTTP, undelivered batches to the outbox")
     trace.set_tracer_provider(_tracer_provider)
 
@@ -133,6 +133,20 @@ def start() -> None:
         reader = PeriodicExportingMetricReader(OTLPMetricExporter())
         _meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
         metrics.set_meter_provider(_meter_provider)
+
+
+def resource() -> Resource:
+    """This process's resource, for spans built after the fact."""
+    return _tracer_provider.resource if _tracer_provider is not None else _resource()
+
+
+def export_ended(span: ReadableSpan) -> bool:
+    """Send a span that was built, not recorded (one a dead process could not end), the way every
+    other span goes: batched, and through the outbox when the collector is away."""
+    if _span_processor is None or not exporting():
+        return False
+    _span_processor.on_end(span)
+    return True
 
 
 def shutdown() -> None:

@@ -93,7 +93,12 @@ def capture_content(team) -> bool:
     return settings.CORRAL_CAPTURE_MESSAGE_CONTENT
 
 
-def start_span(
+def start_span(*, operation: str, model: str, **request: Any) -> Span:
+    attributes = request_attributes(operation=operation, model=model, **request)
+    return tracer.start_span(f"{operation} {model}", kind=SpanKind.CLIENT, attributes=attributes)
+
+
+def request_attributes(
     *,
     operation: str,
     model: str,
@@ -101,14 +106,15 @@ def start_span(
     options: Mapping[str, Any],
     messages: Sequence[Mapping[str, Any]],
     server_address: str,
-    server_port: int,
+    server_port: int | None,
     audit_id: str,
     username: str,
     team: str,
     token_prefix: str,
     capture: bool,
     conversation_id: str = "",
-) -> Span:
+) -> dict[str, Any]:
+    """What the span of a call says about the call, known before the model answers."""
     attributes: dict[str, Any] = {
         # legacy generation, as Dynatrace's Ollama view and OpenLLMetry <= 0.47 read it
         "gen_ai.system": "Ollama",
@@ -141,7 +147,7 @@ def start_span(
         for index, message in enumerate(messages):
             attributes[f"gen_ai.prompt.{index}.role"] = message.get("role", "")
             attributes[f"gen_ai.prompt.{index}.content"] = message.get("content") or ""
-    return tracer.start_span(f"{operation} {model}", kind=SpanKind.CLIENT, attributes=attributes)
+    return {key: value for key, value in attributes.items() if value is not None}
 
 
 def end_span(

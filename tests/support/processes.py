@@ -70,6 +70,13 @@ def _process(command: list[str], env: dict, log_path: Path):
 @contextlib.contextmanager
 def web(env: dict, log_dir: Path):
     """gunicorn with the production config; yields the base URL once /healthz answers."""
+    with web_process(env, log_dir) as (base, _):
+        yield base
+
+
+@contextlib.contextmanager
+def web_process(env: dict, log_dir: Path):
+    """As web(), yielding the base URL and the gunicorn master process."""
     port = free_port()
     env = {
         **env,
@@ -79,7 +86,7 @@ def web(env: dict, log_dir: Path):
     }
     base = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"]
-    with _process(command, env, log_dir / "gunicorn.log"):
+    with _process(command, env, log_dir / "gunicorn.log") as process:
 
         def up() -> bool:
             try:
@@ -88,7 +95,7 @@ def web(env: dict, log_dir: Path):
                 return False
 
         assert wait_for(up, timeout=30), (log_dir / "gunicorn.log").read_text()
-        yield base
+        yield base, process
 
 
 @contextlib.contextmanager
