@@ -8,6 +8,7 @@ class GatewayConfig(AppConfig):
 
     def ready(self) -> None:
         from gateway import tracing
+        from gateway.api import schema  # noqa: F401  (registers the OpenAPI extensions)
 
         # Before any WSGI handler loads the middleware, so the Django server span wraps every request.
         # The providers and their threads start later, after fork (gunicorn post_fork, Celery

@@ -155,6 +155,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "PREPROCESSING_HOOKS": ["gateway.api.schema.only_the_native_api"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "gateway.api.schema.document_errors",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "CallStatusEnum": "audit.models.AuditRecord.Status",
         "CompletionStatusEnum": "gateway.models.Completion.Status",

@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 from audit.models import AuditRecord
 from audit.selectors import audit_record_get_for_user, audit_record_list_for_user
 from gateway.api.base import NATIVE_AUTHENTICATION, RateLimitHeadersMixin
+from gateway.errors import InvalidRequest
 
 
 class CallSummarySerializer(serializers.ModelSerializer):
@@ -66,6 +67,24 @@ class CallPagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 500
 
+    def get_page_size(self, request) -> int:
+        # DRF falls back to the default for a page_size it cannot use; the caller should know.
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
+            raise InvalidRequest(
+                f"page_size: must be a whole number from 1 to {self.max_page_size}."
+            )
+        return int(raw)
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+        return parameters
+
 
 class CallListView(RateLimitHeadersMixin, ListAPIView):
     authentication_classes = NATIVE_AUTHENTICATION
@@ -86,6 +105,9 @@ class CallListView(RateLimitHeadersMixin, ListAPIView):
         records = audit_record_list_for_user(user=self.request.user)
         status = self.request.query_params.get("status")
         if status:
+            if status not in AuditRecord.Status.values:
+                allowed = ", ".join(AuditRecord.Status.values)
+                raise InvalidRequest(f"status: must be one of {allowed}.")
             records = records.filter(status=status)
         model = self.request.query_params.get("model")
         if model:

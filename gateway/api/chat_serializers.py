@@ -12,9 +12,8 @@ from gateway.api.fields import (
 ROLES = ["system", "user", "assistant", "tool"]
 
 
+# A misspelt field is an error the caller should see, not a silently ignored key.
 class RejectUnknownFields:
-    """A misspelt field is an error the caller should see, not a silently ignored key."""
-
     def to_internal_value(self, data):
         if isinstance(data, dict):
             unknown = sorted(set(data) - set(self.fields))
@@ -111,7 +110,9 @@ class FormatField(serializers.Field):
         return value
 
 
-@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "number"}]})
+@extend_schema_field(
+    {"oneOf": [{"type": "string", "minLength": 1, "maxLength": 32}, {"type": "number"}]}
+)
 class KeepAliveField(serializers.Field):
     """`keep_alive`: a duration string ("5m") or seconds."""
 

@@ -1,4 +1,4 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -37,7 +37,10 @@ class TokenInputSerializer(RejectUnknownFields, serializers.Serializer):
 
 
 class TokenListView(RateLimitHeadersMixin, APIView):
-    @extend_schema(operation_id="tokens_list", responses=TokenOutputSerializer(many=True))
+    @extend_schema(
+        operation_id="tokens_list",
+        responses=inline_serializer("TokenList", {"tokens": TokenOutputSerializer(many=True)}),
+    )
     def get(self, request):
         tokens = token_list_for_user(user=request.user)
         return Response({"tokens": TokenOutputSerializer(tokens, many=True).data})

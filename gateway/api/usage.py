@@ -42,7 +42,11 @@ class UsageView(RateLimitHeadersMixin, APIView):
     @extend_schema(
         operation_id="usage",
         parameters=[
-            OpenApiParameter("days", int, description="how many days back (1-366, default 30)")
+            OpenApiParameter(
+                "days",
+                {"type": "integer", "minimum": 1, "maximum": 366},
+                description="how many days back (1-366, default 30)",
+            )
         ],
         responses=inline_serializer(
             "UsageReport",
