@@ -10,6 +10,8 @@ import uuid
 
 from opentelemetry import trace
 
+from gateway.request_info import redacted_query
+
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 _trace_id: contextvars.ContextVar[str] = contextvars.ContextVar("trace_id", default="")
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -30,6 +32,12 @@ class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = _request_id.get()
         record.trace_id, record.span_id = _current_ids()
+        request = getattr(record, "request", None)
+        if request is not None and hasattr(request, "META"):
+            # django.request adds the request, whose repr has the query string: keep it without
+            # the credentials a client may have put there
+            query = redacted_query(request.META.get("QUERY_STRING", ""))
+            record.request = f"{request.method} {request.path}{'?' if query else ''}{query}"
         return True
 
 

@@ -29,7 +29,7 @@ def person(team):
 @pytest.fixture
 def web(person, redis_client):
     client = Client(enforce_csrf_checks=True)
-    assert client.login(username="pat", password=PASSWORD)
+    client.force_login(person)
     client.get("/")  # sets the CSRF cookie
     return client
 

@@ -22,7 +22,7 @@ def person(team):
 @pytest.fixture
 def browser(person):
     client = Client()
-    assert client.login(username="pat", password="a long passphrase 42")
+    client.force_login(person)
     return client
 
 

@@ -307,3 +307,46 @@ def test_main_pages_render_finished(chromium, server, person):
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(f"{server}/login/")
     context.close()
+
+
+def test_no_page_breaks_the_content_security_policy(chromium, server, person, ollama):
+    """Every page works under the CSP (no inline script or style, nothing from elsewhere): the
+    browser reports no violation on the chat, the account pages, the API docs and the admin."""
+    person.is_staff = person.is_superuser = True
+    person.save()
+    UserLimits.objects.create(user=person, requests_per_minute=100, tokens_per_day=1000)
+    page = signed_in(chromium, server, viewport={"width": 1280, "height": 800})
+    violations = []
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(f"{page.url}: {message.text}")
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
+    ollama.reply = "**bold** and `code`"
+    send(page, "hello")
+    page.get_by_text("bold", exact=True).wait_for()
+    record = AuditRecord.objects.get()
+    for path in (
+        "/models/",
+        "/tokens/",
+        "/usage/",
+        "/api/v1/docs",
+        "/admin/",
+        "/admin/audit/auditrecord/",
+        f"/admin/audit/auditrecord/{record.id}/change/",
+        "/admin/gateway/modelroute/",
+    ):
+        response = page.goto(path)
+        assert response.status == 200, path
+        assert "default-src 'self'" in response.headers["content-security-policy"]
+        page.wait_for_load_state("networkidle")
+        if path == "/api/v1/docs":
+            page.get_by_text("/api/v1/chat", exact=True).first.wait_for()
+            page.screenshot(path=SHOTS / "api-docs.png")
+        if path == "/usage/":
+            page.screenshot(path=SHOTS / "usage-limits.png", full_page=True)
+    assert violations == []
+    page.context.close()

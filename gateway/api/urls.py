@@ -1,5 +1,7 @@
+from csp.constants import SELF, UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from gateway.api.calls import CallDetailView, CallListView
 from gateway.api.chat import ChatView
@@ -30,7 +32,10 @@ urlpatterns = [
     path("schema", SpectacularAPIView.as_view(permission_classes=[]), name="api-schema"),
     path(
         "docs",
-        SpectacularSwaggerView.as_view(url_name="api-schema", permission_classes=[]),
+        # Swagger UI writes <style> elements as it renders; the page shows only the schema.
+        csp_update({"style-src": [SELF, UNSAFE_INLINE]})(
+            SpectacularSwaggerSplitView.as_view(url_name="api-schema", permission_classes=[])
+        ),
         name="api-docs",
     ),
 ]

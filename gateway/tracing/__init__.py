@@ -84,6 +84,22 @@ class SkipOutboxTasks(Sampler):
         return "SkipOutboxTasks(ParentBased(ALWAYS_ON))"
 
 
+def _without_credentials_in_the_url(span, request) -> None:
+    """The server span records the URL; a token a client put in the query stays out of it."""
+    from gateway.request_info import redacted_query
+
+    query = request.META.get("QUERY_STRING", "")
+    redacted = redacted_query(query)
+    if redacted == query or not span.is_recording():
+        return
+    for name in ("http.url", "url.full", "http.target"):
+        value = span.attributes.get(name) if hasattr(span, "attributes") else None
+        if isinstance(value, str) and query in value:
+            span.set_attribute(name, value.replace(query, redacted))
+    if span.attributes.get("url.query") is not None:
+        span.set_attribute("url.query", redacted)
+
+
 def instrument() -> None:
     global _instrumented
     if _instrumented or sdk_disabled():
@@ -92,7 +108,7 @@ def instrument() -> None:
     from opentelemetry.instrumentation.celery import CeleryInstrumentor
     from opentelemetry.instrumentation.django import DjangoInstrumentor
 
-    DjangoInstrumentor().instrument()
+    DjangoInstrumentor().instrument(request_hook=_without_credentials_in_the_url)
     CeleryInstrumentor().instrument()
 
 

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
@@ -136,3 +137,10 @@ def usage(request):
         limits=limits,
         limits_unavailable=unavailable,
     )
+
+
+def locked_out(request, original_response=None, credentials=None):
+    """django-axes' answer to a sign-in while its username and address are locked out."""
+    minutes = round(settings.AXES_COOLOFF_TIME.total_seconds() / 60)
+    context = {"failure_limit": settings.AXES_FAILURE_LIMIT, "minutes": minutes}
+    return render(request, "registration/locked_out.html", context, status=429)
