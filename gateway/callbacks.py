@@ -35,9 +35,14 @@ def _addresses(host: str, port: int) -> set[str]:
     return {info[4][0] for info in infos}
 
 
-def callback_url_check(url: str) -> None:
+def _internal(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return not ip.is_global or ip.is_multicast
+
+
+def _checked_address(url: str) -> str | None:
     """Refuse URLs a gateway must not call: other schemes, hosts outside the allow-list, and (unless
-    allowed) internal addresses, so a caller cannot make Corral reach its own network."""
+    allowed) internal addresses, so a caller cannot make Corral reach its own network. Returns the
+    address the check approved (None when internal addresses are allowed and nothing was checked)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidRequest("callback_url: must be an http(s) URL.")
@@ -45,14 +50,19 @@ def callback_url_check(url: str) -> None:
     if not _host_allowed(host):
         raise InvalidRequest(f"callback_url: the host '{host}' is not allowed for callbacks.")
     if settings.CORRAL_CALLBACK_ALLOW_PRIVATE:
-        return
+        return None
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    for address in _addresses(host, port):
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if not ip.is_global or ip.is_multicast:
+    addresses = sorted(_addresses(host, port))
+    for address in addresses:
+        if _internal(ipaddress.ip_address(address.split("%", 1)[0])):
             raise InvalidRequest(
                 f"callback_url: '{host}' resolves to an internal address; callbacks go to public hosts."
             )
+    return addresses[0]
+
+
+def callback_url_check(url: str) -> None:
+    _checked_address(url)
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -62,21 +72,28 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 def callback_send(*, url: str, secret: str, payload: dict, completion_id: str) -> int:
     """POST the signed payload once; returns the HTTP status. The URL is checked again right before
-    sending (a host may resolve differently by now)."""
-    callback_url_check(url)
+    sending (a host may resolve differently by now), and the connection goes to the address that
+    check approved: a name that resolves again to an internal address in between (DNS rebinding)
+    does not change where the callback goes. TLS still verifies the certificate for the name."""
+    address = _checked_address(url)
     body = json.dumps(payload, separators=(",", ":"), default=str).encode()
     timestamp = str(int(time.time()))
-    response = httpx.post(
-        url,
-        content=body,
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "Corral-Callback/1",
-            "X-Corral-Completion-Id": completion_id,
-            "X-Corral-Timestamp": timestamp,
-            "X-Corral-Signature": sign(secret, timestamp, body),
-        },
-        timeout=10.0,
-        follow_redirects=False,
-    )
-    return response.status_code
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Corral-Callback/1",
+        "X-Corral-Completion-Id": completion_id,
+        "X-Corral-Timestamp": timestamp,
+        "X-Corral-Signature": sign(secret, timestamp, body),
+    }
+    extensions = {}
+    if address is not None:
+        parts = urlsplit(url)
+        headers["Host"] = parts.netloc.rsplit("@", 1)[-1]
+        extensions["sni_hostname"] = parts.hostname
+        literal = f"[{address}]" if ":" in address else address
+        port = f":{parts.port}" if parts.port else ""
+        userinfo = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+        url = parts._replace(netloc=f"{userinfo}{literal}{port}").geturl()
+    request = httpx.Request("POST", url, content=body, headers=headers, extensions=extensions)
+    with httpx.Client(timeout=10.0, follow_redirects=False) as client:
+        return client.send(request).status_code

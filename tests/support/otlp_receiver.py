@@ -168,6 +168,17 @@ class OtlpReceiver:
                 return found
             time.sleep(0.05)
 
+    def delivered_twice(self, since: int = 0, service: str = "corral-e2e") -> list[str]:
+        """Span ids a service delivered more than once, among the spans received after `since`
+        (the test process's own exporter may resend a batch the receiver was slow to take)."""
+        with self._lock:
+            ids = [
+                span.span_id
+                for span in self.spans[since:]
+                if span.resource.get("service.name") == service
+            ]
+        return sorted({span_id for span_id in ids if ids.count(span_id) > 1})
+
     def find(self, predicate, timeout: float = 10.0) -> list[ReceivedSpan]:
         """Spans matching the predicate, waiting until at least one has arrived."""
         deadline = time.monotonic() + timeout
