@@ -236,3 +236,38 @@ def test_no_token_secret_in_logs_error_bodies_audit_rows_or_spans(
         for name, text in (("log", logs), ("answer", "\n".join(answers)), ("row", rows)):
             assert hidden not in text, f"a token secret is in a {name}"
         assert hidden not in spans, "a token secret is in a span"
+
+
+@pytest.mark.django_db
+def test_tokens_are_compared_in_constant_time(token, monkeypatch):
+    """A wrong secret under a real prefix and an unknown prefix take the same path: one
+    comparison of digests with hmac.compare_digest, never ==."""
+    import hmac
+
+    from accounts import authentication
+    from accounts.tokens import digest
+
+    secrets = [token[:-4] + "abcd", "crl_unknown1_" + "x" * 40, token]
+    compared = []
+    real = hmac.compare_digest
+
+    def spy(expected, given):
+        if given in {digest(secret) for secret in secrets}:
+            compared.append((len(expected), given))
+        return real(expected, given)
+
+    monkeypatch.setattr(authentication.hmac, "compare_digest", spy)
+    for secret in secrets:
+        Client(HTTP_AUTHORIZATION=f"Bearer {secret}").get("/api/v1/models")
+    assert compared == [(64, digest(secret)) for secret in secrets]
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_model_output_as_text(admin_client, api, route, ollama):
+    ollama.reply = '<script>window.pwned=1</script><img src=x onerror="window.pwned=2">'
+    api.post("/api/v1/chat", CHAT, format="json")
+    record = AuditRecord.objects.get()
+    for path in ("/admin/audit/auditrecord/", f"/admin/audit/auditrecord/{record.id}/change/"):
+        page = admin_client.get(path).content.decode()
+        assert "<script>window.pwned" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;window.pwned=1&lt;/script&gt;" in page
