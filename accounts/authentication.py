@@ -1,5 +1,4 @@
 import hmac
-import time
 
 from django.conf import settings
 from rest_framework import authentication, exceptions
@@ -7,32 +6,13 @@ from rest_framework import authentication, exceptions
 from accounts import tokens
 from accounts.models import ApiToken
 from accounts.services import token_touch
+from gateway.process_cache import ProcessCache
 from gateway.request_info import client_ip
 
-# A valid token, its user (with limits) and team, kept per process for CORRAL_TOKEN_CACHE_SECONDS
-# by the digest of its secret: the lookup is most of what authenticating costs. Revoking a token or
-# changing its user, limits or team empties this process's copy at once (accounts.apps); other
-# processes drop theirs when it expires. Unknown and wrong secrets are never kept.
-_tokens: dict[str, tuple[float, ApiToken]] = {}
-_TOKENS_KEPT = 10_000
-
-
-def token_cache_clear() -> None:
-    _tokens.clear()
-
-
-def _known_token(digest: str) -> ApiToken | None:
-    kept = _tokens.get(digest)
-    if kept is not None and time.monotonic() - kept[0] < settings.CORRAL_TOKEN_CACHE_SECONDS:
-        return kept[1]
-    return None
-
-
-def _remember_token(digest: str, token: ApiToken) -> None:
-    if settings.CORRAL_TOKEN_CACHE_SECONDS > 0:
-        if len(_tokens) >= _TOKENS_KEPT:
-            _tokens.clear()
-        _tokens[digest] = (time.monotonic(), token)
+# A valid token, its user (with limits) and team, by the digest of its secret: the lookup is most
+# of what authenticating costs. Emptied when a token, user, limits or team changes (accounts.apps).
+# Unknown and wrong secrets are never kept.
+checked_tokens = ProcessCache("CORRAL_TOKEN_CACHE_SECONDS", max_entries=10_000)
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -54,7 +34,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     def _authenticate_secret(self, request, secret: str):
         digest = tokens.digest(secret)
-        token = _known_token(digest)
+        token = checked_tokens.get(digest)
         if token is None:
             prefix = tokens.split_prefix(secret)
             token = (
@@ -68,7 +48,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             expected = token.secret_hash if token else "0" * 64
             if not hmac.compare_digest(expected, digest) or token is None:
                 raise exceptions.AuthenticationFailed("invalid API token")
-            _remember_token(digest, token)
+            checked_tokens.put(digest, token)
         if not token.is_active:
             raise exceptions.AuthenticationFailed("API token is expired or revoked")
         if not token.user.is_active:

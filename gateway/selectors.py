@@ -1,11 +1,10 @@
-import time
-
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 
 from accounts.models import Team
 from gateway.errors import ModelForbidden, ModelNotFound
 from gateway.models import Backend, BackendHealth, ModelRoute, RouteTarget
+from gateway.process_cache import ProcessCache
 
 
 def _team_has_all_models(team: Team | None) -> bool:
@@ -43,23 +42,15 @@ def model_name_candidates(model: str) -> list[str]:
     return [model, f"{model}:latest"]
 
 
-# Routes, their targets and the teams allowed them change rarely and are read on every call: each
-# process keeps what it resolved for CORRAL_ROUTE_CACHE_SECONDS (changes made here clear it at once;
-# other processes see them when their copy expires). Unknown names are never kept.
-_routes: dict[str, tuple[float, ModelRoute]] = {}
-_ROUTES_KEPT = 1000
-
-
-def route_cache_clear() -> None:
-    _routes.clear()
+# Routes, their targets and the teams allowed them, by the name asked for (gateway.apps empties it
+# when one of them changes). Unknown names are never kept.
+resolved_routes = ProcessCache("CORRAL_ROUTE_CACHE_SECONDS", max_entries=1000)
 
 
 def _route_named(model: str) -> ModelRoute | None:
-    ttl = settings.CORRAL_ROUTE_CACHE_SECONDS
-    now = time.monotonic()
-    kept = _routes.get(model) if ttl > 0 else None
-    if kept is not None and now - kept[0] < ttl:
-        return kept[1]
+    kept = resolved_routes.get(model)
+    if kept is not None:
+        return kept
     candidates = model_name_candidates(model)
     routes = {
         route.name: route
@@ -68,10 +59,8 @@ def _route_named(model: str) -> ModelRoute | None:
         ).prefetch_related(Prefetch("teams", queryset=Team.objects.only("id"), to_attr="allowed"))
     }
     route = next((routes[name] for name in candidates if name in routes), None)
-    if route is not None and ttl > 0:
-        if len(_routes) >= _ROUTES_KEPT:
-            _routes.clear()
-        _routes[model] = (now, route)
+    if route is not None:
+        resolved_routes.put(model, route)
     return route
 
 

@@ -95,11 +95,11 @@ def test_checked_tokens_are_kept_for_a_while_and_forgotten_when_revoked(user, te
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from accounts.authentication import token_cache_clear
+    from accounts.authentication import checked_tokens
     from accounts.services import token_revoke
 
     settings.CORRAL_TOKEN_CACHE_SECONDS = 60
-    token_cache_clear()
+    checked_tokens.clear()
     token, secret = token_issue(user=user, name="cached", team=team)
     client = bearer(secret)
     assert client.get("/api/v1/models").status_code == 200
@@ -110,4 +110,4 @@ def test_checked_tokens_are_kept_for_a_while_and_forgotten_when_revoked(user, te
     assert bearer(secret[:-1] + "x").get("/api/v1/models").status_code == 401  # never kept
     token_revoke(token=token)
     assert client.get("/api/v1/models").status_code == 401  # revoked here: forgotten at once
-    token_cache_clear()
+    checked_tokens.clear()

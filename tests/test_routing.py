@@ -443,10 +443,10 @@ def test_each_process_keeps_resolved_routes_for_a_while(api, pair_route, backend
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from gateway.selectors import route_cache_clear
+    from gateway.selectors import resolved_routes
 
     settings.CORRAL_ROUTE_CACHE_SECONDS = 60
-    route_cache_clear()
+    resolved_routes.clear()
     with CaptureQueriesContext(connection) as first:
         assert chat(api).status_code == 200
     with CaptureQueriesContext(connection) as second:
@@ -462,4 +462,4 @@ def test_each_process_keeps_resolved_routes_for_a_while(api, pair_route, backend
     assert chat(api).status_code == 200
     record = AuditRecord.objects.order_by("-started_at").first()
     assert record.backend_name == "gpu-b"
-    route_cache_clear()
+    resolved_routes.clear()

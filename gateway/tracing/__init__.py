@@ -92,12 +92,10 @@ def _without_credentials_in_the_url(span, request) -> None:
     redacted = redacted_query(query)
     if redacted == query or not span.is_recording():
         return
-    for name in ("http.url", "url.full", "http.target"):
-        value = span.attributes.get(name) if hasattr(span, "attributes") else None
+    for name in ("http.url", "url.full", "http.target", "url.query"):
+        value = span.attributes.get(name)
         if isinstance(value, str) and query in value:
             span.set_attribute(name, value.replace(query, redacted))
-    if span.attributes.get("url.query") is not None:
-        span.set_attribute("url.query", redacted)
 
 
 def instrument() -> None:
