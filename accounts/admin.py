@@ -1,49 +1,126 @@
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db.models import Q
 
-from accounts.models import ApiToken, Membership, Team, UserLimits
-from accounts.services import token_issue, token_revoke
-from gateway.admin_roles import AuditorReadsMixin, RecordedAdminMixin, TeamScopedMixin
+from accounts.models import LIMIT_FIELDS, ApiToken, Membership, Team, UserLimits
+from accounts.selectors import users_a_team_admin_may_add
+from accounts.services import token_issue, token_revoke, token_terms
+from gateway.admin_roles import RecordedAdminMixin, TeamScopedMixin, team_ids_with_role
+from gateway.errors import GatewayError
 
-LIMIT_FIELDS = ["requests_per_minute", "tokens_per_day", "tokens_per_month"]
+LIMITS = list(LIMIT_FIELDS)
 
 
-class MembershipInline(TeamScopedMixin, admin.TabularInline):
+class MembershipForm(forms.ModelForm):
+    """What a team admin (who holds no permission over memberships) may do with a row: bring in
+    people who hold no installation-wide role, make them members or team admins, and leave the
+    auditors the operators appointed alone."""
+
+    team_admin_only = False
+
+    class Meta:
+        model = Membership
+        fields = ["user", "role"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.team_admin_only and self.instance.role != Membership.Role.AUDITOR:
+            role = self.fields["role"]
+            role.choices = [c for c in role.choices if c[0] != Membership.Role.AUDITOR]
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.team_admin_only:
+            return cleaned
+        instance, user, role = self.instance, cleaned.get("user"), cleaned.get("role")
+        if instance.pk and instance.role == Membership.Role.AUDITOR and self.has_changed():
+            raise ValidationError("Only operators change an auditor's membership.")
+        newcomer = user is not None and user.pk != instance.user_id
+        if newcomer and not users_a_team_admin_may_add().filter(pk=user.pk).exists():
+            raise ValidationError(
+                f"{user} holds an installation-wide role; only operators add them to teams."
+            )
+        if role == Membership.Role.AUDITOR and instance.role != Membership.Role.AUDITOR:
+            raise ValidationError("Auditors are appointed by operators.")
+        return cleaned
+
+
+class MembershipFormSet(forms.BaseInlineFormSet):
+    team_admin_only = False
+
+    def clean(self):
+        super().clean()
+        if not self.team_admin_only:
+            return
+        for form in self.deleted_forms:
+            if form.instance.pk and form.instance.role == Membership.Role.AUDITOR:
+                raise ValidationError("Only operators remove an auditor from a team.")
+
+
+class MembershipInline(admin.TabularInline):
+    """The people of a team, on its page: rights follow the team (see TeamAdmin)."""
+
     model = Membership
+    form = MembershipForm
+    formset = MembershipFormSet
     extra = 0
     autocomplete_fields = ["user"]
 
-    def _team_id(self, obj):
-        # The inline is asked about its parent team.
-        return obj.pk
+    def _team_admin_only(self, request) -> bool:
+        return not request.user.has_perm("accounts.change_membership")
 
-    def has_add_permission(self, request, obj=None):
-        return super().has_add_permission(request, obj) or self._admin_of(request, obj)
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        if self._team_admin_only(request):
+            formset.team_admin_only = formset.form.team_admin_only = True
+            # Offer the people they may add, and the team's own (whose rows are shown anyway).
+            members = Q(memberships__team=obj) if obj is not None else Q(pk__in=[])
+            field = formset.form.base_fields["user"]
+            field.queryset = (
+                field.queryset.filter(Q(pk__in=users_a_team_admin_may_add()) | members)
+                .distinct()
+                .order_by("username")
+            )
+        return formset
 
     def get_autocomplete_fields(self, request):
         # The user search needs view rights on all users, which team admins do not have.
-        return [] if self.is_team_admin_only(request) else super().get_autocomplete_fields(request)
+        return [] if self._team_admin_only(request) else super().get_autocomplete_fields(request)
+
+    def _holds(self, request, team, *roles) -> bool:
+        # Asked without a team (the formset's queryset), any team where they hold the role will do:
+        # the formset only ever shows one team's rows.
+        return any(
+            team.pk in held if team is not None else bool(held)
+            for held in (team_ids_with_role(request, role) for role in roles)
+        )
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) or self._holds(
+            request, obj, Membership.Role.ADMIN, Membership.Role.AUDITOR
+        )
+
+    def has_add_permission(self, request, obj=None):
+        return super().has_add_permission(request, obj) or self._holds(
+            request, obj, Membership.Role.ADMIN
+        )
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) or self._holds(
+            request, obj, Membership.Role.ADMIN
+        )
 
     def has_delete_permission(self, request, obj=None):
-        return super().has_delete_permission(request, obj) or self._admin_of(request, obj)
-
-    def formfield_for_choice_field(self, db_field, request, **kwargs):
-        # A team admin may make members and team admins; auditors read every team's records,
-        # so only staff appoint them.
-        if db_field.name == "role" and self.is_team_admin_only(request):
-            kwargs["choices"] = [
-                (value, label)
-                for value, label in Membership.Role.choices
-                if value != Membership.Role.AUDITOR
-            ]
-        return super().formfield_for_choice_field(db_field, request, **kwargs)
+        return super().has_delete_permission(request, obj) or self._holds(
+            request, obj, Membership.Role.ADMIN
+        )
 
 
 @admin.register(Team)
-class TeamAdmin(RecordedAdminMixin, AuditorReadsMixin, TeamScopedMixin, admin.ModelAdmin):
+class TeamAdmin(RecordedAdminMixin, TeamScopedMixin, admin.ModelAdmin):
     team_path = "pk"
-    list_display = ["slug", "name", "all_models", *LIMIT_FIELDS, "created_at"]
+    list_display = ["slug", "name", "all_models", *LIMITS, "created_at"]
     search_fields = ["slug", "name"]
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["allowed_routes"]
@@ -51,43 +128,46 @@ class TeamAdmin(RecordedAdminMixin, AuditorReadsMixin, TeamScopedMixin, admin.Mo
     fieldsets = [
         (None, {"fields": ["slug", "name"]}),
         ("Models", {"fields": ["all_models", "allowed_routes", "capture_content"]}),
-        ("Limits (empty: none)", {"fields": LIMIT_FIELDS}),
+        ("Limits (empty: none)", {"fields": LIMITS}),
     ]
 
     def get_prepopulated_fields(self, request, obj=None):
-        return (
-            {}
-            if self.is_team_admin_only(request)
-            else super().get_prepopulated_fields(request, obj)
-        )
+        if not self.holds_model_permission(request, "change"):
+            return {}
+        return super().get_prepopulated_fields(request, obj)
 
     def get_readonly_fields(self, request, obj=None):
-        if self.is_team_admin_only(request):
+        if not self.holds_model_permission(request, "change"):
             # A team admin runs the team's people and limits; what models it may use is the operators'.
             return ["slug", "name", "all_models", "allowed_routes", "capture_content"]
         return super().get_readonly_fields(request, obj)
 
 
 class ApiTokenAdminForm(forms.ModelForm):
+    """A new token, always the signed-in person's own: nobody sees another person's secret."""
+
     class Meta:
         model = ApiToken
-        fields = ["user", "team", "name", "expires_at", *LIMIT_FIELDS]
+        fields = ["team", "name", "expires_at", *LIMITS]
+
+    def __init__(self, *args, owner=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.owner = owner
+        if owner is not None and "team" in self.fields:
+            self.fields["team"].queryset = Team.objects.filter(memberships__user=owner)
 
     def clean(self):
         cleaned = super().clean()
-        user, team = cleaned.get("user"), cleaned.get("team")
-        if (
-            self.instance.pk is None
-            and user
-            and team
-            and not team.memberships.filter(user=user).exists()
-        ):
-            raise forms.ValidationError(f"{user} is not a member of {team}.")
+        if self.instance.pk is None and self.owner is not None:
+            try:
+                token_terms(user=self.owner, team=cleaned.get("team"))
+            except GatewayError as exc:
+                raise ValidationError(exc.message) from exc
         return cleaned
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(RecordedAdminMixin, AuditorReadsMixin, TeamScopedMixin, admin.ModelAdmin):
+class ApiTokenAdmin(RecordedAdminMixin, TeamScopedMixin, admin.ModelAdmin):
     list_display = [
         "prefix",
         "name",
@@ -101,17 +181,25 @@ class ApiTokenAdmin(RecordedAdminMixin, AuditorReadsMixin, TeamScopedMixin, admi
     list_filter = ["team", ("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["prefix", "name", "user__username"]
     list_select_related = ["user", "team"]
-    autocomplete_fields = ["user"]
     readonly_fields = ["prefix", "created_at", "revoked_at", "last_used_at", "last_used_ip"]
     actions = ["revoke"]
     form = ApiTokenAdminForm
 
-    def get_autocomplete_fields(self, request):
-        return [] if self.is_team_admin_only(request) else super().get_autocomplete_fields(request)
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is not None:
+            return form
+        owner = request.user
+
+        class OwnTokenForm(form):
+            def __init__(self, *args, **inner):
+                super().__init__(*args, owner=owner, **inner)
+
+        return OwnTokenForm
 
     def get_fields(self, request, obj=None):
-        fields = ["user", "team", "name", "expires_at", *LIMIT_FIELDS]
-        return fields if obj is None else [*fields, *self.readonly_fields]
+        fields = ["team", "name", "expires_at", *LIMITS]
+        return fields if obj is None else ["user", *fields, *self.readonly_fields]
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None:
@@ -120,50 +208,40 @@ class ApiTokenAdmin(RecordedAdminMixin, AuditorReadsMixin, TeamScopedMixin, admi
         return self.readonly_fields
 
     def has_add_permission(self, request):
-        return super().has_add_permission(request) or bool(self._administered(request))
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if self.is_team_admin_only(request):
-            teams = self._administered(request)
-            if db_field.name == "team":
-                kwargs["queryset"] = Team.objects.filter(pk__in=teams)
-                kwargs["required"] = True
-            elif db_field.name == "user":
-                kwargs["queryset"] = (
-                    get_user_model()
-                    .objects.filter(memberships__team__in=teams, is_active=True)
-                    .distinct()
-                )
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+        return super().has_add_permission(request) or bool(self.writable_teams(request))
 
     def save_model(self, request, obj, form, change):
         if change:
             super().save_model(request, obj, form, change)
             return
-        # A new token goes through the service; the secret is shown to the admin exactly once.
+        # A new token goes through the service, for the signed-in person; the secret is shown to
+        # its owner exactly once.
         token, secret = token_issue(
-            user=obj.user,
+            user=request.user,
             name=obj.name,
             team=obj.team,
             expires_at=obj.expires_at,
+            limits={field: getattr(obj, field) for field in LIMITS},
             actor=request.user,
         )
-        for field in LIMIT_FIELDS:
-            setattr(token, field, getattr(obj, field))
-        token.save(update_fields=LIMIT_FIELDS)
-        obj.pk, obj.prefix = token.pk, token.prefix
+        obj.pk, obj.prefix, obj.user = token.pk, token.prefix, token.user
         request._corral_recorded = True
-        messages.warning(request, f"Copy the new token now, it is not shown again: {secret}")
+        messages.warning(request, f"Copy your new token now, it is not shown again: {secret}")
 
     @admin.action(description="Revoke selected tokens", permissions=["change"])
     def revoke(self, request, queryset):
-        for token in queryset:
+        revoked = 0
+        for token in self.writable(request, queryset):
             token_revoke(token=token, actor=request.user)
-        messages.success(request, f"Revoked {queryset.count()} token(s).")
+            revoked += 1
+        skipped = queryset.count() - revoked
+        messages.success(request, f"Revoked {revoked} token(s).")
+        if skipped:
+            messages.warning(request, f"{skipped} token(s) of teams you do not administer: left.")
 
 
 @admin.register(UserLimits)
-class UserLimitsAdmin(RecordedAdminMixin, AuditorReadsMixin, admin.ModelAdmin):
-    list_display = ["user", *LIMIT_FIELDS]
+class UserLimitsAdmin(RecordedAdminMixin, admin.ModelAdmin):
+    list_display = ["user", *LIMITS]
     search_fields = ["user__username"]
     autocomplete_fields = ["user"]

@@ -5,13 +5,14 @@ from rest_framework import authentication, exceptions
 
 from accounts import tokens
 from accounts.models import ApiToken
+from accounts.selectors import token_standing
 from accounts.services import token_touch
 from gateway.process_cache import ProcessCache
 from gateway.request_info import client_ip
 
-# A valid token, its user (with limits) and team, by the digest of its secret: the lookup is most
-# of what authenticating costs. Emptied when a token, user, limits or team changes (accounts.apps).
-# Unknown and wrong secrets are never kept.
+# A valid token, its user (with limits), team and standing (the tokens it was made with, its owner's
+# teams), by the digest of its secret: the lookup is most of what authenticating costs. Emptied when
+# one of those changes (accounts.apps). Unknown and wrong secrets are never kept.
 checked_tokens = ProcessCache("CORRAL_TOKEN_CACHE_SECONDS", max_entries=10_000)
 
 
@@ -34,8 +35,8 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     def _authenticate_secret(self, request, secret: str):
         digest = tokens.digest(secret)
-        token = checked_tokens.get(digest)
-        if token is None:
+        checked = checked_tokens.get(digest)
+        if checked is None:
             prefix = tokens.split_prefix(secret)
             token = (
                 ApiToken.objects.select_related("user", "user__limits", "team")
@@ -48,17 +49,18 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             expected = token.secret_hash if token else "0" * 64
             if not hmac.compare_digest(expected, digest) or token is None:
                 raise exceptions.AuthenticationFailed("invalid API token")
-            checked_tokens.put(digest, token)
-        if not token.is_active:
-            raise exceptions.AuthenticationFailed("API token is expired or revoked")
-        if not token.user.is_active:
-            raise exceptions.AuthenticationFailed("the token's user is deactivated")
+            token.standing = token_standing(token=token)
+            checked = token
+            checked_tokens.put(digest, checked)
+        problem = checked.standing.problem(checked)
+        if problem:
+            raise exceptions.AuthenticationFailed(problem)
         token_touch(
-            token=token,
+            token=checked,
             ip=client_ip(request),
             interval_seconds=settings.CORRAL_TOKEN_TOUCH_INTERVAL,
         )
-        return token.user, token
+        return checked.user, checked
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="corral"'

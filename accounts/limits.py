@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from accounts.models import ApiToken, Team, UserLimits
+from accounts.selectors import token_ancestors
 from gateway.errors import LimitsUnavailable, QuotaExceeded, RateLimited
 from gateway.redis import get_redis
 
@@ -78,18 +79,21 @@ def _user_scope(user) -> Scope:
     )
 
 
+def _token_scope(token: ApiToken) -> Scope:
+    return Scope(
+        "token", token.pk, token.requests_per_minute, token.tokens_per_day, token.tokens_per_month
+    )
+
+
 def scopes_for(*, user, token: ApiToken | None, team: Team | None) -> list[Scope]:
+    """Every limit a call is held to: the token's and those of the tokens it was made with (a token
+    minted with a token shares its parent's allowance, it does not get a fresh one), the person's
+    and the team's."""
     scopes = []
     if token is not None:
-        scopes.append(
-            Scope(
-                "token",
-                token.pk,
-                token.requests_per_minute,
-                token.tokens_per_day,
-                token.tokens_per_month,
-            )
-        )
+        standing = getattr(token, "standing", None)
+        ancestors = standing.ancestors if standing else token_ancestors(token=token)
+        scopes += [_token_scope(t) for t in (token, *ancestors)]
     scopes.append(_user_scope(user))
     if team is not None:
         scopes.append(
@@ -215,6 +219,35 @@ def limits_acquire(*, scopes: list[Scope]) -> RateState | None:
     if int(result[1]) == -1:
         return None
     return RateState(int(result[1]), int(result[2]), max(int(result[3]) // 1000, 0) + 1)
+
+
+def limits_check(*, scopes: list[Scope]) -> None:
+    """Refuse as limits_acquire would (429, or 503 with Redis away), counting nothing: for work
+    accepted now and run later, whose run is admitted (and counted) on its own."""
+    try:
+        states = limits_remaining(scopes=scopes)
+    except LimitsUnavailable as exc:
+        _redis_failed(exc)
+        return
+    now = datetime.now(UTC)
+    for scope, state in zip(scopes, states, strict=True):
+        limit = scope.requests_per_minute
+        if limit is not None and state.requests_this_minute >= limit:
+            raise RateLimited(
+                f"rate limit of {limit} requests per minute for this {scope.kind} reached",
+                retry_after=WINDOW_MS // 1000,
+            )
+        for period, quota, used in (
+            ("day", scope.tokens_per_day, state.tokens_today),
+            ("month", scope.tokens_per_month, state.tokens_this_month),
+        ):
+            if quota is not None and used >= quota:
+                retry = _seconds_until_reset(period, now)
+                raise QuotaExceeded(
+                    f"token quota of {quota} tokens per {period} for this {scope.kind} is used "
+                    f"up ({used} used); it resets in {retry} s",
+                    retry_after=retry,
+                )
 
 
 def limits_charge(*, scopes: list[Scope], tokens: int) -> None:

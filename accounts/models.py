@@ -7,6 +7,9 @@ def default_all_models() -> bool:
     return settings.CORRAL_MODEL_ACCESS_DEFAULT == "all"
 
 
+LIMIT_FIELDS = ("requests_per_minute", "tokens_per_day", "tokens_per_month")
+
+
 class Limits(models.Model):
     """Rate limit and token quotas; empty means no limit at this level."""
 
@@ -81,6 +84,15 @@ class ApiToken(Limits):
         blank=True,
         related_name="api_tokens",
         help_text="The team this token acts for: its models and its quota.",
+    )
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="children",
+        help_text="The token this one was made with: its team, expiry and limits bound this one.",
     )
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16, unique=True, editable=False)

@@ -5,15 +5,65 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from accounts import tokens
-from accounts.models import ApiToken, Membership, Team
+from accounts import roles, tokens
+from accounts.models import LIMIT_FIELDS, ApiToken, Membership, Team
+from accounts.selectors import user_team_ids
 from audit.admin_actions import admin_action_record, snapshot
+from gateway.errors import InvalidRequest
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractUser
+
+
+def _tighter(asked: int | None, bound: int | None) -> int | None:
+    if bound is None:
+        return asked
+    return bound if asked is None else min(asked, bound)
+
+
+def token_terms(
+    *,
+    user: AbstractUser,
+    team: Team | None = None,
+    expires_at: datetime | None = None,
+    parent: ApiToken | None = None,
+    limits: dict[str, int | None] | None = None,
+) -> tuple[Team | None, datetime | None, dict[str, int | None]]:
+    """The team, expiry and limits a new token of this person gets, or InvalidRequest.
+
+    A person who belongs to a team holds only tokens that act for one of their teams (the only one
+    when they have one); a token made with a token gets at most its parent's team, expiry and
+    limits (its calls count against the parent's limits too: see accounts.limits.scopes_for)."""
+    limits = {field: (limits or {}).get(field) for field in LIMIT_FIELDS}
+    if parent is not None:
+        if team is None:
+            team = parent.team
+        elif team.pk != parent.team_id:
+            raise InvalidRequest(
+                f"team: a token made with a token acts for the same team "
+                f"('{parent.team.slug if parent.team else 'none'}')."
+            )
+        if parent.expires_at is not None:
+            expires_at = min(expires_at or parent.expires_at, parent.expires_at)
+        limits = {field: _tighter(limits[field], getattr(parent, field)) for field in LIMIT_FIELDS}
+    member_of = user_team_ids(user=user)
+    if team is None and len(member_of) == 1:
+        team = Team.objects.get(pk=next(iter(member_of)))
+    elif team is None and member_of:
+        slugs = ", ".join(
+            Team.objects.filter(pk__in=member_of).order_by("slug").values_list("slug", flat=True)
+        )
+        raise InvalidRequest(
+            f"team: you belong to several teams ({slugs}); say which one this token acts for."
+        )
+    elif team is not None and team.pk not in member_of:
+        raise InvalidRequest(f"team: you are not a member of a team '{team.slug}'.")
+    return team, expires_at, limits
 
 
 @transaction.atomic
@@ -23,18 +73,26 @@ def token_issue(
     name: str,
     team: Team | None = None,
     expires_at: datetime | None = None,
+    parent: ApiToken | None = None,
+    limits: dict[str, int | None] | None = None,
     actor: AbstractUser | None = None,
 ) -> tuple[ApiToken, str]:
-    """Create a token; the secret is returned here once and never stored."""
+    """Create a token on the terms `token_terms` allows; the secret is returned here once and
+    never stored."""
+    team, expires_at, limits = token_terms(
+        user=user, team=team, expires_at=expires_at, parent=parent, limits=limits
+    )
     prefix, secret = tokens.generate()
     token = ApiToken.objects.create(
         user=user,
         team=team,
+        parent=parent,
         name=name,
         prefix=prefix,
         secret_hash=tokens.digest(secret),
         webhook_secret=secrets.token_urlsafe(32),
         expires_at=expires_at,
+        **limits,
     )
     admin_action_record(actor=actor, action="create", obj=token, after=snapshot(token))
     return token, secret
@@ -90,10 +148,30 @@ def membership_ensure(
 @transaction.atomic
 def user_create(*, username: str, is_staff: bool = False) -> AbstractUser:
     # No password: such a user signs in with tokens until an admin sets one.
-    return get_user_model().objects.create_user(username=username, is_staff=is_staff)
+    user = get_user_model().objects.create_user(username=username)
+    if is_staff:
+        user_make_staff(user=user)
+    return user
 
 
 def user_make_staff(*, user: AbstractUser) -> None:
+    """An operator: staff, in the Operators group."""
     if not user.is_staff:
         user.is_staff = True
         user.save(update_fields=["is_staff"])
+    user.groups.add(Group.objects.get(name=roles.OPERATORS))
+
+
+def roles_ensure_groups() -> None:
+    """The installation-wide roles' groups hold exactly their permissions. Run after migrate;
+    until every app has made its permissions it waits for the next app's turn."""
+    for name, grants in roles.GROUP_PERMISSIONS.items():
+        wanted = Q()
+        for app_label, model, actions in grants:
+            for action in actions:
+                wanted |= Q(content_type__app_label=app_label, codename=f"{action}_{model}")
+        permissions = list(Permission.objects.filter(wanted))
+        if len(permissions) < sum(len(actions) for _, _, actions in grants):
+            return
+        group, _ = Group.objects.get_or_create(name=name)
+        group.permissions.set(permissions)

@@ -13,13 +13,13 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
-from accounts.models import Team
+from accounts.models import Membership, Team
 from audit.chain import audit_chain_state
 from audit.dashboard import bar_chart, dashboard
 from audit.export import EXPORTERS
 from audit.models import AdminAction, AuditRecord
 from audit.selectors import audit_record_search
-from gateway.admin_roles import AuditorReadsMixin, ReadOnlyAdminMixin
+from gateway.admin_roles import ReadOnlyAdminMixin, TeamScopedMixin
 from gateway.models import ModelRoute
 
 
@@ -113,8 +113,12 @@ def _pretty(value) -> str:
 
 
 @admin.register(AuditRecord)
-class AuditRecordAdmin(ReadOnlyAdminMixin, AuditorReadsMixin, admin.ModelAdmin):
-    """Read-only for everyone: the audit trail has no edit path."""
+class AuditRecordAdmin(ReadOnlyAdminMixin, TeamScopedMixin, admin.ModelAdmin):
+    """Read-only for everyone: the audit trail has no edit path. Global auditors read every record,
+    a team's auditors that team's."""
+
+    team_readers = (Membership.Role.AUDITOR,)
+    team_writers = ()
 
     change_list_template = "admin/audit/auditrecord/change_list.html"
     list_display = [
@@ -304,7 +308,7 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, AuditorReadsMixin, admin.ModelAdmin):
             raise PermissionDenied
         days = int(request.GET.get("days", "14")) if request.GET.get("days", "14").isdigit() else 14
         days = min(max(days, 1), 90)
-        figures = dashboard(days)
+        figures = dashboard(self.get_queryset(request), days)
         tables = [
             (title, [{**row, "label": row[field]} for row in figures[key]], field)
             for title, key, field in (
@@ -338,7 +342,7 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, AuditorReadsMixin, admin.ModelAdmin):
 
 
 @admin.register(AdminAction)
-class AdminActionAdmin(ReadOnlyAdminMixin, AuditorReadsMixin, admin.ModelAdmin):
+class AdminActionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The log of administrative changes: read-only for everyone, like the audit trail."""
 
     list_display = ["at", "actor_username", "action", "object_type", "object_repr"]

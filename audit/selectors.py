@@ -5,15 +5,19 @@ from django.db.models import BooleanField, Count, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncDate
 
-from accounts.selectors import user_reads_all_audit
+from accounts.selectors import team_ids_audited_by, user_is_global_auditor
 from audit.models import AuditRecord
 from gateway.errors import NotFound
 
 
 def audit_record_list_for_user(*, user) -> QuerySet[AuditRecord]:
+    """A person's own calls; a team's auditor also that team's; a global auditor every call."""
     records = AuditRecord.objects.all()
-    if user_reads_all_audit(user=user):
+    if user_is_global_auditor(user=user):
         return records
+    audited = team_ids_audited_by(user=user)
+    if audited:
+        return records.filter(Q(user=user) | Q(team_id__in=audited))
     return records.filter(user=user)
 
 

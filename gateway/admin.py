@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from audit.admin_actions import admin_action_record
-from gateway.admin_roles import AuditorReadsMixin, ReadOnlyAdminMixin, RecordedAdminMixin
+from gateway.admin_roles import ReadOnlyAdminMixin, RecordedAdminMixin
 from gateway.backends.circuit import backend_states
 from gateway.backends.health import backends_health_check
 from gateway.errors import GatewayError
@@ -42,7 +42,7 @@ def _health_line(backend: Backend, health: BackendHealth) -> str:
 
 
 @admin.register(Backend)
-class BackendAdmin(RecordedAdminMixin, AuditorReadsMixin, admin.ModelAdmin):
+class BackendAdmin(RecordedAdminMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "base_url",
@@ -179,7 +179,7 @@ class BackendAdmin(RecordedAdminMixin, AuditorReadsMixin, admin.ModelAdmin):
 
 
 @admin.register(ModelRoute)
-class ModelRouteAdmin(RecordedAdminMixin, AuditorReadsMixin, admin.ModelAdmin):
+class ModelRouteAdmin(RecordedAdminMixin, admin.ModelAdmin):
     list_display = ["name", "served_by", "enabled", "updated_at"]
     list_filter = ["enabled", "targets__backend"]
     search_fields = ["name", "targets__upstream_model"]
@@ -209,7 +209,7 @@ class ModelRouteAdmin(RecordedAdminMixin, AuditorReadsMixin, admin.ModelAdmin):
 
 
 @admin.register(OtlpBatch)
-class OtlpBatchAdmin(ReadOnlyAdminMixin, AuditorReadsMixin, admin.ModelAdmin):
+class OtlpBatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Span batches waiting for the collector; rejected ones need an operator's eye."""
 
     list_display = [
@@ -243,7 +243,7 @@ class OtlpBatchAdmin(ReadOnlyAdminMixin, AuditorReadsMixin, admin.ModelAdmin):
 
 
 @admin.register(Completion)
-class CompletionAdmin(ReadOnlyAdminMixin, AuditorReadsMixin, admin.ModelAdmin):
+class CompletionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "created_at",

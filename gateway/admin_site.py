@@ -12,14 +12,9 @@ class CorralAdminSite(admin.AdminSite):
 
     def has_permission(self, request) -> bool:
         # Imported here: this module is loaded with INSTALLED_APPS, before any model exists.
-        from accounts.selectors import team_ids_administered_by, user_is_auditor
+        from accounts.selectors import user_may_enter_admin
 
-        user = request.user
-        if not user.is_active:
-            return False
-        return (
-            user.is_staff or user_is_auditor(user=user) or bool(team_ids_administered_by(user=user))
-        )
+        return user_may_enter_admin(user=request.user)
 
 
 class CorralAdminConfig(AdminConfig):

@@ -13,7 +13,9 @@ import httpx
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.limits import limits_check, scopes_for
 from accounts.models import ApiToken
+from accounts.selectors import token_standing
 from audit.models import AuditRecord
 from audit.services import audit_record_finalize
 from gateway.api.sse import result_payload
@@ -30,6 +32,7 @@ from gateway.errors import (
 )
 from gateway.models import Completion
 from gateway.pipeline import Caller, CallMeta, ChatRequest, chat_complete
+from gateway.selectors import route_get_for_team
 from gateway.tracing.interrupted import export_interrupted_spans
 
 # Worth another attempt later: the backend or a shared service was away or busy.
@@ -50,7 +53,10 @@ def completion_submit(
     idempotency_key: str = "",
     callback_url: str = "",
 ) -> tuple[Completion, bool]:
-    """Queue a job; with an Idempotency-Key already used by this user, return that job instead."""
+    """Queue a job; with an Idempotency-Key already used by this user, return that job instead.
+
+    What would refuse the call now refuses the job now: a model the team may not use, an unknown
+    model, a rate limit reached or a quota used up. Each attempt is admitted again when it runs."""
     from gateway.tasks import run_completion
 
     if idempotency_key:
@@ -59,6 +65,8 @@ def completion_submit(
         ).first()
         if existing is not None:
             return existing, False
+    route_get_for_team(team=caller.team, model=request_data["model"])
+    limits_check(scopes=scopes_for(user=caller.user, token=caller.token, team=caller.team))
     if callback_url:
         callback_url_check(callback_url)
         if caller.token is None or not caller.token.webhook_secret:
@@ -167,6 +175,13 @@ def _finish(completion: Completion, **fields) -> Completion:
     return completion
 
 
+def _standing_problem(completion: Completion, token: ApiToken | None) -> str | None:
+    """Why the job's owner may not make this call now (read afresh before every attempt)."""
+    if token is not None:
+        return token_standing(token=token).problem(token)
+    return None if completion.user.is_active else "the job's user is deactivated"
+
+
 def completion_run(*, completion_id: str, final_attempt: bool) -> RunOutcome | None:
     """One attempt at a job. A transient failure with attempts left puts the job back in the queue
     and reports it, so the task can retry it later."""
@@ -175,7 +190,12 @@ def completion_run(*, completion_id: str, final_attempt: bool) -> RunOutcome | N
     completion = _claim(completion_id)
     if completion is None:
         return None
-    token = ApiToken.objects.select_related("team").filter(pk=completion.token_id).first()
+    token = ApiToken.objects.select_related("user", "team").filter(pk=completion.token_id).first()
+    problem = _standing_problem(completion, token)
+    if problem:
+        # Revoked, expired, deactivated or out of the team since it was queued: never run.
+        error = {"code": "unauthenticated", "message": f"the job was not run: {problem}"}
+        return RunOutcome(_finish(completion, status=Completion.Status.FAILED, error=error))
     caller = Caller(
         user=completion.user,
         surface=AuditRecord.Surface.ASYNC,

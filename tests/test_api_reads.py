@@ -1,10 +1,12 @@
 """GET /api/v1/models, /api/v1/calls, /api/v1/calls/{id}, the schema and the docs."""
 
 import pytest
+from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
+from accounts import roles
 from accounts.models import Membership
-from accounts.services import membership_ensure, token_issue, user_create
+from accounts.services import membership_ensure, team_get_or_create, token_issue, user_create
 from gateway.services import route_create
 from tests.conftest import MODEL
 
@@ -40,14 +42,26 @@ def test_calls_lists_only_the_callers_own_records(api, route):
     assert api.get("/api/v1/calls/not-a-uuid").status_code == 404
 
 
-def test_staff_and_auditors_read_every_record(api, route, team):
+def test_auditors_read_what_their_role_covers(api, route, team):
+    """A team's auditor reads that team's calls, a global auditor everyone's, an operator only
+    their own (the access table in docs/security.md has every role)."""
     own = api.post("/api/v1/chat", GOOD, format="json").json()["id"]
-    auditor = user_create(username="carol")
-    membership_ensure(team=team, user=auditor, role=Membership.Role.AUDITOR)
-    staff = user_create(username="dave", is_staff=True)
-    for reader in (client_for(auditor), client_for(staff)):
-        assert [c["id"] for c in reader.get("/api/v1/calls").json()["results"]] == [own]
-        assert reader.get(f"/api/v1/calls/{own}").status_code == 200
+    team_auditor = user_create(username="carol")
+    membership_ensure(team=team, user=team_auditor, role=Membership.Role.AUDITOR)
+    elsewhere = user_create(username="erin")
+    membership_ensure(team=team_get_or_create(slug="finance"), user=elsewhere, role="auditor")
+    global_auditor = user_create(username="gus")
+    global_auditor.groups.add(Group.objects.get(name=roles.GLOBAL_AUDITORS))
+    operator = user_create(username="dave", is_staff=True)
+    for reader, sees in (
+        (client_for(team_auditor), True),
+        (client_for(global_auditor), True),
+        (client_for(elsewhere), False),
+        (client_for(operator), False),
+    ):
+        listed = [c["id"] for c in reader.get("/api/v1/calls").json()["results"]]
+        assert (listed == [own]) is sees and (listed == []) is not sees
+        assert reader.get(f"/api/v1/calls/{own}").status_code == (200 if sees else 404)
 
 
 def test_calls_filter_and_paginate(api, route, ollama):

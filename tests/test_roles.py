@@ -4,10 +4,9 @@ admin action log that records every change."""
 import pytest
 from django.test import Client
 
-from accounts.models import ApiToken, Membership, Team
+from accounts.models import Membership
 from accounts.services import membership_ensure, team_get_or_create, token_issue, user_create
 from audit.models import AdminAction
-from gateway.models import Backend
 
 pytestmark = pytest.mark.django_db
 
@@ -113,33 +112,6 @@ def test_a_team_admin_manages_their_teams_tokens_only(team_admin, teams):
     assert ours.revoked_at is not None and theirs.revoked_at is None
     revoke = AdminAction.objects.get(action="revoke")
     assert revoke.actor == team_admin and revoke.object_id == str(ours.pk)
-
-
-def test_an_auditor_reads_everything_and_changes_nothing(auditor, teams, api, route):
-    client = login(auditor)
-    assert client.get("/admin/").status_code == 200
-    for path in (
-        "/admin/audit/auditrecord/",
-        "/admin/audit/adminaction/",
-        "/admin/accounts/team/",
-        "/admin/accounts/apitoken/",
-        "/admin/gateway/backend/",
-    ):
-        assert client.get(path).status_code == 200, path
-    team = teams[0]
-    assert client.post(f"/admin/accounts/team/{team.pk}/change/", {"slug": "x"}).status_code == 403
-    assert client.get("/admin/accounts/team/add/").status_code == 403
-    assert client.get("/admin/gateway/backend/add/").status_code == 403
-    backend = Backend.objects.get()
-    assert (
-        client.post(f"/admin/gateway/backend/{backend.pk}/delete/", {"post": "yes"}).status_code
-        == 403
-    )
-    token = ApiToken.objects.get()
-    client.post("/admin/accounts/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
-    token.refresh_from_db()
-    assert token.revoked_at is None
-    assert Team.objects.get(pk=team.pk).slug == team.slug
 
 
 def test_token_changes_are_logged_without_secrets(api, user):

@@ -32,7 +32,11 @@ class TokenCreatedSerializer(TokenOutputSerializer):
 
 class TokenInputSerializer(RejectUnknownFields, serializers.Serializer):
     name = StrictCharField(max_length=100)
-    team = StrictCharField(required=False, max_length=64, help_text="slug of one of your teams")
+    team = StrictCharField(
+        required=False,
+        max_length=64,
+        help_text="slug of one of your teams; may be left out when you belong to one team only",
+    )
     expires_at = serializers.DateTimeField(required=False)
 
 
@@ -55,11 +59,13 @@ class TokenListView(RateLimitHeadersMixin, APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         team = team_get_for_member(user=request.user, slug=data["team"]) if "team" in data else None
+        # A token made with a token: at most its parent's team, expiry and limits.
         token, secret = token_issue(
             user=request.user,
             name=data["name"],
             team=team,
             expires_at=data.get("expires_at"),
+            parent=request.auth,
             actor=request.user,
         )
         body = {

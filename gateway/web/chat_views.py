@@ -9,7 +9,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.selectors import user_reads_all_audit
+from accounts.selectors import user_is_global_auditor
 from gateway.conversations.markdown import render_markdown
 from gateway.conversations.selectors import (
     conversation_get_for_user,
@@ -60,7 +60,7 @@ def _messages_for_display(shown: list[ChatMessage], user) -> list[dict]:
     last_answer = next(
         (m.id for m in reversed(shown) if m.role == ChatMessage.Role.ASSISTANT), None
     )
-    audit_admin = user_reads_all_audit(user=user)
+    audit_admin = user_is_global_auditor(user=user)
     rows = []
     for message in shown:
         row = {"message": message, "is_last_answer": message.id == last_answer}

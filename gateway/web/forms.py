@@ -25,8 +25,15 @@ class TokenCreateForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        # Only the user's own teams are offered, and only they validate.
-        self.fields["team"].queryset = Team.objects.filter(memberships__user=user).order_by("slug")
+        # Only the user's own teams are offered, and only they validate. Someone in a team holds
+        # only tokens acting for one of their teams; someone in none, only team-less tokens.
+        teams = Team.objects.filter(memberships__user=user).order_by("slug")
+        field = self.fields["team"]
+        field.queryset = teams
+        if teams.exists():
+            field.required, field.empty_label = True, None
+        else:
+            field.widget = forms.HiddenInput()
 
     def expires_at(self):
         days = self.cleaned_data.get("expires_in_days")

@@ -11,12 +11,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.limits import limits_remaining, scopes_for
 from accounts.models import Team
-from accounts.selectors import (
-    team_ids_administered_by,
-    token_get_for_user,
-    token_list_for_user,
-    user_is_auditor,
-)
+from accounts.selectors import token_get_for_user, token_list_for_user, user_may_enter_admin
 from accounts.services import token_issue, token_revoke
 from audit.selectors import audit_usage_by_day_and_model
 from gateway.errors import GatewayError
@@ -28,11 +23,11 @@ USAGE_DAYS = 30
 
 def page_context(request, section: str, **context) -> dict:
     """What every signed-in page's frame needs (the nav's current section, the admin link)."""
-    user = request.user
-    show_admin = (
-        user.is_staff or user_is_auditor(user=user) or bool(team_ids_administered_by(user=user))
-    )
-    return {"section": section, "show_admin_link": show_admin, **context}
+    return {
+        "section": section,
+        "show_admin_link": user_may_enter_admin(user=request.user),
+        **context,
+    }
 
 
 def _page(request, template: str, section: str, **context):
@@ -68,14 +63,18 @@ def tokens(request):
             return redirect("web-tokens")
         form = TokenCreateForm(request.POST, user=request.user)
         if form.is_valid():
-            _, new_secret = token_issue(
-                user=request.user,
-                name=form.cleaned_data["name"],
-                team=form.cleaned_data["team"],
-                expires_at=form.expires_at(),
-                actor=request.user,
-            )
-            form = TokenCreateForm(user=request.user)
+            try:
+                _, new_secret = token_issue(
+                    user=request.user,
+                    name=form.cleaned_data["name"],
+                    team=form.cleaned_data["team"],
+                    expires_at=form.expires_at(),
+                    actor=request.user,
+                )
+            except GatewayError as exc:
+                form.add_error("team", exc.message)
+            else:
+                form = TokenCreateForm(user=request.user)
     return _page(
         request,
         "web/tokens.html",

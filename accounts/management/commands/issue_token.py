@@ -8,6 +8,7 @@ from accounts.services import (
     user_create,
     user_make_staff,
 )
+from gateway.errors import GatewayError
 
 
 class Command(BaseCommand):
@@ -33,5 +34,8 @@ class Command(BaseCommand):
         if team:
             team_obj = team_get_or_create(slug=team)
             membership_ensure(team=team_obj, user=user)
-        _, secret = token_issue(user=user, name=name, team=team_obj)
+        try:
+            _, secret = token_issue(user=user, name=name, team=team_obj)
+        except GatewayError as exc:
+            raise CommandError(exc.message) from exc
         self.stdout.write(secret)
