@@ -35,23 +35,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     def _authenticate_secret(self, request, secret: str):
         digest = tokens.digest(secret)
-        checked = checked_tokens.get(digest)
-        if checked is None:
-            prefix = tokens.split_prefix(secret)
-            token = (
-                ApiToken.objects.select_related("user", "user__limits", "team")
-                .filter(prefix=prefix)
-                .first()
-                if prefix
-                else None
-            )
-            # Compare digests in constant time; a wrong token and an unknown one look the same.
-            expected = token.secret_hash if token else "0" * 64
-            if not hmac.compare_digest(expected, digest) or token is None:
-                raise exceptions.AuthenticationFailed("invalid API token")
-            token.standing = token_standing(token=token)
-            checked = token
-            checked_tokens.put(digest, checked)
+        checked = checked_tokens.get_or_load(digest, lambda: _load_checked(secret, digest))
         problem = checked.standing.problem(checked)
         if problem:
             raise exceptions.AuthenticationFailed(problem)
@@ -64,3 +48,20 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="corral"'
+
+
+def _load_checked(secret: str, digest: str) -> ApiToken:
+    prefix = tokens.split_prefix(secret)
+    token = (
+        ApiToken.objects.select_related("user", "user__limits", "team")
+        .filter(prefix=prefix)
+        .first()
+        if prefix
+        else None
+    )
+    # Compare digests in constant time; a wrong token and an unknown one look the same.
+    expected = token.secret_hash if token else "0" * 64
+    if not hmac.compare_digest(expected, digest) or token is None:
+        raise exceptions.AuthenticationFailed("invalid API token")
+    token.standing = token_standing(token=token)
+    return token

@@ -1,13 +1,59 @@
 """Values read on every call and changed rarely (checked tokens, resolved routes), kept in each
-process for as many seconds as a setting says. A write in this process to a model they come from
-empties the cache at once; other processes see the change when their copy expires."""
+process for as many seconds as a setting says.
 
+A write to a model they come from empties the cache of the process that wrote at once, and bumps a
+generation number in Redis once the write is committed; every other process (web workers, Celery
+workers) reads that number at most every CORRAL_CACHE_CHECK_SECONDS and empties its caches when it
+moved. So a revocation, a membership ended or a changed allow-list holds everywhere within that
+time, not only when the TTL runs out. With Redis away, the TTL alone bounds it."""
+
+import logging
+import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
+import redis
 from django.conf import settings
+from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
+
+from gateway.redis import get_redis
+
+logger = logging.getLogger(__name__)
+
+GENERATION_KEY = "corral:process-caches:generation"
+
+
+class _SharedGeneration:
+    """The number every process compares with what its caches were filled under."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value: bytes | None = None
+        self._read_at = float("-inf")
+
+    def current(self) -> bytes | None:
+        now = time.monotonic()
+        if now - self._read_at < settings.CORRAL_CACHE_CHECK_SECONDS:
+            return self._value
+        with self._lock:
+            if now - self._read_at >= settings.CORRAL_CACHE_CHECK_SECONDS:
+                try:
+                    self._value = get_redis().get(GENERATION_KEY)
+                except redis.RedisError as exc:
+                    logger.warning("process caches: generation unreadable, TTL only: %s", exc)
+                self._read_at = now
+        return self._value
+
+    def bump(self) -> None:
+        try:
+            get_redis().incr(GENERATION_KEY)
+        except redis.RedisError as exc:
+            logger.warning("process caches: could not tell other processes of a change: %s", exc)
+
+
+shared_generation = _SharedGeneration()
 
 
 class ProcessCache:
@@ -15,32 +61,40 @@ class ProcessCache:
         self._ttl_setting = ttl_setting
         self._max_entries = max_entries
         self._entries: dict[Hashable, tuple[float, Any]] = {}
+        self._generation: bytes | None = None
 
     def _ttl(self) -> float:
         # read on each use: tests and settings overrides change it at run time
         return getattr(settings, self._ttl_setting)
 
-    def get(self, key: Hashable) -> Any | None:
+    def get_or_load(self, key: Hashable, load: Callable[[], Any]) -> Any:
+        """The kept value, or `load()`'s (kept unless None). The generation is read before the
+        load, so a value read before a change elsewhere is never kept as if read after it."""
+        generation = shared_generation.current()
+        if generation != self._generation:
+            self._entries.clear()
+            self._generation = generation
         kept = self._entries.get(key)
         if kept is not None and time.monotonic() - kept[0] < self._ttl():
             return kept[1]
-        return None
-
-    def put(self, key: Hashable, value: Any) -> None:
-        if self._ttl() <= 0:
-            return
-        if len(self._entries) >= self._max_entries:
-            self._entries.clear()
-        self._entries[key] = (time.monotonic(), value)
+        value = load()
+        # Not kept when another greenlet saw a newer generation meanwhile.
+        if value is not None and self._ttl() > 0 and self._generation == generation:
+            if len(self._entries) >= self._max_entries:
+                self._entries.clear()
+            self._entries[key] = (time.monotonic(), value)
+        return value
 
     def clear(self) -> None:
         self._entries.clear()
 
     def clear_on_change(self, *models, m2m_through=()) -> None:
-        """Empty the cache whenever one of these models is saved or deleted in this process."""
+        """Empty the cache whenever one of these models is saved or deleted in this process, and
+        every other process's caches once the change is committed."""
 
         def forget(**kwargs) -> None:
             self.clear()
+            transaction.on_commit(shared_generation.bump)
 
         for model in models:
             post_save.connect(forget, sender=model, weak=False)

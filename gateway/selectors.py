@@ -48,20 +48,19 @@ resolved_routes = ProcessCache("CORRAL_ROUTE_CACHE_SECONDS", max_entries=1000)
 
 
 def _route_named(model: str) -> ModelRoute | None:
-    kept = resolved_routes.get(model)
-    if kept is not None:
-        return kept
-    candidates = model_name_candidates(model)
-    routes = {
-        route.name: route
-        for route in _with_targets(
-            ModelRoute.objects.filter(name__in=candidates, enabled=True)
-        ).prefetch_related(Prefetch("teams", queryset=Team.objects.only("id"), to_attr="allowed"))
-    }
-    route = next((routes[name] for name in candidates if name in routes), None)
-    if route is not None:
-        resolved_routes.put(model, route)
-    return route
+    def load() -> ModelRoute | None:
+        candidates = model_name_candidates(model)
+        routes = {
+            route.name: route
+            for route in _with_targets(
+                ModelRoute.objects.filter(name__in=candidates, enabled=True)
+            ).prefetch_related(
+                Prefetch("teams", queryset=Team.objects.only("id"), to_attr="allowed")
+            )
+        }
+        return next((routes[name] for name in candidates if name in routes), None)
+
+    return resolved_routes.get_or_load(model, load)
 
 
 def route_get_for_team(*, team: Team | None, model: str) -> ModelRoute:

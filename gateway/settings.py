@@ -254,6 +254,9 @@ CORRAL_TOKEN_TOUCH_INTERVAL = env.int("CORRAL_TOKEN_TOUCH_INTERVAL", default=60)
 # Seconds each process keeps a checked token (with its user, limits and team); a revocation made
 # elsewhere reaches every process within this time.
 CORRAL_TOKEN_CACHE_SECONDS = env.float("CORRAL_TOKEN_CACHE_SECONDS", default=5.0)
+# How often each process asks Redis whether tokens, memberships, teams or routes changed elsewhere
+# (then it forgets what it kept): the longest a revocation takes to reach every process.
+CORRAL_CACHE_CHECK_SECONDS = env.float("CORRAL_CACHE_CHECK_SECONDS", default=0.25)
 
 # Prompt and completion text in spans: on by default (Dynatrace's Ollama view shows them).
 CORRAL_CAPTURE_MESSAGE_CONTENT = env.bool(

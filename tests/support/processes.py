@@ -81,7 +81,7 @@ def web_process(env: dict, log_dir: Path):
     env = {
         **env,
         "CORRAL_BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": "1",
+        "WEB_CONCURRENCY": env.get("CORRAL_TEST_WEB_WORKERS", "1"),
         "CORRAL_ACCESS_LOG": "",
     }
     base = f"http://127.0.0.1:{port}"
