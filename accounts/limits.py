@@ -2,8 +2,10 @@
 
 Requests per minute use a sliding window (a sorted set of request times per scope); one Lua script
 checks every scope and records the request in all of them, or in none. Token quotas are per-day and
-per-month counters, checked before a call and charged with the call's real usage after it: a call
-that crosses the quota finishes, the next one is refused.
+per-month counters. A call is admitted while a counter is under its quota and reserves what it may
+cost (its prompt, counted locally, and the most its answer may take) in the same script; when it
+ends the reservation is settled with what it really used. So calls made at the same moment cannot
+outrun a quota: together they overshoot it by at most one call's reservation.
 """
 
 import logging
@@ -127,7 +129,7 @@ def _seconds_until_reset(period: str, now: datetime) -> int:
 
 
 # KEYS: n_rate sliding-window keys, then quota counter keys.
-# ARGV: now_ms, window_ms, member, n_rate, rate limits..., quota limits...
+# ARGV: now_ms, window_ms, member, n_rate, reserve, rate limits..., quota limits..., quota key TTLs...
 # Returns {0, limit, remaining, reset_ms} when admitted (limit -1: no rate limit),
 # {1, key_index, retry_ms} when a rate limit refuses, {2, key_index, used} when a quota does.
 _ACQUIRE = """
@@ -135,9 +137,10 @@ local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local member = ARGV[3]
 local n_rate = tonumber(ARGV[4])
+local reserve = tonumber(ARGV[5])
 for i = n_rate + 1, #KEYS do
   local used = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if used >= tonumber(ARGV[4 + i]) then
+  if used >= tonumber(ARGV[5 + i]) then
     return {2, i, used}
   end
 end
@@ -145,17 +148,21 @@ local counts = {}
 for i = 1, n_rate do
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
   local count = redis.call('ZCARD', KEYS[i])
-  if count >= tonumber(ARGV[4 + i]) then
+  if count >= tonumber(ARGV[5 + i]) then
     local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
     return {1, i, tonumber(oldest[2]) + window - now}
   end
   counts[i] = count
 end
+for i = n_rate + 1, #KEYS do
+  redis.call('INCRBY', KEYS[i], reserve)
+  redis.call('EXPIRE', KEYS[i], tonumber(ARGV[5 + #KEYS - n_rate + i]))
+end
 local best_limit, best_remaining, best_reset = -1, -1, 0
 for i = 1, n_rate do
   redis.call('ZADD', KEYS[i], now, member)
   redis.call('PEXPIRE', KEYS[i], window)
-  local limit = tonumber(ARGV[4 + i])
+  local limit = tonumber(ARGV[5 + i])
   local remaining = limit - counts[i] - 1
   if best_limit == -1 or remaining < best_remaining then
     local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
@@ -178,8 +185,23 @@ def _redis_failed(exc: Exception) -> None:
     ) from exc
 
 
-def limits_acquire(*, scopes: list[Scope]) -> RateState | None:
-    """Admit one call or raise RateLimited / QuotaExceeded (429) or LimitsUnavailable (503)."""
+@dataclass(frozen=True)
+class Admission:
+    """A call let in: the rate state for its headers, and what it reserved against which quota
+    counters (settled when it ends)."""
+
+    rate: RateState | None = None
+    reserved: int = 0
+    quota_keys: tuple[str, ...] = ()
+    at: datetime | None = None  # the counters are those of this moment's day and month
+
+
+QUOTA_TTL = {"day": 2 * 86400, "month": 32 * 86400}
+
+
+def limits_acquire(*, scopes: list[Scope], reserve: int = 0) -> Admission:
+    """Admit one call, reserving `reserve` tokens against every quota, or raise RateLimited /
+    QuotaExceeded (429) or LimitsUnavailable (503)."""
     now = datetime.now(UTC)
     rated = [s for s in scopes if s.requests_per_minute is not None]
     quotas = [
@@ -189,15 +211,17 @@ def limits_acquire(*, scopes: list[Scope]) -> RateState | None:
         if limit is not None
     ]
     if not rated and not quotas:
-        return None
-    keys = [_rate_key(s) for s in rated] + [_quota_key(s, p, now) for s, p, _ in quotas]
-    args = [int(now.timestamp() * 1000), WINDOW_MS, uuid.uuid4().hex, len(rated)]
+        return Admission(at=now)
+    quota_keys = [_quota_key(s, p, now) for s, p, _ in quotas]
+    keys = [_rate_key(s) for s in rated] + quota_keys
+    args = [int(now.timestamp() * 1000), WINDOW_MS, uuid.uuid4().hex, len(rated), max(reserve, 0)]
     args += [s.requests_per_minute for s in rated] + [limit for _, _, limit in quotas]
+    args += [QUOTA_TTL[period] for _, period, _ in quotas]
     try:
         result = get_redis().eval(_ACQUIRE, len(keys), *keys, *args)
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         _redis_failed(exc)
-        return None
+        return Admission(at=now)
     outcome = int(result[0])
     if outcome == 1:
         scope = rated[int(result[1]) - 1]
@@ -213,12 +237,13 @@ def limits_acquire(*, scopes: list[Scope]) -> RateState | None:
         retry = _seconds_until_reset(period, now)
         raise QuotaExceeded(
             f"token quota of {limit} tokens per {period} for this {scope.kind} is used up "
-            f"({int(result[2])} used); it resets in {retry} s",
+            f"({int(result[2])} used, calls in progress included); it resets in {retry} s",
             retry_after=retry,
         )
-    if int(result[1]) == -1:
-        return None
-    return RateState(int(result[1]), int(result[2]), max(int(result[3]) // 1000, 0) + 1)
+    rate = None
+    if int(result[1]) != -1:
+        rate = RateState(int(result[1]), int(result[2]), max(int(result[3]) // 1000, 0) + 1)
+    return Admission(rate, max(reserve, 0) if quota_keys else 0, tuple(quota_keys), now)
 
 
 def limits_check(*, scopes: list[Scope]) -> None:
@@ -250,22 +275,28 @@ def limits_check(*, scopes: list[Scope]) -> None:
                 )
 
 
-def limits_charge(*, scopes: list[Scope], tokens: int) -> None:
-    """Add a finished call's real token usage to every scope's day and month counters."""
-    if tokens <= 0:
+def limits_settle(*, scopes: list[Scope], admission: Admission, tokens: int) -> None:
+    """Count a finished call's real usage on every scope's day and month counters (the ones the
+    usage report reads, quota or not), replacing what it reserved where it reserved."""
+    at = admission.at or datetime.now(UTC)
+    changes = []
+    for scope in scopes:
+        for period, ttl in QUOTA_TTL.items():
+            key = _quota_key(scope, period, at)
+            delta = tokens - admission.reserved if key in admission.quota_keys else tokens
+            if delta:
+                changes.append((key, delta, ttl))
+    if not changes:
         return
-    now = datetime.now(UTC)
     try:
         with get_redis().pipeline(transaction=True) as pipe:
-            for scope in scopes:
-                for period, ttl in (("day", 2 * 86400), ("month", 32 * 86400)):
-                    key = _quota_key(scope, period, now)
-                    pipe.incrby(key, tokens)
-                    pipe.expire(key, ttl)
+            for key, delta, ttl in changes:
+                pipe.incrby(key, delta)
+                pipe.expire(key, ttl)
             pipe.execute()
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         # The call already happened; its usage stays in the audit trail.
-        logger.error("limits: could not charge %d tokens (Redis unavailable): %s", tokens, exc)
+        logger.error("limits: could not settle %d tokens (Redis unavailable): %s", tokens, exc)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ class AuditRecordQuerySet(models.QuerySet):
 
 
 class AuditRecord(models.Model):
-    """One call that reached the pipeline. Written when it starts, finalized once when it ends."""
+    """One call that reached the pipeline. Written when it starts, finalized once when it ends; a
+    call refused there (model forbidden or unknown, limits) is written once, final."""
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"
@@ -37,6 +38,7 @@ class AuditRecord(models.Model):
         CLIENT_DISCONNECTED = "client_disconnected", "Client disconnected"
         INTERRUPTED = "interrupted", "Interrupted"
         CANCELLED = "cancelled", "Cancelled"
+        REFUSED = "refused", "Refused"  # before any model was asked: access, limits
 
     class Surface(models.TextChoices):
         API = "api", "Native API"

@@ -41,8 +41,21 @@ def audit_record_open(
     conversation_id: str,
     trace_id: str,
     span_id: str,
+    refused: tuple[str, str] | None = None,
 ) -> AuditRecord:
+    """The record of a call as it starts; `refused` (error code, message) writes instead the final
+    record of a call refused before it reached a model."""
+    outcome = {}
+    if refused is not None:
+        outcome = {
+            "status": AuditRecord.Status.REFUSED,
+            "finished_at": started_at,
+            "error_code": refused[0],
+            "error_message": refused[1][:4000],
+            "latency_ms": 0,
+        }
     return AuditRecord.objects.create(
+        **outcome,
         id=record_id,
         started_at=started_at,
         user=user,

@@ -187,7 +187,11 @@ class ModelRouteAdmin(RecordedAdminMixin, admin.ModelAdmin):
         (None, {"fields": ["name", "enabled"]}),
         (
             "Defaults for every call",
-            {"fields": ["default_options", "system_prompt", "keep_alive", "max_num_predict"]},
+            {"fields": ["default_options", "system_prompt", "keep_alive"]},
+        ),
+        (
+            "What one caller may ask for (larger asks are clamped)",
+            {"fields": ["max_num_predict", "max_num_ctx", "max_keep_alive"]},
         ),
         (
             "Timeouts (seconds; empty: the backend's)",

@@ -13,7 +13,6 @@ import httpx
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.limits import limits_check, scopes_for
 from accounts.models import ApiToken
 from accounts.selectors import token_standing
 from audit.models import AuditRecord
@@ -26,13 +25,14 @@ from gateway.errors import (
     LimitsUnavailable,
     NotFound,
     RateLimited,
+    Unauthenticated,
     UpstreamError,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
 from gateway.models import Completion
 from gateway.pipeline import Caller, CallMeta, ChatRequest, chat_complete
-from gateway.selectors import route_get_for_team
+from gateway.pipeline.call import PipelineCall
 from gateway.tracing.interrupted import export_interrupted_spans
 
 # Worth another attempt later: the backend or a shared service was away or busy.
@@ -65,8 +65,7 @@ def completion_submit(
         ).first()
         if existing is not None:
             return existing, False
-    route_get_for_team(team=caller.team, model=request_data["model"])
-    limits_check(scopes=scopes_for(user=caller.user, token=caller.token, team=caller.team))
+    _pipeline_call(caller, request_data).vet()
     if callback_url:
         callback_url_check(callback_url)
         if caller.token is None or not caller.token.webhook_secret:
@@ -175,6 +174,25 @@ def _finish(completion: Completion, **fields) -> Completion:
     return completion
 
 
+def _pipeline_call(caller: Caller, request_data: dict) -> PipelineCall:
+    """The job's call as the pipeline sees it, for the refusals made outside a run."""
+    from gateway.api.chat import chat_request_from
+
+    request = chat_request_from({**request_data, "stream": False})
+    return PipelineCall(
+        caller=caller,
+        operation=AuditRecord.Operation.CHAT,
+        model=request.model,
+        stream=False,
+        options=request.options,
+        messages=request.messages,
+        request_format=request.format,
+        tools=request.tools,
+        metadata=request.metadata,
+        conversation_id=request.conversation_id,
+    )
+
+
 def _standing_problem(completion: Completion, token: ApiToken | None) -> str | None:
     """Why the job's owner may not make this call now (read afresh before every attempt)."""
     if token is not None:
@@ -191,11 +209,6 @@ def completion_run(*, completion_id: str, final_attempt: bool) -> RunOutcome | N
     if completion is None:
         return None
     token = ApiToken.objects.select_related("user", "team").filter(pk=completion.token_id).first()
-    problem = _standing_problem(completion, token)
-    if problem:
-        # Revoked, expired, deactivated or out of the team since it was queued: never run.
-        error = {"code": "unauthenticated", "message": f"the job was not run: {problem}"}
-        return RunOutcome(_finish(completion, status=Completion.Status.FAILED, error=error))
     caller = Caller(
         user=completion.user,
         surface=AuditRecord.Surface.ASYNC,
@@ -204,6 +217,13 @@ def completion_run(*, completion_id: str, final_attempt: bool) -> RunOutcome | N
         client_ip=completion.client_ip,
         user_agent=completion.user_agent,
     )
+    problem = _standing_problem(completion, token)
+    if problem:
+        # Revoked, expired, deactivated or out of the team since it was queued: never run.
+        refusal = Unauthenticated(f"the job was not run: {problem}")
+        _pipeline_call(caller, completion.request).refuse(refusal)
+        error = refusal.as_dict()["error"]
+        return RunOutcome(_finish(completion, status=Completion.Status.FAILED, error=error))
     request: ChatRequest = chat_request_from({**completion.request, "stream": False})
 
     def remember(audit_id: str) -> None:

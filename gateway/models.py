@@ -1,6 +1,7 @@
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator, URLValidator
 from django.db import models
 
@@ -23,6 +24,27 @@ default_read_timeout = default_idle_timeout
 
 def default_total_timeout() -> float:
     return settings.CORRAL_TOTAL_TIMEOUT
+
+
+def default_max_num_predict() -> int | None:
+    return settings.CORRAL_ROUTE_MAX_NUM_PREDICT
+
+
+def default_max_num_ctx() -> int | None:
+    return settings.CORRAL_ROUTE_MAX_NUM_CTX
+
+
+def default_max_keep_alive() -> str:
+    return settings.CORRAL_ROUTE_MAX_KEEP_ALIVE
+
+
+def validate_duration(value: str) -> None:
+    from gateway.durations import duration_seconds
+
+    try:
+        duration_seconds(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from exc
 
 
 class Backend(models.Model):
@@ -120,8 +142,27 @@ class ModelRoute(models.Model):
         help_text='How long Ollama keeps the model loaded unless the caller says: "10m", "1h", '
         '"-1" (forever), "0" (unload at once). Empty: Ollama\'s default.',
     )
+    # What one caller may ask of the model for everyone: the longest answer, the largest context
+    # (memory on the GPU) and how long the model stays loaded. Larger asks are clamped to these.
     max_num_predict = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Upper bound on num_predict (tokens per answer)."
+        null=True,
+        blank=True,
+        default=default_max_num_predict,
+        help_text="Upper bound on num_predict (tokens per answer); empty: none.",
+    )
+    max_num_ctx = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        default=default_max_num_ctx,
+        help_text="Upper bound on num_ctx (context window; each step costs GPU memory); empty: none.",
+    )
+    max_keep_alive = models.CharField(
+        max_length=32,
+        blank=True,
+        default=default_max_keep_alive,
+        validators=[validate_duration],
+        help_text='Longest keep_alive a caller may ask for, e.g. "1h"; a longer one or "forever" '
+        "(negative) is clamped to it. Empty: none.",
     )
     first_token_timeout = models.FloatField(
         null=True, blank=True, help_text="Overrides the backends' first-token timeout."

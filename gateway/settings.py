@@ -200,6 +200,10 @@ CORRAL_MAX_REQUEST_BYTES = env.int("CORRAL_MAX_REQUEST_BYTES", default=20 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = CORRAL_MAX_REQUEST_BYTES
 
 # What a caller without a team (or a team created without an explicit list) may use: "all" or "none".
+# The maxima a new route gets (each can be changed, or emptied, per route in the admin).
+CORRAL_ROUTE_MAX_NUM_PREDICT = env.int("CORRAL_ROUTE_MAX_NUM_PREDICT", default=4096)
+CORRAL_ROUTE_MAX_NUM_CTX = env.int("CORRAL_ROUTE_MAX_NUM_CTX", default=32768)
+CORRAL_ROUTE_MAX_KEEP_ALIVE = env.str("CORRAL_ROUTE_MAX_KEEP_ALIVE", default="1h")
 CORRAL_MODEL_ACCESS_DEFAULT = env.str("CORRAL_MODEL_ACCESS_DEFAULT", default="all")
 if CORRAL_MODEL_ACCESS_DEFAULT not in ("all", "none"):
     raise ImproperlyConfigured("CORRAL_MODEL_ACCESS_DEFAULT must be 'all' or 'none'")

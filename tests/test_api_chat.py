@@ -49,7 +49,8 @@ def test_non_stream_answer_has_the_contract_shape(api, route, ollama):
     assert len(body["trace_id"]) == 32
     sent = ollama.requests[-1]["body"]
     assert sent["model"] == UPSTREAM_MODEL
-    assert sent["options"] == {"temperature": 0.2, "seed": 7}
+    # the route's cap on the answer's length is sent whether or not the caller asked for one
+    assert sent["options"] == {"temperature": 0.2, "seed": 7, "num_predict": 4096}
 
 
 def test_calls_reuse_the_upstream_connection(api, route, ollama):
@@ -263,7 +264,11 @@ def test_route_default_options_apply_under_the_callers_own(api, route, ollama):
     route.default_options = {"num_ctx": 8192, "temperature": 0.9}
     route.save()
     chat(api, options={"temperature": 0.1})
-    assert ollama.requests[-1]["body"]["options"] == {"num_ctx": 8192, "temperature": 0.1}
+    assert ollama.requests[-1]["body"]["options"] == {
+        "num_ctx": 8192,
+        "temperature": 0.1,
+        "num_predict": 4096,
+    }
 
 
 def test_model_name_without_tag_resolves_to_latest(api, backend, ollama):
@@ -312,3 +317,15 @@ def test_the_token_secret_appears_in_no_record_and_no_span(api, route, token, sp
     assert token[13:] not in exported
     server = spans.find(lambda s: s.span_id == span.parent_span_id)[0]
     assert token[13:] not in repr(server.attributes)
+
+
+def test_one_caller_cannot_pin_or_crowd_out_the_teams_model(api, route, ollama):
+    """Attack 11: num_ctx=2147483647, keep_alive -1 or "876000h" went to Ollama as asked."""
+    for keep_alive in (-1, "876000h", "-5m"):
+        chat(api, keep_alive=keep_alive, options={"num_ctx": 2147483647, "num_predict": -1})
+        sent = ollama.requests[-1]["body"]
+        assert sent["keep_alive"] == 3600  # the route's maximum, 1h
+        assert sent["options"]["num_ctx"] == 32768 and sent["options"]["num_predict"] == 4096
+    chat(api, keep_alive="10m", options={"num_ctx": 4096})
+    sent = ollama.requests[-1]["body"]
+    assert sent["keep_alive"] == "10m" and sent["options"]["num_ctx"] == 4096  # within: as asked

@@ -69,14 +69,21 @@ def test_token_use_is_recorded(api, route):
 # --- model access ---
 
 
-def test_unknown_model_is_404_and_leaves_no_record(api, route):
+def test_unknown_model_is_404_and_leaves_a_refused_record(api, route, ollama):
     assert_error(
         api.post("/api/v1/chat", {**GOOD, "model": "gpt-5"}, format="json"),
         404,
         "model_not_found",
         "gpt-5",
     )
-    assert not AuditRecord.objects.exists()
+    record = AuditRecord.objects.get()
+    assert (record.status, record.model, record.error_code) == (
+        "refused",
+        "gpt-5",
+        "model_not_found",
+    )
+    assert record.username == "alice" and record.messages == GOOD["messages"]
+    assert ollama.requests == []  # no model was asked
 
 
 def test_disabled_route_is_404(api, route):

@@ -170,9 +170,11 @@ def stack(otlp_receiver, ollama, route, token, tmp_path, redis_client):
         otlp_receiver.status, otlp_receiver.retry_after = 200, None
 
 
-def _assert_failed(stack: Stack, door: Door, code: str, *, partial: str = "") -> AuditRecord:
+def _assert_failed(
+    stack: Stack, door: Door, code: str, *, partial: str = "", status=AuditRecord.Status.FAILED
+) -> AuditRecord:
     record = stack.last_record(door)
-    assert (record.status, record.error_code) == (AuditRecord.Status.FAILED, code)
+    assert (record.status, record.error_code) == (status, code)
     assert record.completion == partial
     span = stack.span_of(record)
     assert span.attributes["error.type"] == code
@@ -251,7 +253,8 @@ def test_redis_down_and_back(stack):
         response = stack.call(door)
         assert response.status_code == 503, response.text
         assert "limits" in door.error_of(response)
-        _assert_failed(stack, door, "limits_unavailable")
+        # refused before any model was asked: on the record as such
+        _assert_failed(stack, door, "limits_unavailable", status=AuditRecord.Status.REFUSED)
         redis.up()
         stack.works(door)
 

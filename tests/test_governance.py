@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 from accounts import roles
 from accounts.models import ApiToken, Membership
 from accounts.services import membership_ensure, team_get_or_create, token_issue, user_create
+from audit.models import AuditRecord
 from gateway.errors import InvalidRequest
 from gateway.services import route_create
 from tests.conftest import MODEL
@@ -236,3 +237,41 @@ def test_a_token_opens_no_admin_or_web_page(two_models):
     for path in ("/admin/", "/admin/audit/auditrecord/", "/tokens/", "/usage/"):
         response = client.get(path)
         assert response.status_code == 302 and "login" in response["Location"], path
+
+
+def test_refused_calls_are_on_the_record(two_models, redis_client, ollama):
+    """Attack 10: 403, 404 and 429 left no trace; an auditor could not see who tried what."""
+    research, _ = two_models
+    max_ = user_create(username="max")
+    membership_ensure(team=research, user=max_)
+    token, secret = token_issue(user=max_, name="t", team=research)
+    ApiToken.objects.filter(pk=token.pk).update(requests_per_minute=1)
+    client = bearer(secret)
+    asked = [
+        ("/api/v1/chat", {"model": "qwen3", **QUESTION}),  # another team's model
+        ("/ollama/api/chat", {"model": "nope", "stream": False, **QUESTION}),  # unknown
+        ("/v1/chat/completions", {"model": MODEL, **QUESTION}),  # served
+        ("/api/v1/completions", {"model": "qwen3", **QUESTION}),  # async, forbidden
+        (
+            "/v1/chat/completions",
+            {"model": MODEL, **QUESTION},
+        ),  # over 1 a minute (refusals count none)
+    ]
+    statuses = [client.post(path, body, format="json").status_code for path, body in asked]
+    assert statuses == [403, 404, 200, 403, 429]
+    records = list(AuditRecord.objects.order_by("started_at"))
+    assert [(r.surface, r.model, r.status, r.error_code) for r in records] == [
+        ("api", "qwen3", "refused", "model_forbidden"),
+        ("ollama", "nope", "refused", "model_not_found"),
+        ("openai", MODEL, "succeeded", ""),
+        ("async", "qwen3", "refused", "model_forbidden"),
+        ("openai", MODEL, "refused", "rate_limited"),
+    ]
+    assert all(r.username == "max" and r.token_prefix == token.prefix for r in records)
+    assert len([r for r in ollama.requests if r["path"] == "/api/chat"]) == 1
+    # Visible to the person and to the auditors, in the API and the admin.
+    listed = client.get("/api/v1/calls", {"status": "refused"}).json()["results"]
+    assert len(listed) == 4
+    root = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    page = signed_in(root).get("/admin/audit/auditrecord/?status__exact=refused").content.decode()
+    assert page.count("Refused") >= 4

@@ -19,6 +19,7 @@ from accounts.services import (
     token_revoke,
     user_create,
 )
+from audit.models import AuditRecord
 from gateway.models import Completion
 from tests.conftest import MODEL
 from tests.support import processes
@@ -181,6 +182,9 @@ def test_a_queued_job_does_not_outlive_its_token_user_or_team(
     for name in ("revoked", "deactivated", "left"):
         job = outcome[name]
         assert job.status == "failed" and job.error["code"] == "unauthenticated", (name, job.error)
+        # ...and the attempt is on the record, refused, for the auditors
+        refused = AuditRecord.objects.get(username=name, surface="async")
+        assert (refused.status, refused.error_code) == ("refused", "unauthenticated")
     asked = [
         m["content"]
         for r in ollama.requests[seen:]
@@ -211,3 +215,35 @@ def test_a_worker_forgets_a_model_taken_away(env, route, research, ollama, tmp_p
         assert wait_for(lambda: Completion.objects.get(pk=late.id).status == "failed", timeout=30)
         late.refresh_from_db()
         assert late.error["code"] == "model_forbidden", late.error
+
+
+def test_concurrent_calls_cannot_outrun_a_quota(web, research, route, ollama):
+    """Attack 4a: a token with a 60-token daily quota was served 10 of 10 concurrent 50-token
+    calls (checked before each call, never reserved)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from accounts.limits import Scope, limits_remaining
+    from gateway.pipeline.budget import prompt_tokens_estimate
+
+    base, _ = web
+    route.max_num_predict = 50
+    route.save()
+    ollama.reply = " ".join(["tok"] * 50)
+    _, _, token, secret = person("max", research)
+    token.tokens_per_day = 60
+    token.save()
+    time.sleep(0.5)  # the route's new cap reaches the workers
+
+    def one(index: int) -> int:
+        return call(base, secret)[0]
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = list(pool.map(one, range(10)))
+    reservation = prompt_tokens_estimate(QUESTION) + 50
+    used = limits_remaining(scopes=[Scope("token", token.pk, None, 60, None)])[0].tokens_today
+    served = statuses.count(200)
+    assert 1 <= served <= 2 and statuses.count(429) == 10 - served, statuses
+    assert used <= 60 + reservation, (used, reservation)
+    assert AuditRecord.objects.filter(status="refused", error_code="quota_exceeded").count() == (
+        10 - served
+    )

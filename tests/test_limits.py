@@ -5,11 +5,11 @@ import threading
 
 import pytest
 
-from accounts.limits import Scope, limits_acquire, limits_charge
+from accounts.limits import Admission, Scope, limits_acquire, limits_remaining, limits_settle
 from accounts.models import ApiToken, UserLimits
 from audit.models import AuditRecord
 from gateway import redis as corral_redis
-from gateway.errors import RateLimited
+from gateway.errors import QuotaExceeded, RateLimited
 from tests.conftest import MODEL
 
 pytestmark = pytest.mark.django_db
@@ -56,7 +56,7 @@ def test_a_call_refused_by_one_scope_counts_in_none():
     limits_acquire(scopes=[tight, loose])
     with pytest.raises(RateLimited):
         limits_acquire(scopes=[tight, loose])
-    state = limits_acquire(scopes=[loose])
+    state = limits_acquire(scopes=[loose]).rate
     assert state.remaining == 98  # 2 admitted by the team scope, not 3
 
 
@@ -73,7 +73,10 @@ def test_rate_limit_answers_429_with_retry_after_and_headers(api, route):
     assert "2 requests per minute" in refused.json()["error"]["message"]
     assert 1 <= int(refused["Retry-After"]) <= 61
     assert refused["X-RateLimit-Remaining"] == "0"
-    assert AuditRecord.objects.count() == 2  # a refused call never reached the pipeline's record
+    # The refusal is on the record too (who tried what), final at once, with no model asked.
+    record = AuditRecord.objects.order_by("-started_at").first()
+    assert (record.status, record.error_code) == ("refused", "rate_limited")
+    assert record.backend_name == "" and record.prompt_tokens == 0 and record.finished_at
 
 
 def test_headers_on_responses_that_are_not_calls(api, route):
@@ -140,14 +143,48 @@ def test_usage_rejects_a_bad_window(api):
     assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_request"
 
 
-def test_charging_counts_every_scope():
+def test_settling_counts_every_scope():
     scopes = [Scope("token", 7, None, 100, None), Scope("team", 8, None, None, 1000)]
-    limits_charge(scopes=scopes, tokens=60)
-    limits_acquire(scopes=scopes)
-    limits_charge(scopes=scopes, tokens=60)
+    limits_settle(scopes=scopes, admission=Admission(), tokens=60)
+    admitted = limits_acquire(scopes=scopes, reserve=30)
+    limits_settle(scopes=scopes, admission=admitted, tokens=60)
     with pytest.raises(Exception) as refused:
         limits_acquire(scopes=scopes)
     assert refused.value.code == "quota_exceeded"
+
+
+def test_admission_reserves_and_the_end_settles(redis_client):
+    scopes = [Scope("token", 9, None, 100, None)]
+    first = limits_acquire(scopes=scopes, reserve=80)
+    assert int(redis_client.get(first.quota_keys[0])) == 80
+    second = limits_acquire(scopes=scopes, reserve=80)  # 80 < 100: admitted, now 160
+    with pytest.raises(QuotaExceeded):
+        limits_acquire(scopes=scopes, reserve=80)  # over: refused, nothing reserved
+    assert int(redis_client.get(first.quota_keys[0])) == 160
+    limits_settle(scopes=scopes, admission=first, tokens=10)
+    limits_settle(scopes=scopes, admission=second, tokens=15)
+    assert int(redis_client.get(first.quota_keys[0])) == 25
+
+
+def test_concurrent_calls_overshoot_a_quota_by_at_most_one_reservation():
+    """Fifty calls at the same instant, each reserving 50 against a quota of 60."""
+    scopes = [Scope("token", 4343, None, 60, None)]
+    admitted, refused = [], []
+    barrier = threading.Barrier(50)
+
+    def call() -> None:
+        barrier.wait()
+        try:
+            admitted.append(limits_acquire(scopes=scopes, reserve=50))
+        except QuotaExceeded:
+            refused.append(1)
+
+    threads = [threading.Thread(target=call) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert (len(admitted), len(refused)) == (2, 48)  # 0 -> 50 -> 100: the second crosses
 
 
 @pytest.fixture
@@ -166,9 +203,9 @@ def test_redis_down_fails_closed_by_default_and_says_so(api, route, redis_down, 
     assert response.json()["error"]["code"] == "limits_unavailable"
     assert response["Retry-After"] == "5"
     assert any("fail closed" in r.getMessage() for r in caplog.records)
-    # refused, and still a call on the record (unlike a caller over its limit)
+    # refused, and still a call on the record
     record = AuditRecord.objects.get()
-    assert (record.status, record.error_code) == ("failed", "limits_unavailable")
+    assert (record.status, record.error_code) == ("refused", "limits_unavailable")
 
 
 def test_redis_down_can_fail_open(api, route, redis_down, settings, caplog):
@@ -178,4 +215,27 @@ def test_redis_down_can_fail_open(api, route, redis_down, settings, caplog):
         response = api.post("/api/v1/chat", GOOD, format="json")
     assert response.status_code == 200
     assert any("fail open" in r.getMessage() for r in caplog.records)
-    assert any("could not charge" in r.getMessage() for r in caplog.records)
+    assert any("could not settle" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stream_cut_after_its_first_chunk_is_charged_its_prompt(api, route, ollama):
+    """Attack 4b: a streamed call cut after the first chunk was charged 0 prompt tokens (a
+    3,000-word prompt cost 5 tokens)."""
+    token = set_token_limits(tokens_per_day=1_000_000)
+    prompt = " ".join(["word"] * 3000)
+    ollama.hold_after = 1
+    response = api.post(
+        "/api/v1/chat",
+        {"model": MODEL, "stream": True, "messages": [{"role": "user", "content": prompt}]},
+        format="json",
+    )
+    stream = iter(response.streaming_content)
+    assert b"delta" in next(stream)
+    response.close()  # the client goes away
+    ollama.release.set()
+    record = AuditRecord.objects.get()
+    assert record.status == "client_disconnected"
+    assert record.prompt_tokens >= 3000  # counted locally: Ollama's count never came
+    scopes = [Scope("token", token.pk, None, 1_000_000, None)]
+    assert limits_remaining(scopes=scopes)[0].tokens_today >= 3000

@@ -348,6 +348,7 @@ def test_route_defaults_reach_ollama(api, backends, gpus):
         system_prompt="You answer in French.",
         keep_alive="10m",
         max_num_predict=256,
+        max_keep_alive="",  # no maximum: "-1" (forever) below goes through
         default_options={"num_ctx": 8192, "temperature": 0.1},
     )
     assert chat(api, options={"num_predict": 5000, "temperature": 0.7}).status_code == 200

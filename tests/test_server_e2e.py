@@ -159,7 +159,8 @@ def test_fifty_parallel_calls_against_a_limit_of_ten(server, token, redis_client
     with ThreadPoolExecutor(max_workers=50) as pool:
         statuses = list(pool.map(call, range(50)))
     assert statuses.count(200) == 10 and statuses.count(429) == 40
-    assert AuditRecord.objects.count() == 10
+    assert AuditRecord.objects.filter(status="succeeded").count() == 10
+    assert AuditRecord.objects.filter(status="refused", error_code="rate_limited").count() == 40
 
 
 def test_every_log_line_is_json_with_the_request_and_trace_ids(server, token, tmp_path):

@@ -11,7 +11,7 @@ from typing import Any
 from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
-from accounts.limits import limits_acquire, limits_charge, scopes_for
+from accounts.limits import Admission, limits_acquire, limits_check, limits_settle, scopes_for
 from audit.models import AuditRecord, uuid7
 from audit.services import audit_record_finalize, audit_record_open
 from audit.spool import finalization_spool
@@ -23,11 +23,15 @@ from gateway.errors import (
     DatabaseUnavailable,
     GatewayError,
     LimitsUnavailable,
+    ModelForbidden,
     ModelNotFound,
+    QuotaExceeded,
+    RateLimited,
     UpstreamError,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from gateway.pipeline.budget import output_tokens_cap, prompt_tokens_estimate
 from gateway.pipeline.options import keep_alive_for, route_options, with_system_prompt
 from gateway.pipeline.types import Caller, CallMeta, Usage
 from gateway.redaction import redact, redact_messages
@@ -69,6 +73,10 @@ def _attempt(target: Target, error: GatewayError, at_ms: int) -> dict[str, Any]:
         "error": error.message,
         "at_ms": at_ms,
     }
+
+
+# Refused before any model is asked: written as a final `refused` record, never served.
+REFUSALS = (ModelNotFound, ModelForbidden, RateLimited, QuotaExceeded, LimitsUnavailable)
 
 
 def _count_failure(target: Target, error: GatewayError) -> None:
@@ -113,21 +121,28 @@ class PipelineCall:
         self.requested_keep_alive = keep_alive
         self.finished = False
         self._inflight_on: int | None = None
+        self.record_id = uuid7()
+        self.started = time.monotonic()
 
     def begin(self) -> "PipelineCall":
         caller = self.caller
         self.scopes = scopes_for(user=caller.user, token=caller.token, team=caller.team)
-        refused = None
+        self.prompt_estimate = prompt_tokens_estimate(self.messages, self.tools)
+        self.admission = Admission()
         try:
-            rate = limits_acquire(scopes=self.scopes)
-        except LimitsUnavailable as exc:  # Redis away, failing closed: refused, and audited
-            rate, refused = None, exc
+            self.route = route_get_for_team(team=caller.team, model=self.model)
+            self.options = route_options(self.route, self.request_options)
+            self.messages = with_system_prompt(self.route, self.operation, self.messages)
+            self.keep_alive = keep_alive_for(self.route, self.requested_keep_alive)
+            reserve = self.prompt_estimate + output_tokens_cap(
+                self.route, self.options, self.operation
+            )
+            self.admission = limits_acquire(scopes=self.scopes, reserve=reserve)
+        except REFUSALS as refusal:
+            self.refuse(refusal)
+            raise
         if self.meta is not None:
-            self.meta.rate = rate
-        self.route = route_get_for_team(team=caller.team, model=self.model)
-        self.options = route_options(self.route, self.request_options)
-        self.messages = with_system_prompt(self.route, self.operation, self.messages)
-        self.keep_alive = keep_alive_for(self.route, self.requested_keep_alive)
+            self.meta.rate = self.admission.rate
         unroutable = None
         try:
             self.plan = route_plan(self.route)
@@ -135,22 +150,34 @@ class PipelineCall:
             self.plan, unroutable = [], exc
         self.target = self.plan[0] if self.plan else None
         self.attempts: list[dict[str, Any]] = []
-        self.record_id = uuid7()
         self.server_address, self.server_port = (
             self.target.backend.address if self.target else ("", 0)
         )
+        self._open_record()
+        if self.meta is not None and self.meta.on_open is not None:
+            self.meta.on_open(str(self.record_id))
+        if unroutable is not None:
+            self.finish(AuditRecord.Status.FAILED, usage=Usage(), error=unroutable)
+            raise unroutable
+        release_db_connection()
+        return self
+
+    def _open_record(self, refused: GatewayError | None = None) -> None:
+        """Start the span and write the audit record (final at once for a refused call)."""
+        caller = self.caller
         self.capture = genai.capture_content(caller.team)
         # What is stored and exported is redacted; what goes to the model is what the caller sent.
         kept_messages = redact_messages(self.messages)
+        options = getattr(self, "options", self.request_options)
         self.span = genai.start_span(
             operation=self.operation,
             model=self.model,
             stream=self.stream,
-            options=self.options,
+            options=options,
             messages=kept_messages,
             capture=self.capture,
-            server_address=self.server_address,
-            server_port=self.server_port,
+            server_address=getattr(self, "server_address", ""),
+            server_port=getattr(self, "server_port", 0),
             audit_id=str(self.record_id),
             username=caller.user.get_username(),
             team=caller.team.slug if caller.team else "",
@@ -159,7 +186,7 @@ class PipelineCall:
         )
         context = self.span.get_span_context()
         self.trace_id = format(context.trace_id, "032x") if context.is_valid else ""
-        self.started = time.monotonic()
+        target = getattr(self, "target", None)
         try:
             audit_record_open(
                 record_id=self.record_id,
@@ -172,10 +199,10 @@ class PipelineCall:
                 surface=caller.surface,
                 operation=self.operation,
                 model=self.model,
-                upstream_model=self.target.upstream_model if self.target else "",
-                backend=self.target.backend if self.target else None,
+                upstream_model=target.upstream_model if target else "",
+                backend=target.backend if target else None,
                 stream=self.stream,
-                options=self.options,
+                options=options,
                 request_format=self.request_format,
                 tools=self.tools,
                 messages=_audit_messages(kept_messages),
@@ -183,6 +210,7 @@ class PipelineCall:
                 conversation_id=self.conversation_id,
                 trace_id=self.trace_id,
                 span_id=format(context.span_id, "016x") if context.is_valid else "",
+                refused=(refused.code, refused.message) if refused else None,
             )
         except (OperationalError, InterfaceError) as exc:
             # Never serve a call that has no audit record.
@@ -196,14 +224,35 @@ class PipelineCall:
         except BaseException as exc:
             genai.end_span(self.span, error_type=type(exc).__name__, exception=exc)
             raise
-        if self.meta is not None and self.meta.on_open is not None:
-            self.meta.on_open(str(self.record_id))
-        if refused is not None or unroutable is not None:
-            error = refused or unroutable
-            self.finish(AuditRecord.Status.FAILED, usage=Usage(), error=error)
-            raise error
+
+    def vet(self) -> None:
+        """Make the refusals begin() would make, counting nothing: for work accepted now and run
+        later (each run is admitted on its own). A refusal is recorded like begin()'s."""
+        caller = self.caller
+        try:
+            route_get_for_team(team=caller.team, model=self.model)
+            limits_check(scopes=scopes_for(user=caller.user, token=caller.token, team=caller.team))
+        except REFUSALS as refusal:
+            self.refuse(refusal)
+            raise
+
+    def refuse(self, refusal: GatewayError) -> None:
+        """A call refused before any model was asked: one final record and its span, so an auditor
+        sees who tried what; nothing is charged."""
+        self.finished = True
+        try:
+            self._open_record(refused=refusal)
+        except DatabaseUnavailable:
+            # The refusal stands; only its record could not be written (logged, span exported).
+            logger.error("the refused call %s has no audit record: database away", self.record_id)
+            return
+        genai.end_span(
+            self.span,
+            error_type=refusal.code,
+            error_message=refusal.message,
+            exception=refusal,
+        )
         release_db_connection()
-        return self
 
     @property
     def upstream_model(self) -> str:
@@ -270,7 +319,7 @@ class PipelineCall:
             else:
                 self.attempts.append(_attempt(target, error, self.elapsed_ms()))
                 _count_failure(target, error)
-        limits_charge(scopes=self.scopes, tokens=usage.total_tokens)
+        limits_settle(scopes=self.scopes, admission=self.admission, tokens=usage.total_tokens)
         try:
             written = self._record_outcome(
                 {

@@ -63,8 +63,9 @@ def _generation(
     def usage_of(final: Any) -> Usage:
         if final is not None:
             return Usage(final.prompt_eval_count or 0, final.eval_count or 0)
-        # Ollama reports counts only in its final chunk; until then each chunk is one token.
-        return Usage(0, chunks_seen)
+        # Ollama reports counts only in its final chunk. A call that stops before it is charged
+        # the prompt it sent (counted locally) and a token for each chunk it got.
+        return Usage(call.prompt_estimate if chunks_seen else 0, chunks_seen)
 
     try:
         final = None
