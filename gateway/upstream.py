@@ -82,24 +82,37 @@ def translate_error(
             return ModelNotFound(
                 f"model '{upstream_model}' is not available on {where} (Ollama said: {detail})"
             )
-        if status == 400:
-            return InvalidRequest(f"Ollama rejected the request: {detail}")
         if status in (429, 503):
             return UpstreamUnavailable(f"{where} is busy (Ollama said: {detail})", retry_after=1)
+        if 400 <= status < 500:
+            # Ollama refused what it was asked: the request's fault, not the backend's.
+            return InvalidRequest(f"Ollama rejected the request: {detail}")
         if status == -1:
-            return UpstreamError(f"{where} failed while answering: {detail}")
-        return UpstreamError(f"{where} answered {status}: {detail}")
+            return backend_fault(UpstreamError(f"{where} failed while answering: {detail}"))
+        return backend_fault(UpstreamError(f"{where} answered {status}: {detail}"))
     if isinstance(exc, httpx.TimeoutException):
         limits = timeouts or timeouts_for(None, backend)
         if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
-            return UpstreamTimeout(f"timed out connecting to {where} ({limits.connect:g} s)")
-        if answering:
-            return UpstreamTimeout(f"{where} sent nothing for {limits.idle:g} s")
-        return UpstreamTimeout(f"no first token from {where} within {limits.first_token:g} s")
+            error = UpstreamTimeout(f"timed out connecting to {where} ({limits.connect:g} s)")
+        elif answering:
+            error = UpstreamTimeout(f"{where} sent nothing for {limits.idle:g} s")
+        else:
+            error = UpstreamTimeout(f"no first token from {where} within {limits.first_token:g} s")
+        return backend_fault(error)
     if isinstance(exc, ConnectionError | httpx.ConnectError):
-        return UpstreamUnavailable(f"cannot connect to {where}")
+        return backend_fault(UpstreamUnavailable(f"cannot connect to {where}"))
     if isinstance(exc, httpx.TransportError):
-        return UpstreamError(f"connection to {where} failed: {exc.__class__.__name__}")
+        return backend_fault(
+            UpstreamError(f"connection to {where} failed: {exc.__class__.__name__}")
+        )
     if isinstance(exc, json.JSONDecodeError | ValueError):
-        return UpstreamError(f"{where} sent a malformed response")
-    return UpstreamError(f"{where} failed: {exc.__class__.__name__}")
+        return backend_fault(UpstreamError(f"{where} sent a malformed response"))
+    return backend_fault(UpstreamError(f"{where} failed: {exc.__class__.__name__}"))
+
+
+def backend_fault(error: GatewayError) -> GatewayError:
+    """Mark what counts toward a backend's circuit: it could not be reached, timed out, failed
+    (5xx) or broke its answer. What Corral or Ollama could tell was wrong with the request is
+    never the backend's fault, or a few bad requests would take it out for everyone."""
+    error.backend_fault = True
+    return error

@@ -275,3 +275,69 @@ def test_refused_calls_are_on_the_record(two_models, redis_client, ollama):
     root = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
     page = signed_in(root).get("/admin/audit/auditrecord/?status__exact=refused").content.decode()
     assert page.count("Refused") >= 4
+
+
+BAD_INPUT = {
+    "keep_alive as an object (Ollama door)": (
+        "/ollama/api/chat",
+        {"model": MODEL, "stream": False, "keep_alive": {"a": 1}, **QUESTION},
+    ),
+    "an image that is not base64 (native)": (
+        "/api/v1/chat",
+        {"model": MODEL, "messages": [{"role": "user", "content": "x", "images": ["%%%"]}]},
+    ),
+    "an image data URL that is not base64 (OpenAI door)": (
+        "/v1/chat/completions",
+        {
+            "model": MODEL,
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "image_url", "image_url": {"url": "data:image/png;base64,%%"}}
+                    ],
+                }
+            ],
+        },
+    ),
+    "a generate image that names a file": (
+        "/ollama/api/generate",
+        {"model": MODEL, "prompt": "x", "stream": False, "images": ["/etc/hostname"]},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUT))
+def test_bad_input_does_not_take_the_backend_out(api, route, ollama, case):
+    """Attack 3: a bad keep_alive (500) or a non-base64 image (502) counted as backend failures;
+    three of them opened the circuit and every caller got 503."""
+    path, body = BAD_INPUT[case]
+    for _ in range(5):
+        response = api.post(path, body, format="json")
+        assert response.status_code == 400, response.content
+    assert api.post("/api/v1/chat", {"model": MODEL, **QUESTION}, format="json").status_code == 200
+
+
+def test_what_ollama_refuses_is_not_the_backends_fault(api, route, ollama):
+    ollama.fail_next(400, "invalid options", times=5)
+    for _ in range(5):
+        assert (
+            api.post("/api/v1/chat", {"model": MODEL, **QUESTION}, format="json").status_code == 400
+        )
+    assert api.post("/api/v1/chat", {"model": MODEL, **QUESTION}, format="json").status_code == 200
+    ollama.fail_next(500, "runner crashed", times=3)  # the backend's own failures still count
+    for _ in range(3):
+        assert (
+            api.post("/api/v1/chat", {"model": MODEL, **QUESTION}, format="json").status_code == 502
+        )
+    out = api.post("/api/v1/chat", {"model": MODEL, **QUESTION}, format="json")
+    assert out.status_code == 503 and "out of service" in out.json()["error"]["message"]
+
+
+def test_an_image_is_never_read_from_corrals_disk(api, route, ollama):
+    """Ollama's Python client reads an image string that names an existing file as that file: a
+    caller could have had Corral send its own files (its environment, its .env) to the model."""
+    path = "/proc///self/environ"  # an existing file whose name is also valid base64
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "x", "images": [path]}]}
+    assert api.post("/api/v1/chat", body, format="json").status_code == 200
+    assert ollama.requests[-1]["body"]["messages"][0]["images"] == [path]

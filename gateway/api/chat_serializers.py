@@ -3,11 +3,13 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from gateway.api.fields import (
+    Base64Field,
     StrictBooleanField,
     StrictCharField,
     StrictFloatField,
     StrictIntegerField,
 )
+from gateway.durations import duration_seconds
 
 ROLES = ["system", "user", "assistant", "tool"]
 
@@ -76,9 +78,7 @@ class ToolCallSerializer(serializers.Serializer):
 class MessageSerializer(RejectUnknownFields, serializers.Serializer):
     role = serializers.ChoiceField(choices=ROLES)
     content = StrictCharField(allow_blank=True, trim_whitespace=False, required=False, default="")
-    images = serializers.ListField(
-        child=StrictCharField(trim_whitespace=False), required=False, max_length=16
-    )
+    images = serializers.ListField(child=Base64Field(), required=False, max_length=16)
     tool_calls = ToolCallSerializer(many=True, required=False)
     tool_name = StrictCharField(required=False, max_length=200)
     thinking = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
@@ -119,11 +119,15 @@ class KeepAliveField(serializers.Field):
     default_error_messages = {"invalid": 'must be a duration such as "5m" or a number of seconds.'}
 
     def to_internal_value(self, data):
-        if isinstance(data, str) and 0 < len(data) <= 32:
-            return data
-        if isinstance(data, int | float) and not isinstance(data, bool):
-            return data
-        self.fail("invalid")
+        # What Ollama reads (Go's durations); anything else made its client fail after the call
+        # had been charged to the backend.
+        if isinstance(data, str) and len(data) > 32:
+            self.fail("invalid")
+        try:
+            duration_seconds(data)
+        except ValueError:
+            self.fail("invalid")
+        return data
 
     def to_representation(self, value):
         return value

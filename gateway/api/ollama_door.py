@@ -20,9 +20,19 @@ from audit.models import AuditRecord
 from gateway.api.base import RateLimitHeadersMixin
 from gateway.api.caller import caller_from_request
 from gateway.api.chat import plain_data
-from gateway.api.chat_serializers import MessageSerializer, OptionsSerializer, ToolSerializer
+from gateway.api.chat_serializers import (
+    KeepAliveField,
+    MessageSerializer,
+    OptionsSerializer,
+    ToolSerializer,
+)
 from gateway.api.exception_handler import handle_exception
-from gateway.api.fields import StrictBooleanField, StrictCharField, StrictIntegerField
+from gateway.api.fields import (
+    Base64Field,
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+)
 from gateway.catalog import backend_version, model_show, running_entries, tag_entries
 from gateway.errors import GatewayError, ModelNotFound
 from gateway.pipeline import (
@@ -80,7 +90,7 @@ class OllamaChatSerializer(serializers.Serializer):
     stream = StrictBooleanField(required=False, default=True)
     tools = ToolSerializer(many=True, required=False, max_length=128)
     format = serializers.JSONField(required=False)
-    keep_alive = serializers.JSONField(required=False)
+    keep_alive = KeepAliveField(required=False)
     think = serializers.JSONField(required=False)
 
 
@@ -90,11 +100,11 @@ class OllamaGenerateSerializer(serializers.Serializer):
     suffix = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
     system = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
     template = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
-    images = serializers.ListField(child=StrictCharField(trim_whitespace=False), required=False)
+    images = serializers.ListField(child=Base64Field(), required=False, max_length=16)
     raw = StrictBooleanField(required=False)
     stream = StrictBooleanField(required=False, default=True)
     format = serializers.JSONField(required=False)
-    keep_alive = serializers.JSONField(required=False)
+    keep_alive = KeepAliveField(required=False)
     think = serializers.JSONField(required=False)
 
 
@@ -103,7 +113,7 @@ class OllamaEmbedSerializer(serializers.Serializer):
     input = serializers.JSONField()
     truncate = StrictBooleanField(required=False)
     dimensions = StrictIntegerField(required=False, min_value=1)
-    keep_alive = serializers.JSONField(required=False)
+    keep_alive = KeepAliveField(required=False)
 
     def validate_input(self, value):
         if isinstance(value, str):

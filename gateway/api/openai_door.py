@@ -6,6 +6,7 @@ through the same pipeline as every other door.
 """
 
 import base64
+import binascii
 import json
 import struct
 import time
@@ -153,7 +154,14 @@ def _content(content, index: int) -> tuple[str, list[str]]:
                 raise InvalidRequest(
                     f"messages[{index}].content: images must be data URLs (data:image/...;base64,...)."
                 )
-            images.append(url.split(";base64,", 1)[1])
+            data = url.split(";base64,", 1)[1]
+            try:
+                base64.b64decode(data, validate=True)
+            except (binascii.Error, ValueError):
+                raise InvalidRequest(
+                    f"messages[{index}].content: the image's data is not base64."
+                ) from None
+            images.append(data)
         else:
             raise InvalidRequest(f"messages[{index}].content: unsupported part {kind!r}.")
     return "".join(texts), images

@@ -80,10 +80,9 @@ REFUSALS = (ModelNotFound, ModelForbidden, RateLimited, QuotaExceeded, LimitsUna
 
 
 def _count_failure(target: Target, error: GatewayError) -> None:
-    # Busy (503 with a retry) and a missing model are the backend answering: not a failure of it.
-    if isinstance(error, UpstreamTimeout | UpstreamError) or (
-        isinstance(error, UpstreamUnavailable) and not error.retry_after
-    ):
+    # Only the backend's own faults (see gateway.upstream.backend_fault): busy, a missing model and
+    # a bad request are the backend answering.
+    if getattr(error, "backend_fault", False):
         backend = target.backend
         failure_record(backend_id=backend.pk, backend_name=backend.name, reason=error.message)
 

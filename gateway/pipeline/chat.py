@@ -2,12 +2,22 @@
 token, idle and total timeouts mean the same for every call), relayed as Deltas, ending in one
 ChatResult. Closing the generator early (client gone) stops the upstream request."""
 
+import base64
+import binascii
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import pydantic
+
 from audit.models import AuditRecord
-from gateway.errors import Cancelled, ClientDisconnected, UpstreamError, UpstreamTimeout
+from gateway.errors import (
+    Cancelled,
+    ClientDisconnected,
+    InvalidRequest,
+    UpstreamError,
+    UpstreamTimeout,
+)
 from gateway.pipeline.call import PipelineCall
 from gateway.pipeline.types import (
     Caller,
@@ -18,7 +28,7 @@ from gateway.pipeline.types import (
     GenerateRequest,
     Usage,
 )
-from gateway.upstream import client_for, translate_error
+from gateway.upstream import backend_fault, client_for, translate_error
 
 FINAL_FIELDS = (
     "created_at",
@@ -27,6 +37,22 @@ FINAL_FIELDS = (
     "prompt_eval_duration",
     "eval_duration",
 )
+
+
+def image_bytes(images: list[str]) -> list[bytes]:
+    """Images as bytes for Ollama's client: it would read a string that names a file on this
+    machine as that file (the doors check that images are base64)."""
+    try:
+        return [base64.b64decode(image, validate=True) for image in images]
+    except (binascii.Error, ValueError):
+        raise InvalidRequest("images: must be base64 data.") from None
+
+
+def _wire_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {**message, "images": image_bytes(message["images"])} if message.get("images") else message
+        for message in messages
+    ]
 
 
 def _tool_calls(message: Any) -> list[dict[str, Any]]:
@@ -73,7 +99,12 @@ def _generation(
             backend, limits = target.backend, target.timeouts
             answered = False
             try:
-                upstream = open_upstream(client_for(backend, limits), target.upstream_model)
+                try:
+                    upstream = open_upstream(client_for(backend, limits), target.upstream_model)
+                except (pydantic.ValidationError, ValueError, TypeError) as exc:
+                    # Ollama's client refused to build the request: nothing was sent, the
+                    # backend is not at fault.
+                    raise InvalidRequest(f"the request cannot be sent to Ollama: {exc}") from exc
                 for part in upstream:
                     answered = True
                     if final is not None:
@@ -83,8 +114,10 @@ def _generation(
                     if meta is not None and meta.cancelled is not None and meta.cancelled():
                         raise Cancelled("the completion was cancelled while it ran")
                     if time.monotonic() - call.started > limits.total:
-                        raise UpstreamTimeout(
-                            f"backend '{backend.name}' did not finish within {limits.total:g} s"
+                        raise backend_fault(
+                            UpstreamTimeout(
+                                f"backend '{backend.name}' did not finish within {limits.total:g} s"
+                            )
                         )
                     delta = delta_of(part)
                     if delta.content or delta.thinking or delta.tool_calls:
@@ -98,8 +131,10 @@ def _generation(
                     if part.done:
                         final = part
                 if final is None:
-                    raise UpstreamError(
-                        f"backend '{backend.name}' ended the answer before it was done"
+                    raise backend_fault(
+                        UpstreamError(
+                            f"backend '{backend.name}' ended the answer before it was done"
+                        )
                     )
                 break
             except GeneratorExit:
@@ -195,7 +230,7 @@ def chat_stream(
     def open_upstream(client, upstream_model):
         return client.chat(
             model=upstream_model,
-            messages=call.messages,
+            messages=_wire_messages(call.messages),
             tools=request.tools,
             stream=True,
             format=request.format,
@@ -233,7 +268,7 @@ def generate_stream(
             else call.route.system_prompt or None,
             template=request.template,
             raw=request.raw,
-            images=request.images,
+            images=image_bytes(request.images) if request.images else None,
             think=request.think,
             stream=True,
             format=request.format,
