@@ -197,6 +197,10 @@ if "://" not in OLLAMA_HOST:
 
 # Largest request body the API accepts, in bytes (images travel base64-encoded inside the JSON).
 CORRAL_MAX_REQUEST_BYTES = env.int("CORRAL_MAX_REQUEST_BYTES", default=20 * 1024 * 1024)
+# The most one request may ask for, in every door (OpenAI's own caps for tools and inputs).
+CORRAL_MAX_MESSAGES = env.int("CORRAL_MAX_MESSAGES", default=1000)
+CORRAL_MAX_TOOLS = env.int("CORRAL_MAX_TOOLS", default=128)
+CORRAL_MAX_EMBEDDING_INPUTS = env.int("CORRAL_MAX_EMBEDDING_INPUTS", default=2048)
 DATA_UPLOAD_MAX_MEMORY_SIZE = CORRAL_MAX_REQUEST_BYTES
 
 # What a caller without a team (or a team created without an explicit list) may use: "all" or "none".

@@ -17,14 +17,62 @@ from tests.conftest import MODEL
 pytestmark = pytest.mark.django_db
 
 MESSAGES = [{"role": "user", "content": "hello"}]
+PIXEL = "iVBORw0KGgo="
+# The OpenAI shapes a tool loop and a vision call send: every nested place a value can stand.
+OPENAI_TOOL_LOOP = {
+    "model": MODEL,
+    "stream": True,
+    "stream_options": {"include_usage": True},
+    "messages": [
+        {"role": "developer", "content": "be brief"},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "what is here?"},
+                {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PIXEL}"}},
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "look", "arguments": '{"where": "here"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": "a cat"},
+    ],
+    "tools": [
+        {
+            "type": "function",
+            "function": {"name": "look", "parameters": {"type": "object", "properties": {}}},
+        }
+    ],
+    "response_format": {"type": "json_schema", "json_schema": {"schema": {"type": "object"}}},
+    "stop": ["\n\n"],
+}
+# name: (path, a valid body)
 VALID = {
-    "/ollama/api/chat": {"model": MODEL, "messages": MESSAGES, "stream": False},
-    "/ollama/api/generate": {"model": MODEL, "prompt": "hello", "stream": False},
-    "/ollama/api/embed": {"model": MODEL, "input": ["hello"]},
-    "/ollama/api/show": {"model": MODEL},
-    "/v1/chat/completions": {"model": MODEL, "messages": MESSAGES, "max_tokens": 5},
-    "/v1/embeddings": {"model": MODEL, "input": "hello"},
-    "/api/v1/chat": {"model": MODEL, "messages": MESSAGES},
+    "/ollama/api/chat": (
+        "/ollama/api/chat",
+        {"model": MODEL, "messages": MESSAGES, "stream": False},
+    ),
+    "/ollama/api/generate": (
+        "/ollama/api/generate",
+        {"model": MODEL, "prompt": "hello", "stream": False, "images": [PIXEL]},
+    ),
+    "/ollama/api/embed": ("/ollama/api/embed", {"model": MODEL, "input": ["hello"]}),
+    "/ollama/api/show": ("/ollama/api/show", {"model": MODEL}),
+    "/v1/chat/completions": (
+        "/v1/chat/completions",
+        {"model": MODEL, "messages": MESSAGES, "max_tokens": 5},
+    ),
+    "/v1/chat/completions (tool loop)": ("/v1/chat/completions", OPENAI_TOOL_LOOP),
+    "/v1/embeddings": ("/v1/embeddings", {"model": MODEL, "input": "hello"}),
+    "/api/v1/chat": ("/api/v1/chat", {"model": MODEL, "messages": MESSAGES}),
 }
 FUZZ = settings(
     max_examples=150,
@@ -143,24 +191,29 @@ def post(token, route, settings):
     return send
 
 
-@pytest.mark.parametrize("path", list(VALID))
-def test_the_valid_body_is_accepted(post, path):
-    response = post(path, json.dumps(VALID[path]))
+@pytest.mark.parametrize("case", list(VALID))
+def test_the_valid_body_is_accepted(post, case):
+    path, body = VALID[case]
+    response = post(path, json.dumps(body))
     assert response.status_code == 200, response.content
 
 
-@pytest.mark.parametrize("path", list(VALID))
-def test_mutated_bodies_are_handled(post, path):
+@pytest.mark.parametrize("case", list(VALID))
+def test_mutated_bodies_are_handled(post, case):
+    path, valid = VALID[case]
+
     @FUZZ
-    @given(body=mutated_bodies(VALID[path]))
+    @given(body=mutated_bodies(valid))
     def check(body):
         _assert_handled(path, post(path, body), must_fail=False)
 
     check()
 
 
-@pytest.mark.parametrize("path", list(VALID))
-def test_broken_bodies_are_refused_with_a_4xx(post, path):
+@pytest.mark.parametrize("case", list(VALID))
+def test_broken_bodies_are_refused_with_a_4xx(post, case):
+    path, _ = VALID[case]
+
     @FUZZ
     @given(body=broken_bytes)
     def check(body):
@@ -169,7 +222,54 @@ def test_broken_bodies_are_refused_with_a_4xx(post, path):
     check()
 
 
-@pytest.mark.parametrize("path", list(VALID))
+# What was seen answering 500 on /v1 (issue 17, point 11), and what asked for unbounded work.
+OPENAI_MALFORMED = {
+    "stream_options a list": {"stream_options": [1]},
+    "image_url a string": {
+        "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": "x"}]}]
+    },
+    "tool_calls of strings": {"messages": [{"role": "assistant", "tool_calls": ["x"]}]},
+    "function a list": {"messages": [{"role": "assistant", "tool_calls": [{"function": [1]}]}]},
+    "tool_call_id an object": {"messages": [{"role": "tool", "content": "r", "tool_call_id": {}}]},
+    "arguments nested 50,000 deep": {
+        "messages": [
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {"function": {"name": "f", "arguments": '{"a":' * 50_000 + "1" + "}" * 50_000}}
+                ],
+            }
+        ]
+    },
+    "50,000 messages": {"messages": MESSAGES * 50_000},
+    "200 tools": {"tools": OPENAI_TOOL_LOOP["tools"] * 200},
+}
+
+
+@pytest.mark.parametrize("case", list(OPENAI_MALFORMED))
+def test_malformed_openai_bodies_are_a_400(post, case):
+    body = {**OPENAI_TOOL_LOOP, "stream": False, **OPENAI_MALFORMED[case]}
+    response = post("/v1/chat/completions", json.dumps(body))
+    assert response.status_code == 400, response.content[:300]
+    _assert_handled("/v1/chat/completions", response, must_fail=True)
+
+
+@pytest.mark.parametrize("path", ["/v1/embeddings", "/ollama/api/embed"])
+def test_embedding_inputs_are_bounded(post, path):
+    response = post(path, json.dumps({"model": MODEL, "input": ["a"] * 100_000}))
+    assert response.status_code == 400 and "at most 2048" in response.content.decode()
+
+
+@pytest.mark.parametrize("case", list(VALID))
+def test_a_body_over_the_limit_is_a_413(post, settings, case):
+    path, valid = VALID[case]
+    settings.CORRAL_MAX_REQUEST_BYTES = settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    response = post(path, json.dumps({**valid, "padding": "x" * 20_000}))
+    assert response.status_code == 413, response.content[:300]
+    assert "larger than the limit" in _error_message(path, response)
+
+
+@pytest.mark.parametrize("case", list(VALID))
 @pytest.mark.parametrize(
     "value",
     [
@@ -179,6 +279,7 @@ def test_broken_bodies_are_refused_with_a_4xx(post, path):
         pytest.param({"nested": True}, id="object"),
     ],
 )
-def test_wrong_model_values_are_refused(post, path, value):
-    response = post(path, json.dumps({**VALID[path], "model": value}))
+def test_wrong_model_values_are_refused(post, case, value):
+    path, valid = VALID[case]
+    response = post(path, json.dumps({**valid, "model": value}))
     _assert_handled(path, response, must_fail=True)

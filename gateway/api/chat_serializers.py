@@ -1,3 +1,4 @@
+from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.settings import api_settings
@@ -79,7 +80,7 @@ class MessageSerializer(RejectUnknownFields, serializers.Serializer):
     role = serializers.ChoiceField(choices=ROLES)
     content = StrictCharField(allow_blank=True, trim_whitespace=False, required=False, default="")
     images = serializers.ListField(child=Base64Field(), required=False, max_length=16)
-    tool_calls = ToolCallSerializer(many=True, required=False)
+    tool_calls = ToolCallSerializer(many=True, required=False, max_length=settings.CORRAL_MAX_TOOLS)
     tool_name = StrictCharField(required=False, max_length=200)
     thinking = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
 
@@ -147,11 +148,13 @@ class MetadataField(serializers.DictField):
 
 class ChatInputSerializer(RejectUnknownFields, serializers.Serializer):
     model = StrictCharField(max_length=200)
-    messages = MessageSerializer(many=True, allow_empty=False, max_length=1000)
+    messages = MessageSerializer(
+        many=True, allow_empty=False, max_length=settings.CORRAL_MAX_MESSAGES
+    )
     stream = StrictBooleanField(required=False, default=False)
     options = OptionsSerializer(required=False)
     format = FormatField(required=False)
-    tools = ToolSerializer(many=True, required=False, max_length=128)
+    tools = ToolSerializer(many=True, required=False, max_length=settings.CORRAL_MAX_TOOLS)
     keep_alive = KeepAliveField(required=False)
     conversation_id = StrictCharField(required=False, max_length=200)
     metadata = MetadataField(required=False)

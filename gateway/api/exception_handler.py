@@ -2,13 +2,15 @@
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
 
-from gateway.errors import DatabaseUnavailable, GatewayError
+from gateway.errors import DatabaseUnavailable, GatewayError, RequestTooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +52,10 @@ def error_response(
 
 
 def handle_exception(exc, context):
+    if isinstance(exc, RequestDataTooBig):
+        # Django refuses a declared length over DATA_UPLOAD_MAX_MEMORY_SIZE before DRF's parser runs.
+        limit = settings.CORRAL_MAX_REQUEST_BYTES
+        exc = RequestTooLarge(f"request body is larger than the limit of {limit} bytes")
     if isinstance(exc, OperationalError | InterfaceError):
         # The database is away (e.g. while authenticating a token that is not cached).
         logger.warning("database unavailable: %s", exc)

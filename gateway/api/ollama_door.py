@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from itertools import chain
 
+from django.conf import settings
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, serializers
@@ -86,9 +87,11 @@ def _options(data: dict) -> dict:
 
 class OllamaChatSerializer(serializers.Serializer):
     model = StrictCharField(max_length=200)
-    messages = MessageSerializer(many=True, allow_empty=False, max_length=1000)
+    messages = MessageSerializer(
+        many=True, allow_empty=False, max_length=settings.CORRAL_MAX_MESSAGES
+    )
     stream = StrictBooleanField(required=False, default=True)
-    tools = ToolSerializer(many=True, required=False, max_length=128)
+    tools = ToolSerializer(many=True, required=False, max_length=settings.CORRAL_MAX_TOOLS)
     format = serializers.JSONField(required=False)
     keep_alive = KeepAliveField(required=False)
     think = serializers.JSONField(required=False)
@@ -119,6 +122,10 @@ class OllamaEmbedSerializer(serializers.Serializer):
         if isinstance(value, str):
             return [value]
         if isinstance(value, list) and value and all(isinstance(item, str) for item in value):
+            if len(value) > settings.CORRAL_MAX_EMBEDDING_INPUTS:
+                raise serializers.ValidationError(
+                    f"at most {settings.CORRAL_MAX_EMBEDDING_INPUTS} inputs ({len(value)} sent)."
+                )
             return value
         raise serializers.ValidationError("must be a string or a list of strings.")
 

@@ -6,7 +6,6 @@ through the same pipeline as every other door.
 """
 
 import base64
-import binascii
 import json
 import struct
 import time
@@ -19,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.models import AuditRecord
+from gateway.api import openai_requests
 from gateway.api.base import RateLimitHeadersMixin
 from gateway.api.caller import caller_from_request
 from gateway.api.exception_handler import handle_exception
@@ -77,147 +77,6 @@ def openai_exception_handler(exc, context):
         response.status_code, error.get("code", ""), error.get("message", ""), param
     )
     return response
-
-
-def _number(data: dict, key: str, kind=(int, float)):
-    value = data.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, kind):
-        raise InvalidRequest(f"{key}: must be a number.")
-    return value
-
-
-def _options(data: dict) -> dict:
-    """OpenAI's sampling parameters as Ollama options."""
-    options = {}
-    for openai_key, ollama_key in (
-        ("temperature", "temperature"),
-        ("top_p", "top_p"),
-        ("presence_penalty", "presence_penalty"),
-        ("frequency_penalty", "frequency_penalty"),
-    ):
-        value = _number(data, openai_key)
-        if value is not None:
-            options[ollama_key] = value
-    seed = _number(data, "seed", int)
-    if seed is not None:
-        options["seed"] = seed
-    max_tokens = _number(data, "max_completion_tokens", int) or _number(data, "max_tokens", int)
-    if max_tokens is not None:
-        options["num_predict"] = max_tokens
-    stop = data.get("stop")
-    if stop is not None:
-        if isinstance(stop, str):
-            stop = [stop]
-        if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
-            raise InvalidRequest("stop: must be a string or a list of strings.")
-        options["stop"] = stop
-    return options
-
-
-def _format(data: dict):
-    response_format = data.get("response_format")
-    if response_format is None:
-        return None
-    if not isinstance(response_format, dict):
-        raise InvalidRequest("response_format: must be an object.")
-    kind = response_format.get("type")
-    if kind == "text":
-        return None
-    if kind == "json_object":
-        return "json"
-    if kind == "json_schema":
-        schema = (response_format.get("json_schema") or {}).get("schema")
-        if not isinstance(schema, dict):
-            raise InvalidRequest("response_format: json_schema.schema must be an object.")
-        return schema
-    raise InvalidRequest("response_format: type must be text, json_object or json_schema.")
-
-
-def _content(content, index: int) -> tuple[str, list[str]]:
-    """An OpenAI message content (a string or a list of parts) as Ollama's text and images."""
-    if content is None:
-        return "", []
-    if isinstance(content, str):
-        return content, []
-    if not isinstance(content, list):
-        raise InvalidRequest(f"messages[{index}].content: must be a string or a list of parts.")
-    texts, images = [], []
-    for part in content:
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text" and isinstance(part.get("text"), str):
-            texts.append(part["text"])
-        elif kind == "image_url":
-            url = (part.get("image_url") or {}).get("url", "")
-            if not isinstance(url, str) or not url.startswith("data:") or ";base64," not in url:
-                raise InvalidRequest(
-                    f"messages[{index}].content: images must be data URLs (data:image/...;base64,...)."
-                )
-            data = url.split(";base64,", 1)[1]
-            try:
-                base64.b64decode(data, validate=True)
-            except (binascii.Error, ValueError):
-                raise InvalidRequest(
-                    f"messages[{index}].content: the image's data is not base64."
-                ) from None
-            images.append(data)
-        else:
-            raise InvalidRequest(f"messages[{index}].content: unsupported part {kind!r}.")
-    return "".join(texts), images
-
-
-def _messages(data: dict) -> list[dict]:
-    messages = data.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise InvalidRequest("messages: must be a non-empty list.")
-    tool_names: dict[str, str] = {}
-    converted = []
-    for index, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise InvalidRequest(f"messages[{index}]: must be an object.")
-        role = message.get("role")
-        if role == "developer":
-            role = "system"
-        if role not in ("system", "user", "assistant", "tool"):
-            raise InvalidRequest(f"messages[{index}].role: {role!r} is not a valid role.")
-        text, images = _content(message.get("content"), index)
-        out: dict = {"role": role, "content": text}
-        if images:
-            out["images"] = images
-        if role == "assistant" and message.get("tool_calls"):
-            calls = []
-            for call in message["tool_calls"]:
-                function = call.get("function") or {}
-                try:
-                    arguments = json.loads(function.get("arguments") or "{}")
-                except (TypeError, json.JSONDecodeError):
-                    raise InvalidRequest(
-                        f"messages[{index}].tool_calls: arguments must be a JSON string."
-                    ) from None
-                tool_names[call.get("id", "")] = function.get("name", "")
-                calls.append(
-                    {"function": {"name": function.get("name", ""), "arguments": arguments}}
-                )
-            out["tool_calls"] = calls
-        if role == "tool":
-            name = tool_names.get(message.get("tool_call_id", "")) or message.get("name")
-            if name:
-                out["tool_name"] = name
-        converted.append(out)
-    return converted
-
-
-def _tools(data: dict) -> list | None:
-    tools = data.get("tools")
-    if tools is None:
-        return None
-    if not isinstance(tools, list) or not all(
-        isinstance(t, dict) and t.get("type") == "function" and isinstance(t.get("function"), dict)
-        for t in tools
-    ):
-        raise InvalidRequest("tools: must be a list of {type: function, function: {...}}.")
-    return tools
 
 
 def _openai_tool_calls(tool_calls: list[dict] | None) -> list[dict]:
@@ -329,19 +188,19 @@ class ChatCompletionsView(OpenAIView):
             raise InvalidRequest("stream: must be true or false.")
         chat_request = ChatRequest(
             model=model,
-            messages=_messages(data),
+            messages=openai_requests.messages(data),
             stream=stream,
-            options=_options(data),
-            format=_format(data),
-            tools=_tools(data),
+            options=openai_requests.options(data),
+            format=openai_requests.response_format(data),
+            tools=openai_requests.tools(data),
             metadata={"user": data["user"]} if isinstance(data.get("user"), str) else {},
         )
         meta = request.corral_meta = CallMeta()
         caller = caller_from_request(request, surface=AuditRecord.Surface.OPENAI)
+        include_usage = openai_requests.include_usage(data)
         events = chat_stream(caller=caller, request=chat_request, meta=meta)
         created = int(time.time())
         if stream:
-            include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
             first = next(events)
             response = StreamingHttpResponse(
                 _ChunkRelay(
@@ -398,22 +257,14 @@ class ModelDetailView(OpenAIView):
 class EmbeddingsView(OpenAIView):
     def post(self, request):
         data = self.body()
-        model, raw_input = data.get("model"), data.get("input")
+        model = data.get("model")
         if not isinstance(model, str) or not model:
             raise InvalidRequest("model: is required.")
-        inputs = [raw_input] if isinstance(raw_input, str) else raw_input
-        if (
-            not isinstance(inputs, list)
-            or not inputs
-            or not all(isinstance(i, str) for i in inputs)
-        ):
-            raise InvalidRequest(
-                "input: must be a string or a list of strings (token arrays are not supported)."
-            )
+        inputs = openai_requests.embedding_inputs(data)
         encoding = data.get("encoding_format", "float")
         if encoding not in ("float", "base64"):
             raise InvalidRequest("encoding_format: must be float or base64.")
-        dimensions = _number(data, "dimensions", int)
+        dimensions = openai_requests.number(data, "dimensions", int)
         meta = request.corral_meta = CallMeta()
         result = embed(
             caller=caller_from_request(request, surface=AuditRecord.Surface.OPENAI),

@@ -44,6 +44,11 @@ class LimitedJSONParser(JSONParser):
         return data
 
 
+def check_nesting(value, path: str) -> None:
+    """The nesting bound for JSON that arrives inside a string (OpenAI's tool arguments)."""
+    _check(value, depth=0, check_strings=True, path=path)
+
+
 def _check(value, *, depth: int, check_strings: bool, path: str) -> None:
     if depth > MAX_DEPTH:
         raise InvalidRequest(f"request body is nested more than {MAX_DEPTH} levels deep")

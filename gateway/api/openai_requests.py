@@ -1,0 +1,223 @@
+"""OpenAI request bodies read into the pipeline's terms (Ollama's messages, options, format, tools).
+
+Every value is type-checked where it is read: a malformed body is a 400 in OpenAI's shape, never a
+500, and the work one body may ask for is bounded (messages, tools, embedding inputs, nesting of
+tool arguments) like in every other door."""
+
+import base64
+import binascii
+import json
+
+from django.conf import settings
+
+from gateway.api.parsers import check_nesting
+from gateway.errors import InvalidRequest
+
+ROLES = ("system", "user", "assistant", "tool")
+MAX_CONTENT_PARTS = 256
+
+
+def _object(value, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise InvalidRequest(f"{where}: must be an object.")
+    return value
+
+
+def _list(value, where: str, most: int, *, empty: bool = True) -> list:
+    if not isinstance(value, list) or (not empty and not value):
+        raise InvalidRequest(f"{where}: must be a {'' if empty else 'non-empty '}list.")
+    if len(value) > most:
+        raise InvalidRequest(f"{where}: at most {most} items ({len(value)} sent).")
+    return value
+
+
+def _string(value, where: str, *, default: str | None = None) -> str:
+    if value is None and default is not None:
+        return default
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{where}: must be a string.")
+    return value
+
+
+def number(data: dict, key: str, kind=(int, float)):
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise InvalidRequest(f"{key}: must be a number.")
+    return value
+
+
+def options(data: dict) -> dict:
+    """OpenAI's sampling parameters as Ollama options."""
+    result = {}
+    for key in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
+        value = number(data, key)
+        if value is not None:
+            result[key] = value
+    seed = number(data, "seed", int)
+    if seed is not None:
+        result["seed"] = seed
+    max_tokens = number(data, "max_completion_tokens", int) or number(data, "max_tokens", int)
+    if max_tokens is not None:
+        result["num_predict"] = max_tokens
+    stop = data.get("stop")
+    if stop is not None:
+        stop = [stop] if isinstance(stop, str) else stop
+        if (
+            not isinstance(stop, list)
+            or len(stop) > 16
+            or not all(isinstance(s, str) for s in stop)
+        ):
+            raise InvalidRequest("stop: must be a string or a list of up to 16 strings.")
+        result["stop"] = stop
+    return result
+
+
+def response_format(data: dict):
+    value = data.get("response_format")
+    if value is None:
+        return None
+    kind = _object(value, "response_format").get("type")
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return "json"
+    if kind == "json_schema":
+        schema = _object(value.get("json_schema") or {}, "response_format.json_schema").get(
+            "schema"
+        )
+        if not isinstance(schema, dict):
+            raise InvalidRequest("response_format: json_schema.schema must be an object.")
+        return schema
+    raise InvalidRequest("response_format: type must be text, json_object or json_schema.")
+
+
+def include_usage(data: dict) -> bool:
+    stream_options = data.get("stream_options")
+    if stream_options is None:
+        return False
+    value = _object(stream_options, "stream_options").get("include_usage")
+    if value is not None and not isinstance(value, bool):
+        raise InvalidRequest("stream_options.include_usage: must be true or false.")
+    return bool(value)
+
+
+def _image(part: dict, where: str) -> str:
+    image_url = part.get("image_url")
+    url = image_url.get("url") if isinstance(image_url, dict) else image_url
+    if not isinstance(url, str) or not url.startswith("data:") or ";base64," not in url:
+        raise InvalidRequest(f"{where}: images must be data URLs (data:image/...;base64,...).")
+    data = url.split(";base64,", 1)[1]
+    try:
+        base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidRequest(f"{where}: the image's data is not base64.") from None
+    return data
+
+
+def _content(content, where: str) -> tuple[str, list[str]]:
+    """A message's content (a string or a list of parts) as Ollama's text and images."""
+    if content is None:
+        return "", []
+    if isinstance(content, str):
+        return content, []
+    texts, images = [], []
+    for index, part in enumerate(_list(content, where, MAX_CONTENT_PARTS)):
+        at = f"{where}[{index}]"
+        kind = _object(part, at).get("type")
+        if kind == "text":
+            texts.append(_string(part.get("text"), f"{at}.text"))
+        elif kind == "image_url":
+            images.append(_image(part, at))
+        else:
+            raise InvalidRequest(f"{at}: unsupported part {kind!r}.")
+    return "".join(texts), images
+
+
+def tool_arguments(text, where: str) -> dict:
+    """A tool call's arguments, a JSON string in OpenAI's format (an object in Ollama's)."""
+    if text is None or text == "":
+        return {}
+    if not isinstance(text, str):
+        raise InvalidRequest(f"{where}: must be a JSON string.")
+    try:
+        arguments = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        raise InvalidRequest(f"{where}: must be a JSON string of an object.") from None
+    if not isinstance(arguments, dict):
+        raise InvalidRequest(f"{where}: must be a JSON string of an object.")
+    check_nesting(arguments, where)
+    return arguments
+
+
+def _tool_calls(calls, where: str, names: dict[str, str]) -> list[dict]:
+    converted = []
+    for index, call in enumerate(_list(calls, where, settings.CORRAL_MAX_TOOLS)):
+        at = f"{where}[{index}]"
+        function = _object(_object(call, at).get("function"), f"{at}.function")
+        name = _string(function.get("name"), f"{at}.function.name")
+        arguments = tool_arguments(function.get("arguments"), f"{at}.function.arguments")
+        call_id = call.get("id")
+        if call_id is not None:
+            names[_string(call_id, f"{at}.id")] = name
+        converted.append({"function": {"name": name, "arguments": arguments}})
+    return converted
+
+
+def messages(data: dict) -> list[dict]:
+    items = _list(data.get("messages"), "messages", settings.CORRAL_MAX_MESSAGES, empty=False)
+    tool_names: dict[str, str] = {}
+    converted = []
+    for index, message in enumerate(items):
+        where = f"messages[{index}]"
+        role = _object(message, where).get("role")
+        role = "system" if role == "developer" else role
+        if role not in ROLES:
+            raise InvalidRequest(f"{where}.role: {role!r} is not a valid role.")
+        text, images = _content(message.get("content"), f"{where}.content")
+        out: dict = {"role": role, "content": text}
+        if images:
+            out["images"] = images
+        if role == "assistant" and message.get("tool_calls"):
+            out["tool_calls"] = _tool_calls(
+                message["tool_calls"], f"{where}.tool_calls", tool_names
+            )
+        if role == "tool":
+            call_id = message.get("tool_call_id")
+            name = message.get("name")
+            if call_id is not None:
+                call_id = _string(call_id, f"{where}.tool_call_id")
+            if name is not None:
+                name = _string(name, f"{where}.name")
+            name = tool_names.get(call_id or "") or name
+            if name:
+                out["tool_name"] = name
+        converted.append(out)
+    return converted
+
+
+def tools(data: dict) -> list | None:
+    value = data.get("tools")
+    if value is None:
+        return None
+    for index, tool in enumerate(_list(value, "tools", settings.CORRAL_MAX_TOOLS)):
+        where = f"tools[{index}]"
+        if _object(tool, where).get("type") != "function":
+            raise InvalidRequest(f"{where}.type: must be function.")
+        function = _object(tool.get("function"), f"{where}.function")
+        _string(function.get("name"), f"{where}.function.name")
+        parameters = function.get("parameters")
+        if parameters is not None:
+            _object(parameters, f"{where}.function.parameters")
+    return value
+
+
+def embedding_inputs(data: dict) -> list[str]:
+    raw = data.get("input")
+    inputs = [raw] if isinstance(raw, str) else raw
+    if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) for i in inputs):
+        raise InvalidRequest(
+            "input: must be a string or a list of strings (token arrays are not supported)."
+        )
+    return _list(inputs, "input", settings.CORRAL_MAX_EMBEDDING_INPUTS)
