@@ -18,6 +18,7 @@ GROUP_PERMISSIONS: dict[str, list[tuple[str, str, list[str]]]] = {
     GLOBAL_AUDITORS: [
         ("audit", "auditrecord", _VIEW_ALL),
         ("audit", "adminaction", _VIEW_ALL),
+        ("audit", "auditcheckpoint", _VIEW_ALL),
         ("accounts", "team", _VIEW_ALL),
         ("accounts", "membership", _VIEW_ALL),
         ("accounts", "apitoken", _VIEW_ALL),

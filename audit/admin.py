@@ -15,9 +15,10 @@ from django.utils.html import format_html, format_html_join
 
 from accounts.models import Membership, Team
 from audit.chain import audit_chain_state
+from audit.checkpoints import checkpoint_is_genuine
 from audit.dashboard import bar_chart, dashboard
 from audit.export import EXPORTERS
-from audit.models import AdminAction, AuditRecord
+from audit.models import AdminAction, AuditCheckpoint, AuditRecord
 from audit.selectors import audit_record_search
 from gateway.admin_roles import ReadOnlyAdminMixin, TeamScopedMixin
 from gateway.models import ModelRoute
@@ -339,6 +340,18 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, TeamScopedMixin, admin.ModelAdmin):
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
         response["Content-Disposition"] = f'attachment; filename="corral-audit-{stamp}.{fmt}"'
         return response
+
+
+@admin.register(AuditCheckpoint)
+class AuditCheckpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The chain's signed checkpoints: read-only for everyone, like the trail they anchor."""
+
+    list_display = ["at", "kind", "seq", "head_hash", "purge_cutoff", "purged", "genuine"]
+    list_filter = ["kind"]
+
+    @admin.display(boolean=True, description="signature holds")
+    def genuine(self, checkpoint):
+        return checkpoint_is_genuine(checkpoint)
 
 
 @admin.register(AdminAction)

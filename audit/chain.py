@@ -14,7 +14,8 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from audit.models import AuditRecord
+from audit.checkpoints import anchors, checkpoint_write, purges
+from audit.models import AuditCheckpoint, AuditRecord
 
 GENESIS = "0" * 64
 CONTENT_FIELDS = (
@@ -115,6 +116,8 @@ def audit_chain_seal(*, batch: int = 1000) -> int:
             record.chain_seq = seq
             record.chain_hash = previous = link_hash(previous, seq, record, record.content_hash)
         AuditRecord.objects.bulk_update(pending, ["content_hash", "chain_seq", "chain_hash"])
+        if pending:
+            checkpoint_write(kind=AuditCheckpoint.Kind.SEAL, seq=seq, head_hash=previous)
     return len(pending)
 
 
@@ -126,26 +129,68 @@ class VerifyReport:
     first_bad_id: str = ""
     first_bad_seq: int | None = None
     reason: str = ""
+    anchored_at: int | None = None  # the newest signed checkpoint the chain was held against
 
 
-def audit_chain_verify() -> VerifyReport:
-    """Walk the chain from the start; report the first record that does not match."""
+def _purge_problem(record: AuditRecord, purge_runs: dict) -> str:
+    if any(getattr(record, field) != blank for field, blank in BLANK_CONTENT.items()):
+        return "content was changed after its purge (a purge only blanks it)"
+    cutoff = purge_runs.get(record.content_purged_at)
+    if cutoff is None or record.started_at >= cutoff:
+        return "content was blanked, but no signed purge covers this record"
+    return ""
+
+
+def audit_chain_verify(*, checkpoints: list[str] = ()) -> VerifyReport:
+    """Walk the chain from the start; report the first record that does not match, then hold the
+    chain's end against the signed checkpoints (a deleted tail or a wiped table shows there)."""
     previous, expected_seq, checked = GENESIS, 1, 0
+    purge_runs = purges()
+    hashes_at: dict[int, str] = {}
+    found, problems = anchors(given=checkpoints)
+    wanted = {anchor.seq for anchor in found}
     records = AuditRecord.objects.filter(chain_seq__isnull=False).order_by("chain_seq")
     for record in records.iterator(chunk_size=2000):
         bad = ""
         if record.chain_seq != expected_seq:
             bad = f"sequence gap: expected {expected_seq}, found {record.chain_seq}"
-        elif record.content_purged_at is None and content_hash(record) != record.content_hash:
+        elif record.content_purged_at is not None:
+            bad = _purge_problem(record, purge_runs)
+        elif content_hash(record) != record.content_hash:
             bad = "content does not match its hash"
-        elif (
+        if not bad and (
             link_hash(previous, record.chain_seq, record, record.content_hash) != record.chain_hash
         ):
             bad = "record does not match its link in the chain"
         if bad:
             return VerifyReport(False, checked, _unsealed(), str(record.id), record.chain_seq, bad)
+        if record.chain_seq in wanted:
+            hashes_at[record.chain_seq] = record.chain_hash
         previous, expected_seq, checked = record.chain_hash, expected_seq + 1, checked + 1
-    return VerifyReport(True, checked, _unsealed())
+    if problems:
+        return VerifyReport(False, checked, _unsealed(), reason="; ".join(problems))
+    for anchor in sorted(found, key=lambda a: a.seq, reverse=True):
+        if anchor.seq > checked:
+            return VerifyReport(
+                False,
+                checked,
+                _unsealed(),
+                first_bad_seq=checked + 1,
+                reason=f"records are missing from the end: a signed checkpoint of "
+                f"{anchor.at.isoformat()} (from {anchor.source}) says {anchor.seq} records were "
+                f"sealed, the chain has {checked}",
+            )
+        if hashes_at.get(anchor.seq) != anchor.head_hash:
+            return VerifyReport(
+                False,
+                checked,
+                _unsealed(),
+                first_bad_seq=anchor.seq,
+                reason=f"the chain up to position {anchor.seq} is not the one the signed "
+                f"checkpoint of {anchor.at.isoformat()} (from {anchor.source}) names",
+            )
+    anchored = max((anchor.seq for anchor in found), default=None)
+    return VerifyReport(True, checked, _unsealed(), anchored_at=anchored)
 
 
 def _unsealed(cap: int | None = None) -> int:
@@ -166,7 +211,8 @@ def audit_chain_state() -> dict:
 def audit_content_purge(*, older_than_days: int, batch: int = 2000) -> int:
     """Blank the prompt and completion of sealed records older than the retention period; their
     metadata, hashes and chain links stay and still verify. Returns how many were purged."""
-    cutoff = timezone.now() - timedelta(days=older_than_days)
+    now = timezone.now()
+    cutoff = now - timedelta(days=older_than_days)
     purged = 0
     while True:
         ids = list(
@@ -175,7 +221,19 @@ def audit_content_purge(*, older_than_days: int, batch: int = 2000) -> int:
             ).values_list("id", flat=True)[:batch]
         )
         if not ids:
-            return purged
+            break
         purged += AuditRecord.objects.filter(id__in=ids).update(
-            content_purged_at=timezone.now(), **BLANK_CONTENT
+            content_purged_at=now, **BLANK_CONTENT
         )
+    if purged:
+        # The signed statement that lets these blanked records verify (see _purge_problem).
+        seq, head = _head()
+        checkpoint_write(
+            kind=AuditCheckpoint.Kind.PURGE,
+            seq=seq,
+            head_hash=head,
+            at=now,
+            purge_cutoff=cutoff,
+            purged=purged,
+        )
+    return purged

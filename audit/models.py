@@ -165,6 +165,41 @@ class AuditRecord(models.Model):
         return self.status != self.Status.RUNNING
 
 
+class AuditCheckpoint(models.Model):
+    """A signed statement about the chain: "N records were sealed and the last link was H" (kind
+    seal), or "records started before C were blanked at T" (kind purge). Signed with a key that is
+    not in the database (CORRAL_AUDIT_SIGNING_KEY), and also written to the log and the trace, so a
+    deleted tail, a wiped table or a blanking outside the retention job shows."""
+
+    class Kind(models.TextChoices):
+        SEAL = "seal", "Sealed"
+        PURGE = "purge", "Content purged"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    at = models.DateTimeField(db_index=True)
+    seq = models.BigIntegerField(help_text="chain position of the last sealed record")
+    head_hash = models.CharField(max_length=64)
+    purge_cutoff = models.DateTimeField(null=True, blank=True)
+    purged = models.PositiveIntegerField(default=0)
+    signature = models.CharField(max_length=64)
+
+    objects = AuditRecordQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at position {self.seq} ({self.at:%Y-%m-%d %H:%M:%S})"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ImmutableRecordError(f"audit checkpoint {self.pk} cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableRecordError("audit checkpoints are never deleted")
+
+
 class AdminAction(models.Model):
     """Who created, changed, revoked or deleted a token, team, member, route or backend, with the
     values before and after. Like the audit trail: written once, never edited."""

@@ -1,5 +1,6 @@
 """Corral settings. Everything comes from the environment, read once here."""
 
+import hmac
 import logging
 from datetime import timedelta
 from pathlib import Path
@@ -196,6 +197,12 @@ if "://" not in OLLAMA_HOST:
     OLLAMA_HOST = f"http://{OLLAMA_HOST}"
 
 # Largest request body the API accepts, in bytes (images travel base64-encoded inside the JSON).
+# Signs the audit chain's checkpoints. Not in the database, so whoever can write the database
+# cannot forge one; by default derived from SECRET_KEY (set it on its own to rotate SECRET_KEY).
+CORRAL_AUDIT_SIGNING_KEY = (
+    env.str("CORRAL_AUDIT_SIGNING_KEY", default="")
+    or hmac.new(SECRET_KEY.encode(), b"corral audit checkpoints", "sha256").hexdigest()
+)
 CORRAL_MAX_REQUEST_BYTES = env.int("CORRAL_MAX_REQUEST_BYTES", default=20 * 1024 * 1024)
 # The most one request may ask for, in every door (OpenAI's own caps for tools and inputs).
 CORRAL_MAX_MESSAGES = env.int("CORRAL_MAX_MESSAGES", default=1000)

@@ -252,3 +252,116 @@ def test_auditors_see_the_dashboard_members_do_not(api, route, team):
         client = Client()
         client.force_login(user)
         assert client.get("/admin/audit/auditrecord/dashboard/").status_code == status
+
+
+def _raw(statement: str, params=()) -> None:
+    """SQL run behind Corral's back, with the database's guards off as a DBA could."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET session_replication_role = replica")  # triggers off; superuser only
+        cursor.execute(statement, params)
+        if connection.vendor == "postgresql":
+            cursor.execute("SET session_replication_role = origin")
+
+
+def test_a_deleted_tail_is_caught_by_the_signed_checkpoint(api, route, redis_client):
+    """Attack 9: deleting the newest sealed records still verified OK."""
+    make_calls(api, 5)
+    audit_chain_seal()
+    assert verify().startswith("OK: 5 sealed records verified, anchored by a signed checkpoint")
+    _raw("DELETE FROM audit_auditrecord WHERE chain_seq > 3")
+    report = audit_chain_verify()
+    assert not report.ok and "missing from the end" in report.reason
+    assert "says 5 records were sealed, the chain has 3" in report.reason
+    with pytest.raises(CommandError, match="missing from the end"):
+        verify()
+
+
+def test_a_wiped_table_is_caught_from_outside_the_database(
+    api, route, redis_client, caplog, django_capture_on_commit_callbacks
+):
+    """Attack 9: deleting every record (and every checkpoint) still verified OK."""
+    make_calls(api, 3)
+    with (
+        caplog.at_level("INFO", logger="corral.audit.checkpoint"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        audit_chain_seal()
+    logged = next(
+        r.getMessage() for r in caplog.records if "audit checkpoint seal" in r.getMessage()
+    )
+    line = logged.split("audit checkpoint seal ", 1)[1]
+    _raw("DELETE FROM audit_auditrecord")
+    _raw("DELETE FROM audit_auditcheckpoint")
+    report = audit_chain_verify()  # Redis still holds the newest checkpoint
+    assert not report.ok and "from Redis" in report.reason and "the chain has 0" in report.reason
+    redis_client.flushdb()
+    assert audit_chain_verify().ok  # nothing left inside: only the line kept elsewhere tells
+    with pytest.raises(CommandError, match="3 records were sealed, the chain has 0"):
+        call_command("audit_verify", "--checkpoint", line, stdout=StringIO())
+
+
+def test_a_forged_checkpoint_does_not_verify(api, route, redis_client, settings):
+    make_calls(api, 2)
+    audit_chain_seal()
+    settings.CORRAL_AUDIT_SIGNING_KEY = "someone-elses-key"
+    report = audit_chain_verify()
+    assert not report.ok and "does not verify" in report.reason
+
+
+def test_content_rewritten_under_a_purge_mark_is_caught(api, route):
+    """Attack 9: rewriting a record's content and setting content_purged_at verified OK."""
+    ids = make_calls(api, 3, "what was really said")
+    audit_chain_seal()
+    _raw(
+        "UPDATE audit_auditrecord SET completion = %s, content_purged_at = %s WHERE id = %s",
+        ["something else entirely", timezone.now(), ids[1].replace("-", "")]
+        if connection.vendor == "sqlite"
+        else ["something else entirely", timezone.now(), ids[1]],
+    )
+    report = audit_chain_verify()
+    assert not report.ok and report.first_bad_id == ids[1]
+    assert "changed after its purge" in report.reason
+
+
+def test_blanking_outside_the_retention_job_is_caught(api, route):
+    ids = make_calls(api, 2, "evidence")
+    audit_chain_seal()
+    # the blank values the purge writes, written by hand
+    _raw(
+        "UPDATE audit_auditrecord SET messages = '[]', completion = '', metadata = '{}', "
+        "content_purged_at = %s WHERE id = %s",
+        [timezone.now(), ids[0].replace("-", "") if connection.vendor == "sqlite" else ids[0]],
+    )
+    report = audit_chain_verify()
+    assert not report.ok and "no signed purge covers this record" in report.reason
+
+
+@on_postgres
+def test_the_database_lets_the_purge_only_blank(api, route):
+    record_id = make_calls(api, 1)[0]
+    audit_chain_seal()
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE audit_auditrecord SET completion = 'rewritten', content_purged_at = now() "
+            "WHERE id = %s",
+            [record_id],
+        )
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM audit_auditcheckpoint")
+    assert AuditRecord.objects.get(id=record_id).completion == "You said: hello 0"
+
+
+def test_checkpoints_reach_the_trace(api, route, spans, django_capture_on_commit_callbacks):
+    make_calls(api, 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        audit_chain_seal()
+    seq = AuditRecord.objects.get().chain_seq
+    found = spans.find(
+        lambda s: any(
+            e["name"] == "corral.audit.checkpoint"
+            and e["attributes"].get("corral.audit.chain_seq") == seq
+            for e in s.events
+        )
+    )
+    assert found
