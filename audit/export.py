@@ -53,6 +53,17 @@ def _values(queryset: QuerySet[AuditRecord]) -> Iterator[dict]:
     return queryset.order_by("started_at", "id").values(*COLUMNS).iterator(chunk_size=CHUNK)
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (=cmd|'/c calc'!A1 ...).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value):
+    """A value as a CSV cell that a spreadsheet shows and never runs."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def export_csv(queryset: QuerySet[AuditRecord]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -68,7 +79,7 @@ def export_csv(queryset: QuerySet[AuditRecord]) -> Iterator[str]:
     for row in _values(queryset):
         writer.writerow(
             [
-                json.dumps(row[c], ensure_ascii=False) if c in JSON_COLUMNS else row[c]
+                _cell(json.dumps(row[c], ensure_ascii=False) if c in JSON_COLUMNS else row[c])
                 for c in COLUMNS
             ]
         )

@@ -96,4 +96,20 @@ def readyz(request):
         # Rejected batches are spans the collector refused for good: an operator must look.
         "otlp": {"exporting": tracing.exporting(), "outbox": outbox},
     }
+    if not _may_see_details(request):
+        # Probes and strangers learn whether Corral is ready, not what it runs or where.
+        body = {"status": body["status"]}
     return JsonResponse(body, status=200 if ready else 503)
+
+
+def _may_see_details(request) -> bool:
+    """Staff, signed in or with their API token."""
+    from accounts.authentication import BearerTokenAuthentication
+
+    if request.user.is_authenticated:
+        return request.user.is_staff
+    try:
+        authenticated = BearerTokenAuthentication().authenticate(request)
+    except Exception:  # a wrong or unusable token, or the database away: no details
+        return False
+    return bool(authenticated) and authenticated[0].is_staff

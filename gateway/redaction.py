@@ -22,8 +22,23 @@ def redact(text: str) -> str:
     return _compiled(tuple(settings.CORRAL_REDACT_PATTERNS)).sub(REPLACEMENT, text)
 
 
+def redact_value(value: Any) -> Any:
+    """Every string inside a JSON value (tool-call arguments, metadata) redacted."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: redact_value(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact_value(item) for item in value]
+    return value
+
+
 def redact_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        {**message, "content": redact(message["content"])} if message.get("content") else message
-        for message in messages
-    ]
+    kept = []
+    for message in messages:
+        if message.get("content"):
+            message = {**message, "content": redact(message["content"])}
+        if message.get("tool_calls"):
+            message = {**message, "tool_calls": redact_value(message["tool_calls"])}
+        kept.append(message)
+    return kept

@@ -1,3 +1,4 @@
+import ipaddress
 import re
 from urllib.parse import parse_qsl, urlencode
 
@@ -10,13 +11,24 @@ _TOKEN_VALUE = re.compile(r"crl_[A-Za-z0-9]")
 
 
 def client_ip(request) -> str | None:
-    """The caller's address; X-Forwarded-For is believed only behind a configured proxy."""
+    """The caller's address. Behind CORRAL_TRUSTED_PROXIES proxies, each of which appends the
+    address it saw to X-Forwarded-For, it is the entry that many places from the right: what the
+    client itself wrote (the left) is never believed, or it could pick any address (and get past the
+    sign-in lockout by changing it)."""
     meta = request.META
-    if settings.CORRAL_TRUST_X_FORWARDED_FOR:
-        forwarded = meta.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip() or None
-    return meta.get("REMOTE_ADDR") or None
+    remote = meta.get("REMOTE_ADDR") or None
+    proxies = settings.CORRAL_TRUSTED_PROXIES
+    if proxies <= 0:
+        return remote
+    hops = [hop.strip() for hop in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+    if len(hops) < proxies:
+        return remote
+    candidate = hops[-proxies]
+    try:
+        ipaddress.ip_address(candidate)
+    except ValueError:
+        return remote
+    return candidate
 
 
 def user_agent(request) -> str:

@@ -247,6 +247,11 @@ CORRAL_AUDIT_INTERRUPTED_AFTER = env.int("CORRAL_AUDIT_INTERRUPTED_AFTER", defau
 
 # Believe X-Forwarded-For for the client address (only when a reverse proxy sets it).
 CORRAL_TRUST_X_FORWARDED_FOR = env.bool("CORRAL_TRUST_X_FORWARDED_FOR", default=False)
+# How many proxies in front of Corral append to X-Forwarded-For; the client is that many entries
+# from the right. CORRAL_TRUST_X_FORWARDED_FOR=true (older setting) means one.
+CORRAL_TRUSTED_PROXIES = env.int(
+    "CORRAL_TRUSTED_PROXIES", default=1 if CORRAL_TRUST_X_FORWARDED_FOR else 0
+)
 
 # Limits for a person without their own row in "user limits" (empty: unlimited).
 CORRAL_USER_REQUESTS_PER_MINUTE = env.int("CORRAL_USER_REQUESTS_PER_MINUTE", default=None)

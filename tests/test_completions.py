@@ -208,6 +208,14 @@ def test_webhook_is_signed_and_retried_after_a_500(api, worker, webhook, setting
         "http://127.0.0.1:8000/admin",
         "http://10.0.0.5/hook",
         "http://[::1]/x",
+        # IPv6 forms that carry an internal IPv4 address (point 12 of issue 17)
+        "http://[::ffff:127.0.0.1]/x",
+        "http://[64:ff9b::7f00:1]/x",
+        "http://[64:ff9b::a00:5]/x",
+        "http://[2002:7f00:1::]/x",
+        "http://[2002:a9fe:a9fe::]/latest/meta-data",
+        "http://[::127.0.0.1]/x",
+        "http://[::10.0.0.5]/x",
     ],
 )
 def test_callback_urls_that_reach_internal_addresses_are_refused(api, route, url):

@@ -24,29 +24,38 @@ def test_healthz(client):
     assert response.status_code == 200 and response.json() == {"status": "ok"}
 
 
-def test_readyz_checks_database_redis_and_backends(client, backend, redis_client):
-    body = client.get("/readyz").json()
+def test_readyz_checks_database_redis_and_backends(admin_client, backend, redis_client):
+    body = admin_client.get("/readyz").json()
     assert body["status"] == "ok"
     assert body["database"]["ok"] and body["redis"]["ok"]
     assert body["backends"]["default"]["ok"] and body["backends"]["default"]["version"]
     assert "otlp" in body
 
 
-def test_readyz_reports_a_dead_backend_as_degraded(client, backend):
+def test_readyz_reports_a_dead_backend_as_degraded(admin_client, backend):
     Backend.objects.create(name="gpu-2", base_url="http://127.0.0.1:9")
-    response = client.get("/readyz")
+    response = admin_client.get("/readyz")
     body = response.json()
     assert response.status_code == 200 and body["status"] == "degraded"
     assert body["backends"]["gpu-2"]["ok"] is False
 
 
-def test_readyz_is_503_when_redis_is_down(client, backend, settings):
+def test_readyz_tells_strangers_only_whether_it_is_ready(client, api, backend, redis_client):
+    """Point 12: without staff rights /readyz listed every backend and model."""
+    for anonymous_or_member in (client, api):
+        response = anonymous_or_member.get("/readyz")
+        assert response.status_code == 200 and response.json() == {"status": "ok"}
+    Backend.objects.create(name="gpu-2", base_url="http://127.0.0.1:9")
+    assert client.get("/readyz").json() == {"status": "degraded"}
+
+
+def test_readyz_is_503_when_redis_is_down(admin_client, backend, settings):
     from gateway import redis as corral_redis
 
     corral_redis.get_redis.cache_clear()
     settings.REDIS_URL = "redis://127.0.0.1:9/0"
     try:
-        response = client.get("/readyz")
+        response = admin_client.get("/readyz")
     finally:
         corral_redis.get_redis.cache_clear()
     assert response.status_code == 503

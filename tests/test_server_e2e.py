@@ -135,10 +135,15 @@ def test_one_worker_holds_many_streams_at_once(server, token, ollama):
 
 
 def test_sdk_disabled_means_no_spans_and_calls_still_work(otlp_receiver, route, token, tmp_path):
+    from accounts.services import token_issue, user_create
+
+    _, operator = token_issue(user=user_create(username="op", is_staff=True), name="ops")
     env = processes.corral_env(otlp_receiver.endpoint, OTEL_SDK_DISABLED="true")
     with processes.web(env, tmp_path) as base:
         response = processes.post_chat(base, token, "untraced")
-        health = httpx.get(f"{base}/readyz", timeout=10).json()
+        health = httpx.get(
+            f"{base}/readyz", headers={"Authorization": f"Bearer {operator}"}, timeout=10
+        ).json()
     body = response.json()
     assert response.status_code == 200 and body["trace_id"] == ""
     assert AuditRecord.objects.get(id=body["id"]).status == "succeeded"

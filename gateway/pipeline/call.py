@@ -34,7 +34,7 @@ from gateway.errors import (
 from gateway.pipeline.budget import output_tokens_cap, prompt_tokens_estimate
 from gateway.pipeline.options import keep_alive_for, route_options, with_system_prompt
 from gateway.pipeline.types import Caller, CallMeta, Usage
-from gateway.redaction import redact, redact_messages
+from gateway.redaction import redact, redact_messages, redact_value
 from gateway.selectors import route_get_for_team
 from gateway.tracing import genai
 
@@ -194,7 +194,7 @@ class PipelineCall:
                 team=caller.team,
                 token_prefix=caller.token_prefix,
                 client_ip=caller.client_ip,
-                user_agent=caller.user_agent,
+                user_agent=redact(caller.user_agent),
                 surface=caller.surface,
                 operation=self.operation,
                 model=self.model,
@@ -205,7 +205,7 @@ class PipelineCall:
                 request_format=self.request_format,
                 tools=self.tools,
                 messages=_audit_messages(kept_messages),
-                metadata=self.metadata,
+                metadata=redact_value(self.metadata),
                 conversation_id=self.conversation_id,
                 trace_id=self.trace_id,
                 span_id=format(context.span_id, "016x") if context.is_valid else "",
@@ -324,7 +324,7 @@ class PipelineCall:
                 {
                     "status": status,
                     "completion": text,
-                    "tool_calls": tool_calls or None,
+                    "tool_calls": redact_value(tool_calls) or None,
                     "finish_reason": finish_reason,
                     "error_code": error.code if error else "",
                     "error_message": error.message if error else "",

@@ -85,12 +85,20 @@ class SkipOutboxTasks(Sampler):
 
 
 def _without_credentials_in_the_url(span, request) -> None:
-    """The server span records the URL; a token a client put in the query stays out of it."""
+    """The server span records the URL and the user agent; a token a client put in the query stays
+    out of it, and the redaction rules apply to the user agent as to every stored text."""
+    from gateway.redaction import redact
     from gateway.request_info import redacted_query
 
+    if not span.is_recording():
+        return
+    for name in ("http.user_agent", "user_agent.original"):
+        value = span.attributes.get(name)
+        if isinstance(value, str) and redact(value) != value:
+            span.set_attribute(name, redact(value))
     query = request.META.get("QUERY_STRING", "")
     redacted = redacted_query(query)
-    if redacted == query or not span.is_recording():
+    if redacted == query:
         return
     for name in ("http.url", "url.full", "http.target", "url.query"):
         value = span.attributes.get(name)
