@@ -67,8 +67,8 @@ def audit_record_open(
         user_agent=user_agent[:512],
         surface=surface,
         operation=operation,
-        model=model,
-        upstream_model=upstream_model,
+        model=model[:200],  # the doors bound it; a refused call's record must never fail on it
+        upstream_model=upstream_model[:200],
         backend=backend,
         backend_name=backend.name if backend else "",
         stream=stream,

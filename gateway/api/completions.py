@@ -1,5 +1,5 @@
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -7,8 +7,8 @@ from rest_framework.views import APIView
 from audit.models import AuditRecord
 from gateway.api.base import RateLimitHeadersMixin
 from gateway.api.caller import caller_from_request
-from gateway.api.chat import plain_data
-from gateway.api.chat_serializers import ChatInputSerializer
+from gateway.api.chat import ERROR_RESPONSES, plain_data
+from gateway.api.chat_serializers import ChatInputSerializer, ErrorSerializer
 from gateway.completions import (
     completion_cancel,
     completion_get_for_user,
@@ -61,7 +61,14 @@ class CompletionListView(RateLimitHeadersMixin, APIView):
         operation_id="completions_create",
         request=CompletionInputSerializer,
         parameters=[IDEMPOTENCY],
-        responses={202: CompletionQueuedSerializer},  # errors: gateway.api.schema.document_errors
+        # what the chat would refuse now refuses the job now; other errors: schema.document_errors
+        responses={
+            202: CompletionQueuedSerializer,
+            **{
+                status: OpenApiResponse(ErrorSerializer, description=ERROR_RESPONSES[status])
+                for status in (403, 404)
+            },
+        },
     )
     def post(self, request):
         key = request.headers.get("Idempotency-Key", "")

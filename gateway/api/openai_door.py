@@ -175,12 +175,19 @@ class _ChunkRelay:
             yield _sse(openai_error(exc.status, exc.code, exc.message))
 
 
+def _model(data: dict) -> str:
+    model = data.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest("model: is required.")
+    if len(model) > 200:
+        raise InvalidRequest("model: at most 200 characters.")
+    return model
+
+
 class ChatCompletionsView(OpenAIView):
     def post(self, request):
         data = self.body()
-        model = data.get("model")
-        if not isinstance(model, str) or not model:
-            raise InvalidRequest("model: is required.")
+        model = _model(data)
         if data.get("n", 1) != 1:
             raise InvalidRequest("n: only 1 choice is supported.")
         stream = data.get("stream", False)
@@ -257,9 +264,7 @@ class ModelDetailView(OpenAIView):
 class EmbeddingsView(OpenAIView):
     def post(self, request):
         data = self.body()
-        model = data.get("model")
-        if not isinstance(model, str) or not model:
-            raise InvalidRequest("model: is required.")
+        model = _model(data)
         inputs = openai_requests.embedding_inputs(data)
         encoding = data.get("encoding_format", "float")
         if encoding not in ("float", "base64"):
