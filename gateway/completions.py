@@ -33,6 +33,7 @@ from gateway.errors import (
 from gateway.models import Completion
 from gateway.pipeline import Caller, CallMeta, ChatRequest, chat_complete
 from gateway.pipeline.call import PipelineCall
+from gateway.pipeline.chat import chat_call
 from gateway.tracing.interrupted import export_interrupted_spans
 
 # Worth another attempt later: the backend or a shared service was away or busy.
@@ -178,19 +179,7 @@ def _pipeline_call(caller: Caller, request_data: dict) -> PipelineCall:
     """The job's call as the pipeline sees it, for the refusals made outside a run."""
     from gateway.api.chat import chat_request_from
 
-    request = chat_request_from({**request_data, "stream": False})
-    return PipelineCall(
-        caller=caller,
-        operation=AuditRecord.Operation.CHAT,
-        model=request.model,
-        stream=False,
-        options=request.options,
-        messages=request.messages,
-        request_format=request.format,
-        tools=request.tools,
-        metadata=request.metadata,
-        conversation_id=request.conversation_id,
-    )
+    return chat_call(caller=caller, request=chat_request_from({**request_data, "stream": False}))
 
 
 def _standing_problem(completion: Completion, token: ApiToken | None) -> str | None:

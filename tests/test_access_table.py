@@ -31,6 +31,7 @@ from tests.support.access_world import (
     read_table,
     target_of,
 )
+from tests.support.admin_forms import team_form
 
 pytestmark = pytest.mark.django_db
 
@@ -139,44 +140,8 @@ def issue_token_in_admin(w, actor, target):
     return ApiToken.objects.filter(name="admin-probe", user=owner).exists()
 
 
-def _team_form(team: Team, *, extra_rows=(), delete_user=None, **changes) -> dict:
-    data = {
-        "slug": team.slug,
-        "name": team.name,
-        "allowed_routes": [r.pk for r in team.allowed_routes.all()],
-        "capture_content": "unknown",
-        "requests_per_minute": team.requests_per_minute or "",
-        "tokens_per_day": team.tokens_per_day or "",
-        "tokens_per_month": team.tokens_per_month or "",
-    }
-    if team.all_models:
-        data["all_models"] = "on"
-    data.update(changes)
-    rows = list(team.memberships.order_by("pk"))
-    for index, membership in enumerate(rows):
-        prefix = f"memberships-{index}-"
-        data |= {
-            f"{prefix}id": membership.pk,
-            f"{prefix}team": team.pk,
-            f"{prefix}user": membership.user_id,
-            f"{prefix}role": membership.role,
-        }
-        if membership.user.username == delete_user:
-            data[f"{prefix}DELETE"] = "on"
-    for offset, (user, role) in enumerate(extra_rows):
-        prefix = f"memberships-{len(rows) + offset}-"
-        data |= {f"{prefix}team": team.pk, f"{prefix}user": user.pk, f"{prefix}role": role}
-    data |= {
-        "memberships-TOTAL_FORMS": len(rows) + len(extra_rows),
-        "memberships-INITIAL_FORMS": len(rows),
-        "memberships-MIN_NUM_FORMS": 0,
-        "memberships-MAX_NUM_FORMS": 1000,
-    }
-    return data
-
-
 def _post_team(actor: Actor, team: Team, **form) -> None:
-    actor.session.post(f"/admin/accounts/team/{team.pk}/change/", _team_form(team, **form))
+    actor.session.post(f"/admin/accounts/team/{team.pk}/change/", team_form(team, **form))
 
 
 @probe("admin: read teams and their people", TEAMS)

@@ -18,6 +18,7 @@ from audit.models import AuditRecord
 from gateway.services import route_create
 from tests.conftest import MODEL, UPSTREAM_MODEL
 from tests.support import processes
+from tests.support.admin_forms import team_form
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -95,27 +96,6 @@ def bearer(base: str, secret: str) -> httpx.Client:
     return httpx.Client(base_url=base, timeout=30, headers={"Authorization": f"Bearer {secret}"})
 
 
-def team_form(team, new_user, role="member") -> dict:
-    rows = list(team.memberships.order_by("pk"))
-    data = {
-        "requests_per_minute": "",
-        "tokens_per_day": "",
-        "tokens_per_month": "",
-        "memberships-TOTAL_FORMS": len(rows) + 1,
-        "memberships-INITIAL_FORMS": len(rows),
-        "memberships-MIN_NUM_FORMS": 0,
-        "memberships-MAX_NUM_FORMS": 1000,
-    }
-    for index, row in enumerate([*rows, None]):
-        prefix = f"memberships-{index}-"
-        data[f"{prefix}team"] = team.pk
-        data[f"{prefix}user"] = row.user_id if row else new_user.pk
-        data[f"{prefix}role"] = row.role if row else role
-        if row:
-            data[f"{prefix}id"] = row.pk
-    return data
-
-
 def test_1_a_team_admin_cannot_get_anyone_elses_token(base, world):
     research, _, people = world
     tia = signed_in(base, "tia")
@@ -123,7 +103,7 @@ def test_1_a_team_admin_cannot_get_anyone_elses_token(base, world):
         form_post(
             tia,
             f"/admin/accounts/team/{research.pk}/change/",
-            team_form(research, people[privileged]),
+            team_form(research, extra_rows=[(people[privileged], "member")]),
         )
         assert not Membership.objects.filter(team=research, user=people[privileged]).exists()
     page = form_post(

@@ -18,6 +18,7 @@ from audit.models import AuditRecord
 from gateway.errors import InvalidRequest
 from gateway.services import route_create
 from tests.conftest import MODEL
+from tests.support.admin_forms import team_form
 
 pytestmark = pytest.mark.django_db
 
@@ -49,27 +50,6 @@ def two_models(backend, settings):
     return research, finance
 
 
-def _team_form(team, new_user, role="member") -> dict:
-    rows = list(team.memberships.order_by("pk"))
-    data = {
-        "requests_per_minute": "",
-        "tokens_per_day": "",
-        "tokens_per_month": "",
-        "memberships-TOTAL_FORMS": len(rows) + 1,
-        "memberships-INITIAL_FORMS": len(rows),
-        "memberships-MIN_NUM_FORMS": 0,
-        "memberships-MAX_NUM_FORMS": 1000,
-    }
-    for index, row in enumerate([*rows, None]):
-        prefix = f"memberships-{index}-"
-        data[f"{prefix}team"] = team.pk
-        data[f"{prefix}user"] = row.user_id if row else new_user.pk
-        data[f"{prefix}role"] = row.role if row else role
-        if row:
-            data[f"{prefix}id"] = row.pk
-    return data
-
-
 def test_a_team_admin_cannot_borrow_anyone_elses_powers(two_models):
     """Attack 1: add a superuser, an auditor or another team's person to my team, issue a token
     for them and read its secret, then read every team's calls with it."""
@@ -87,12 +67,16 @@ def test_a_team_admin_cannot_borrow_anyone_elses_powers(two_models):
 
     for privileged in (root, gail):
         page = client.post(
-            f"/admin/accounts/team/{research.pk}/change/", _team_form(research, privileged)
+            f"/admin/accounts/team/{research.pk}/change/",
+            team_form(research, extra_rows=[(privileged, "member")]),
         )
         assert page.status_code == 200, "the form must be refused, not saved"
         assert not Membership.objects.filter(team=research, user=privileged).exists()
     # A colleague from another team may join (people work in several teams)...
-    client.post(f"/admin/accounts/team/{research.pk}/change/", _team_form(research, audrey))
+    client.post(
+        f"/admin/accounts/team/{research.pk}/change/",
+        team_form(research, extra_rows=[(audrey, "member")]),
+    )
     assert Membership.objects.filter(team=research, user=audrey).exists()
     # ...but the admin makes no token for them: the add form makes the admin's own token.
     before = set(ApiToken.objects.values_list("pk", flat=True))

@@ -30,25 +30,28 @@ def set_token_limits(**limits) -> ApiToken:
     return token
 
 
-def test_fifty_parallel_admissions_against_a_limit_of_ten_admit_exactly_ten():
-    scopes = [Scope("token", 4242, 10, None, None)]
+def admissions_at_once(count: int, scopes: list[Scope], reserve: int = 0) -> tuple[int, int]:
+    """`count` threads asking for admission at the same instant: (admitted, refused)."""
     admitted, refused = [], []
-    barrier = threading.Barrier(50)
+    barrier = threading.Barrier(count)
 
     def call() -> None:
         barrier.wait()
         try:
-            limits_acquire(scopes=scopes)
-            admitted.append(1)
-        except RateLimited:
+            admitted.append(limits_acquire(scopes=scopes, reserve=reserve))
+        except (RateLimited, QuotaExceeded):
             refused.append(1)
 
-    threads = [threading.Thread(target=call) for _ in range(50)]
+    threads = [threading.Thread(target=call) for _ in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert (len(admitted), len(refused)) == (10, 40)
+    return len(admitted), len(refused)
+
+
+def test_fifty_parallel_admissions_against_a_limit_of_ten_admit_exactly_ten():
+    assert admissions_at_once(50, [Scope("token", 4242, 10, None, None)]) == (10, 40)
 
 
 def test_a_call_refused_by_one_scope_counts_in_none():
@@ -169,22 +172,8 @@ def test_admission_reserves_and_the_end_settles(redis_client):
 def test_concurrent_calls_overshoot_a_quota_by_at_most_one_reservation():
     """Fifty calls at the same instant, each reserving 50 against a quota of 60."""
     scopes = [Scope("token", 4343, None, 60, None)]
-    admitted, refused = [], []
-    barrier = threading.Barrier(50)
-
-    def call() -> None:
-        barrier.wait()
-        try:
-            admitted.append(limits_acquire(scopes=scopes, reserve=50))
-        except QuotaExceeded:
-            refused.append(1)
-
-    threads = [threading.Thread(target=call) for _ in range(50)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert (len(admitted), len(refused)) == (2, 48)  # 0 -> 50 -> 100: the second crosses
+    # 0 -> 50 -> 100: the second crosses, no third is let in
+    assert admissions_at_once(50, scopes, reserve=50) == (2, 48)
 
 
 @pytest.fixture

@@ -205,14 +205,11 @@ def _generation(
             upstream.close()
 
 
-def chat_stream(
+def chat_call(
     *, caller: Caller, request: ChatRequest, meta: CallMeta | None = None
-) -> Iterator[Delta | ChatResult]:
-    """Run one chat call. Yields Deltas as the answer arrives, then exactly one ChatResult.
-
-    Errors raise GatewayError. Nothing runs until the first next(), so a surface primes the
-    generator to turn errors that happen before the first byte into a plain HTTP error."""
-    call = PipelineCall(
+) -> PipelineCall:
+    """The pipeline's bookkeeping of one chat request (made, refused or vetted)."""
+    return PipelineCall(
         caller=caller,
         operation=AuditRecord.Operation.CHAT,
         model=request.model,
@@ -226,6 +223,16 @@ def chat_stream(
         conversation_id=request.conversation_id,
         keep_alive=request.keep_alive,
     )
+
+
+def chat_stream(
+    *, caller: Caller, request: ChatRequest, meta: CallMeta | None = None
+) -> Iterator[Delta | ChatResult]:
+    """Run one chat call. Yields Deltas as the answer arrives, then exactly one ChatResult.
+
+    Errors raise GatewayError. Nothing runs until the first next(), so a surface primes the
+    generator to turn errors that happen before the first byte into a plain HTTP error."""
+    call = chat_call(caller=caller, request=request, meta=meta)
 
     def open_upstream(client, upstream_model):
         return client.chat(
