@@ -122,6 +122,10 @@ class PipelineCall:
         self._inflight_on: int | None = None
         self.record_id = uuid7()
         self.started = time.monotonic()
+        # What a call refused before its route was resolved is recorded with.
+        self.options = options
+        self.target: Target | None = None
+        self.server_address, self.server_port = "", 0
 
     def begin(self) -> "PipelineCall":
         caller = self.caller
@@ -167,16 +171,15 @@ class PipelineCall:
         self.capture = genai.capture_content(caller.team)
         # What is stored and exported is redacted; what goes to the model is what the caller sent.
         kept_messages = redact_messages(self.messages)
-        options = getattr(self, "options", self.request_options)
         self.span = genai.start_span(
             operation=self.operation,
             model=self.model,
             stream=self.stream,
-            options=options,
+            options=self.options,
             messages=kept_messages,
             capture=self.capture,
-            server_address=getattr(self, "server_address", ""),
-            server_port=getattr(self, "server_port", 0),
+            server_address=self.server_address,
+            server_port=self.server_port,
             audit_id=str(self.record_id),
             username=caller.user.get_username(),
             team=caller.team.slug if caller.team else "",
@@ -185,7 +188,7 @@ class PipelineCall:
         )
         context = self.span.get_span_context()
         self.trace_id = format(context.trace_id, "032x") if context.is_valid else ""
-        target = getattr(self, "target", None)
+        target = self.target
         try:
             audit_record_open(
                 record_id=self.record_id,
@@ -201,7 +204,7 @@ class PipelineCall:
                 upstream_model=target.upstream_model if target else "",
                 backend=target.backend if target else None,
                 stream=self.stream,
-                options=options,
+                options=self.options,
                 request_format=self.request_format,
                 tools=self.tools,
                 messages=_audit_messages(kept_messages),
