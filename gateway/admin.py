@@ -119,13 +119,19 @@ class BackendAdmin(RecordedAdminMixin, admin.ModelAdmin):
             loaded,
         )
 
-    @admin.action(description="Test the connection of the selected backends")
+    # Each of these writes (health rows, routes) and reaches out to the backends: operators only,
+    # not everyone who may read the list.
+    @admin.action(
+        description="Test the connection of the selected backends", permissions=["change"]
+    )
     def test_connection(self, request, queryset):
         for health in backends_health_check(list(queryset)):
             level = messages.SUCCESS if health.status == BackendHealth.Status.UP else messages.ERROR
             self.message_user(request, _health_line(health.backend, health), level)
 
-    @admin.action(description="Import the models of the selected backends as routes")
+    @admin.action(
+        description="Import the models of the selected backends as routes", permissions=["change"]
+    )
     def import_models(self, request, queryset):
         for backend in queryset:
             try:
@@ -150,7 +156,10 @@ class BackendAdmin(RecordedAdminMixin, admin.ModelAdmin):
                 messages.SUCCESS,
             )
 
-    @admin.action(description="Show routes pointing at a model the backend does not have")
+    @admin.action(
+        description="Show routes pointing at a model the backend does not have",
+        permissions=["change"],
+    )
     def show_missing_models(self, request, queryset):
         for health in backends_health_check(list(queryset)):
             backend = health.backend

@@ -14,8 +14,8 @@ from django.db import transaction
 
 from accounts.models import ApiToken, Membership, Team, UserLimits
 from accounts.services import token_issue
-from audit.models import AuditRecord
-from gateway.models import Completion, ModelRoute
+from audit.models import AuditCheckpoint, AuditRecord
+from gateway.models import BackendHealth, Completion, ModelRoute
 from tests.support.access_world import (
     GLOBAL,
     MIXED,
@@ -228,6 +228,21 @@ def read_backends(w, actor, target):
 def change_backends(w, actor, target):
     actor.session.post(f"/admin/gateway/modelroute/{w.route_b.pk}/delete/", {"post": "yes"})
     return not ModelRoute.objects.filter(pk=w.route_b.pk).exists()
+
+
+@probe("admin: run the backends' actions (test, import models)", GLOBAL)
+def backend_actions(w, actor, target):
+    actor.session.post(
+        "/admin/gateway/backend/", {"action": "test_connection", "_selected_action": [w.backend.pk]}
+    )
+    return BackendHealth.objects.filter(backend=w.backend).exists()
+
+
+@probe("admin: read the audit checkpoints", GLOBAL)
+def read_checkpoints(w, actor, target):
+    checkpoint = AuditCheckpoint.objects.get()
+    response = actor.session.get(f"/admin/audit/auditcheckpoint/{checkpoint.pk}/change/")
+    return _shows(response, checkpoint.head_hash)
 
 
 @probe("admin: read user limits", GLOBAL)

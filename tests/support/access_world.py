@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from accounts import roles
 from accounts.models import ApiToken, Membership, Team, UserLimits
 from accounts.services import membership_ensure, team_get_or_create, token_issue, user_create
+from audit.chain import audit_chain_seal
 from audit.models import AuditRecord, uuid7
 from audit.services import audit_record_finalize, audit_record_open
 from gateway.models import Backend, Completion, ModelRoute
@@ -168,6 +169,7 @@ def build_world(backend: Backend) -> World:
             request={"model": "llama3.2", "messages": [{"role": "user", "content": name}]},
         )
     UserLimits.objects.create(user=users["fay"], requests_per_minute=100)
+    audit_chain_seal()  # one signed checkpoint
     return World(
         research, finance, route_a, route_b, backend, users, tokens, secrets, records, jobs
     )
