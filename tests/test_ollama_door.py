@@ -124,3 +124,92 @@ def test_root_probe_and_unknown_paths(live_server, client):
     missing = httpx.post(f"{live_server.url}/ollama/api/pull", json={"model": "x"})
     assert missing.status_code == 404 and missing.json() == {"error": "404 page not found"}
     assert client._client.get("/api/version").json()["version"] == "0.12.6"
+
+
+def _raw(live_server, token, path: str, body: str, content_type: str | None):
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    return httpx.post(f"{live_server.url}/ollama{path}", content=body, headers=headers, timeout=30)
+
+
+@pytest.mark.parametrize("content_type", [None, "application/x-www-form-urlencoded", "text/plain"])
+def test_the_body_is_json_whatever_the_content_type_says(live_server, token, route, content_type):
+    """LiteLLM's ollama/ and ollama_chat/ providers send no Content-Type; `curl -d` sends a
+    form's. Ollama reads the body as JSON all the same."""
+    body = '{"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": false}'
+    response = _raw(live_server, token, "/api/chat", body, content_type)
+    assert response.status_code == 200, response.text
+    assert response.json()["message"]["content"] == "You said: hi"
+
+
+def test_null_means_absent_and_unknown_fields_are_ignored(client, ollama):
+    """llama-index's Ollama LLM sends "temperature": null; LangChain's OllamaEmbeddings sends its
+    13 option keys as null; LiteLLM's tool loop sends tool_call_id and name on messages."""
+    body = {
+        "model": MODEL,
+        "stream": False,
+        "messages": [
+            {"role": "user", "content": "weather?", "images": None, "extra": {"deep": 1}},
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "w", "arguments": {}}}
+                ],
+            },
+            {"role": "tool", "content": "sunny", "tool_call_id": "c1", "name": "w"},
+        ],
+        "options": {key: None for key in ("temperature", "top_k", "top_p", "num_ctx", "stop")},
+        "keep_alive": None,
+        "format": None,
+        "tools": None,
+        "think": None,
+        "unknown_top_level": {"ignored": True},
+    }
+    answer = client._client.post("/api/chat", json=body)
+    assert answer.status_code == 200, answer.text
+    sent = ollama.requests[-1]["body"]
+    assert "temperature" not in sent["options"] and sent["messages"][2]["role"] == "tool"
+    embedded = client._client.post(
+        "/api/embed", json={"model": MODEL, "input": "x", "truncate": None, "options": None}
+    )
+    assert embedded.status_code == 200, embedded.text
+    # Strictness stays where it protects: a wrong type is still a 400, in Ollama's shape.
+    wrong = client._client.post(
+        "/api/chat", json={"model": MODEL, "messages": [{"role": "user", "content": 5}]}
+    )
+    assert wrong.status_code == 400 and set(wrong.json()) == {"error"}
+
+
+def test_no_messages_loads_the_model_and_keep_alive_zero_unloads_it(client, ollama):
+    loaded = client.chat(model=MODEL, messages=[])
+    assert (loaded.done, loaded.done_reason, loaded.message.content) == (True, "load", "")
+    unloaded = client.chat(model=MODEL, messages=[], keep_alive=0)
+    assert unloaded.done_reason == "unload"
+    assert ollama.loaded_calls == ["load", "unload"]
+    records = AuditRecord.objects.order_by("started_at")
+    assert [(r.finish_reason, r.messages, r.status) for r in records] == [
+        ("load", [], "succeeded"),
+        ("unload", [], "succeeded"),
+    ]
+
+
+def test_the_legacy_embeddings_endpoint(client):
+    vector = client.embeddings(model=MODEL, prompt="llamas").embedding
+    assert len(vector) == 8
+    record = AuditRecord.objects.get()
+    assert (record.operation, record.surface) == ("embeddings", "ollama")
+
+
+def test_ollamas_own_openai_paths_are_served(live_server, token, route):
+    import openai
+
+    client = openai.OpenAI(base_url=f"{live_server.url}/ollama/v1", api_key=token, max_retries=0)
+    answer = client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "via ollama's v1"}]
+    )
+    assert answer.choices[0].message.content == "You said: via ollama's v1"
+    assert [m.id for m in client.models.list().data] == [MODEL]

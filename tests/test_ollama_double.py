@@ -6,6 +6,8 @@ import pytest
 
 from tests.conftest import UPSTREAM_MODEL
 
+HELLO = [{"role": "user", "content": "hello there"}]
+
 
 @pytest.fixture
 def client(ollama):
@@ -35,7 +37,9 @@ def test_chat_streams_ndjson_chunks_and_a_final_chunk(client, ollama):
 
 def test_raw_stream_is_chunked_ndjson(ollama):
     with httpx.stream(
-        "POST", f"{ollama.url}/api/chat", json={"model": UPSTREAM_MODEL, "messages": []}
+        "POST",
+        f"{ollama.url}/api/chat",
+        json={"model": UPSTREAM_MODEL, "messages": [{"role": "user", "content": "a b"}]},
     ) as response:
         assert response.headers["content-type"] == "application/x-ndjson"
         assert response.headers["transfer-encoding"] == "chunked"
@@ -76,7 +80,7 @@ def test_errors_are_response_errors_with_ollamas_status(client, ollama):
 def test_mid_stream_error_line_raises_with_status_minus_one(client, ollama):
     ollama.reply = "a b c d"
     ollama.error_after = 2
-    stream = client.chat(model=UPSTREAM_MODEL, messages=[], stream=True)
+    stream = client.chat(model=UPSTREAM_MODEL, messages=HELLO, stream=True)
     with pytest.raises(ollama_module().ResponseError) as failed:
         list(stream)
     assert failed.value.status_code == -1
@@ -86,7 +90,7 @@ def test_mid_stream_cut_breaks_the_read(client, ollama):
     ollama.reply = "a b c d"
     ollama.cut_after = 2
     with pytest.raises(httpx.RemoteProtocolError):
-        list(client.chat(model=UPSTREAM_MODEL, messages=[], stream=True))
+        list(client.chat(model=UPSTREAM_MODEL, messages=HELLO, stream=True))
 
 
 def test_connection_refused_is_a_connection_error():
@@ -97,3 +101,32 @@ def test_connection_refused_is_a_connection_error():
 
 def ollama_module():
     return ollama
+
+
+def test_no_messages_loads_and_keep_alive_zero_unloads(client, ollama):
+    """docs/api.md: "If the messages array is empty, the model will be loaded into memory"; with
+    keep_alive 0 it is unloaded. One object either way, no counters."""
+    loaded = client.chat(model=UPSTREAM_MODEL, messages=[])
+    assert (loaded.done, loaded.done_reason, loaded.message.content) == (True, "load", "")
+    unloaded = client.chat(model=UPSTREAM_MODEL, messages=[], keep_alive=0)
+    assert unloaded.done_reason == "unload"
+    by_generate = client.generate(model=UPSTREAM_MODEL, keep_alive=0)
+    assert by_generate.done_reason == "unload" and by_generate.response == ""
+    assert ollama.loaded_calls == ["load", "unload", "unload"]
+
+
+def test_legacy_embeddings_endpoint(client):
+    """docs/api.md, "Generate Embedding" (superseded by /api/embed): one `embedding`."""
+    vector = client.embeddings(model=UPSTREAM_MODEL, prompt="llamas").embedding
+    assert len(vector) == 8 and all(isinstance(x, float) for x in vector)
+    assert client.embeddings(model=UPSTREAM_MODEL, prompt="").embedding == []
+
+
+def test_think_answers_with_thinking_first(client, ollama):
+    answer = client.chat(model=UPSTREAM_MODEL, messages=HELLO, think=True)
+    assert answer.message.thinking == ollama.thinking
+    assert answer.message.content == "You said: hello there"
+    parts = list(client.chat(model=UPSTREAM_MODEL, messages=HELLO, think=True, stream=True))
+    thought = "".join(p.message.thinking or "" for p in parts)
+    assert thought == ollama.thinking and parts[0].message.content == ""
+    assert "".join(p.message.content for p in parts) == "You said: hello there"

@@ -158,3 +158,99 @@ def test_a_failure_mid_stream_raises_api_error(client, ollama):
     with pytest.raises(openai.APIError):
         list(stream)
     assert AuditRecord.objects.get().status == "failed"
+
+
+TOOL = {
+    "type": "function",
+    "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}},
+}
+
+
+def test_nulls_are_accepted_where_openai_accepts_them(client):
+    answer = client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "x"}],
+        extra_body={"n": None, "stream": None, "temperature": None, "tools": None, "stop": None},
+    )
+    assert answer.choices[0].message.content == "You said: x"
+
+
+def test_tool_choice_is_followed_as_far_as_ollama_can(client, ollama):
+    ollama.tool_call = {"function": {"name": "get_weather", "arguments": {"city": "Oslo"}}}
+    other = {"type": "function", "function": {"name": "other"}}
+    question = [{"role": "user", "content": "weather?"}]
+    final = client.chat.completions.create(
+        model=MODEL, messages=question, tools=[TOOL, other], tool_choice="none"
+    )
+    assert not ollama.requests[-1]["body"].get("tools")  # agents that force a final answer
+    assert final.choices[0].message.content == "You said: weather?"
+    client.chat.completions.create(
+        model=MODEL,
+        messages=question,
+        tools=[TOOL, other],
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+    )
+    assert [t["function"]["name"] for t in ollama.requests[-1]["body"]["tools"]] == ["get_weather"]
+
+
+def test_tool_call_ids_are_unique_across_answers(client, ollama):
+    ollama.tool_call = {"function": {"name": "get_weather", "arguments": {"city": "Oslo"}}}
+    ids = set()
+    for _ in range(3):
+        answer = client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "w"}], tools=[TOOL]
+        )
+        ids.add(answer.choices[0].message.tool_calls[0].id)
+    streamed = client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "w"}], tools=[TOOL], stream=True
+    )
+    ids |= {
+        call.id
+        for chunk in streamed
+        for choice in chunk.choices
+        for call in choice.delta.tool_calls or []
+    }
+    assert len(ids) == 4 and all(i.startswith("call_") for i in ids)
+
+
+def test_reasoning_effort_thinks_and_returns_reasoning_content(client, ollama):
+    answer = client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "why?"}], reasoning_effort="low"
+    )
+    assert ollama.requests[-1]["body"]["think"] == "low"
+    message = answer.choices[0].message
+    assert message.content == "You said: why?"
+    assert message.model_extra["reasoning_content"] == ollama.thinking
+    streamed = client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "why?"}],
+        stream=True,
+        extra_body={"think": True},
+    )
+    reasoning = "".join(
+        (choice.delta.model_extra or {}).get("reasoning_content") or ""
+        for chunk in streamed
+        for choice in chunk.choices
+    )
+    assert reasoning == ollama.thinking
+
+
+def test_every_ollama_sampling_option_is_passed(client, ollama):
+    client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "x"}],
+        extra_body={
+            "mirostat": 2,
+            "mirostat_tau": 5.0,
+            "mirostat_eta": 0.1,
+            "tfs_z": 1.0,
+            "penalize_newline": False,
+            "top_k": 40,
+            "options": {"min_p": 0.05, "repeat_penalty": 1.1},
+        },
+    )
+    options = ollama.requests[-1]["body"]["options"]
+    assert options["mirostat"] == 2 and options["mirostat_tau"] == 5.0
+    assert options["mirostat_eta"] == 0.1 and options["tfs_z"] == 1.0
+    assert options["penalize_newline"] is False and options["top_k"] == 40
+    assert options["min_p"] == 0.05 and options["repeat_penalty"] == 1.1

@@ -64,6 +64,11 @@ class OptionsSerializer(RejectUnknownFields, serializers.Serializer):
     repeat_last_n = StrictIntegerField(required=False, min_value=-1)
     presence_penalty = StrictFloatField(required=False)
     frequency_penalty = StrictFloatField(required=False)
+    mirostat = StrictIntegerField(required=False, min_value=0, max_value=2)
+    mirostat_tau = StrictFloatField(required=False, min_value=0)
+    mirostat_eta = StrictFloatField(required=False, min_value=0)
+    tfs_z = StrictFloatField(required=False, min_value=0)
+    penalize_newline = StrictBooleanField(required=False)
     stop = StopField(required=False)
 
 

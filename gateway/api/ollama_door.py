@@ -10,30 +10,18 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from itertools import chain
 
-from django.conf import settings
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework import exceptions, serializers
+from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.models import AuditRecord
+from gateway.api import ollama_requests
 from gateway.api.base import RateLimitHeadersMixin
 from gateway.api.caller import caller_from_request
 from gateway.api.chat import plain_data
-from gateway.api.chat_serializers import (
-    KeepAliveField,
-    MessageSerializer,
-    OptionsSerializer,
-    ToolSerializer,
-)
 from gateway.api.exception_handler import handle_exception
-from gateway.api.fields import (
-    Base64Field,
-    StrictBooleanField,
-    StrictCharField,
-    StrictIntegerField,
-)
 from gateway.catalog import backend_version, model_show, running_entries, tag_entries
 from gateway.errors import GatewayError, ModelNotFound
 from gateway.pipeline import (
@@ -73,71 +61,14 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def _options(data: dict) -> dict:
-    """Ollama's options, minus what only an operator may set (hardware and threads) and minus keys
-    Ollama itself would ignore: a drop-in door must not break a tool over an option it sends."""
-    raw = data.get("options") or {}
-    if not isinstance(raw, dict):
-        raise exceptions.ValidationError({"options": ["must be an object."]})
-    known = {key: value for key, value in raw.items() if key in OptionsSerializer().fields}
-    serializer = OptionsSerializer(data=known)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
-class OllamaChatSerializer(serializers.Serializer):
-    model = StrictCharField(max_length=200)
-    messages = MessageSerializer(
-        many=True, allow_empty=False, max_length=settings.CORRAL_MAX_MESSAGES
-    )
-    stream = StrictBooleanField(required=False, default=True)
-    tools = ToolSerializer(many=True, required=False, max_length=settings.CORRAL_MAX_TOOLS)
-    format = serializers.JSONField(required=False)
-    keep_alive = KeepAliveField(required=False)
-    think = serializers.JSONField(required=False)
-
-
-class OllamaGenerateSerializer(serializers.Serializer):
-    model = StrictCharField(max_length=200)
-    prompt = StrictCharField(required=False, default="", allow_blank=True, trim_whitespace=False)
-    suffix = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
-    system = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
-    template = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
-    images = serializers.ListField(child=Base64Field(), required=False, max_length=16)
-    raw = StrictBooleanField(required=False)
-    stream = StrictBooleanField(required=False, default=True)
-    format = serializers.JSONField(required=False)
-    keep_alive = KeepAliveField(required=False)
-    think = serializers.JSONField(required=False)
-
-
-class OllamaEmbedSerializer(serializers.Serializer):
-    model = StrictCharField(max_length=200)
-    input = serializers.JSONField()
-    truncate = StrictBooleanField(required=False)
-    dimensions = StrictIntegerField(required=False, min_value=1)
-    keep_alive = KeepAliveField(required=False)
-
-    def validate_input(self, value):
-        if isinstance(value, str):
-            return [value]
-        if isinstance(value, list) and value and all(isinstance(item, str) for item in value):
-            if len(value) > settings.CORRAL_MAX_EMBEDDING_INPUTS:
-                raise serializers.ValidationError(
-                    f"at most {settings.CORRAL_MAX_EMBEDDING_INPUTS} inputs ({len(value)} sent)."
-                )
-            return value
-        raise serializers.ValidationError("must be a string or a list of strings.")
-
-
 class OllamaView(RateLimitHeadersMixin, APIView):
+    content_negotiation_class = ollama_requests.JSONWhateverTheContentType
+
     def get_exception_handler(self):
         return ollama_exception_handler
 
     def validated(self, serializer_class) -> dict:
-        serializer = serializer_class(data=self.request.data)
-        serializer.is_valid(raise_exception=True)
-        return {**serializer.validated_data, "options": _options(self.request.data)}
+        return ollama_requests.validated(serializer_class, self.request.data)
 
 
 def _final_fields(result: ChatResult) -> dict:
@@ -232,7 +163,7 @@ def _answer(events: Iterator[Delta | ChatResult], *, stream: bool, model: str, k
 
 class ChatView(OllamaView):
     def post(self, request):
-        data = self.validated(OllamaChatSerializer)
+        data = self.validated(ollama_requests.OllamaChatSerializer)
         messages = [
             {key: value for key, value in message.items() if value not in (None, [])}
             for message in plain_data(data["messages"])
@@ -249,12 +180,28 @@ class ChatView(OllamaView):
         )
         meta = request.corral_meta = _meta()
         events = chat_stream(caller=_caller(request), request=chat_request, meta=meta)
+        if not messages:
+            return _loaded(complete(events), chat_request.model)
         return _answer(events, stream=chat_request.stream, model=chat_request.model, kind="chat")
+
+
+def _loaded(result: ChatResult, model: str) -> Response:
+    """Ollama's answer to a chat without messages: the model was loaded (or unloaded), one
+    object, no counters."""
+    return Response(
+        {
+            "model": model,
+            "created_at": _now(),
+            "message": _chat_message(""),
+            "done_reason": result.done_reason,
+            "done": True,
+        }
+    )
 
 
 class GenerateView(OllamaView):
     def post(self, request):
-        data = self.validated(OllamaGenerateSerializer)
+        data = self.validated(ollama_requests.OllamaGenerateSerializer)
         generate_request = GenerateRequest(
             model=data["model"],
             prompt=data["prompt"],
@@ -278,7 +225,7 @@ class GenerateView(OllamaView):
 
 class EmbedView(OllamaView):
     def post(self, request):
-        data = self.validated(OllamaEmbedSerializer)
+        data = self.validated(ollama_requests.OllamaEmbedSerializer)
         meta = request.corral_meta = _meta()
         result = embed(
             caller=_caller(request),
@@ -302,6 +249,27 @@ class EmbedView(OllamaView):
                 "prompt_eval_count": result.prompt_tokens,
             }
         )
+
+
+class LegacyEmbeddingsView(OllamaView):
+    """`POST /api/embeddings`: what `ollama.Client.embeddings()` and older integrations call."""
+
+    def post(self, request):
+        data = self.validated(ollama_requests.OllamaLegacyEmbeddingsSerializer)
+        if not data["prompt"]:
+            return Response({"embedding": []})  # as Ollama answers an empty prompt
+        meta = request.corral_meta = _meta()
+        result = embed(
+            caller=_caller(request),
+            request=EmbedRequest(
+                model=data["model"],
+                input=[data["prompt"]],
+                options=data["options"],
+                keep_alive=data.get("keep_alive"),
+            ),
+            meta=meta,
+        )
+        return Response({"embedding": result.embeddings[0]})
 
 
 class TagsView(OllamaView):

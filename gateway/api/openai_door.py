@@ -9,6 +9,7 @@ import base64
 import json
 import struct
 import time
+import uuid
 from collections.abc import Iterator
 from itertools import chain
 
@@ -80,16 +81,18 @@ def openai_exception_handler(exc, context):
 
 
 def _openai_tool_calls(tool_calls: list[dict] | None) -> list[dict]:
+    """Ollama's tool calls in OpenAI's form, each with an id of its own: agents match the tool's
+    answer to its call by id, across turns."""
     return [
         {
-            "id": f"call_{index}",
+            "id": f"call_{uuid.uuid4().hex[:24]}",
             "type": "function",
             "function": {
                 "name": call["function"]["name"],
                 "arguments": json.dumps(call["function"].get("arguments", {})),
             },
         }
-        for index, call in enumerate(tool_calls or [])
+        for call in tool_calls or []
     ]
 
 
@@ -164,10 +167,11 @@ class _ChunkRelay:
                 if chunk_id is None:
                     chunk_id = f"chatcmpl-{int(time.time() * 1000)}"
                     yield _sse(chunk({"role": "assistant", "content": ""}))
+                if event.thinking:
+                    yield _sse(chunk({"reasoning_content": event.thinking}))
                 if event.content:
                     yield _sse(chunk({"content": event.content}))
                 for call in _openai_tool_calls(event.tool_calls):
-                    call["id"] = f"call_{tool_index}"
                     yield _sse(chunk({"tool_calls": [{"index": tool_index, **call}]}))
                     tool_index += 1
             yield _sse("[DONE]")
@@ -188,18 +192,16 @@ class ChatCompletionsView(OpenAIView):
     def post(self, request):
         data = self.body()
         model = _model(data)
-        if data.get("n", 1) != 1:
-            raise InvalidRequest("n: only 1 choice is supported.")
-        stream = data.get("stream", False)
-        if not isinstance(stream, bool):
-            raise InvalidRequest("stream: must be true or false.")
+        openai_requests.choice_count(data)
+        stream = openai_requests.stream(data)
         chat_request = ChatRequest(
             model=model,
             messages=openai_requests.messages(data),
             stream=stream,
             options=openai_requests.options(data),
             format=openai_requests.response_format(data),
-            tools=openai_requests.tools(data),
+            tools=openai_requests.tools_for_choice(data, openai_requests.tools(data)),
+            think=openai_requests.think(data),
             metadata={"user": data["user"]} if isinstance(data.get("user"), str) else {},
         )
         meta = request.corral_meta = CallMeta()
@@ -220,6 +222,9 @@ class ChatCompletionsView(OpenAIView):
             return response
         result = complete(events)
         message: dict = {"role": "assistant", "content": result.content or None}
+        if result.thinking:
+            # where vLLM's and DeepSeek's clients (and LangChain's) read a model's reasoning
+            message["reasoning_content"] = result.thinking
         if result.tool_calls:
             message["tool_calls"] = _openai_tool_calls(result.tool_calls)
         elif message["content"] is None:

@@ -49,8 +49,10 @@ def number(data: dict, key: str, kind=(int, float)):
 
 
 def options(data: dict) -> dict:
-    """OpenAI's sampling parameters as Ollama options."""
-    result = {}
+    """OpenAI's sampling parameters as Ollama options, with Ollama's own (top_k, min_p,
+    mirostat, ...) taken from the top level or an `options` object, as clients send them in
+    their extra body."""
+    result = ollama_options(data)
     for key in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
         value = number(data, key)
         if value is not None:
@@ -72,6 +74,81 @@ def options(data: dict) -> dict:
             raise InvalidRequest("stop: must be a string or a list of up to 16 strings.")
         result["stop"] = stop
     return result
+
+
+def ollama_options(data: dict) -> dict:
+    from gateway.api.chat_serializers import OptionsSerializer
+
+    fields = OptionsSerializer().fields
+    extra = data.get("options")
+    extra = _object(extra, "options") if extra is not None else {}
+    asked = {
+        key: value
+        for key, value in {**extra, **data}.items()
+        if key in fields and key not in OPENAI_NAMED and value is not None
+    }
+    serializer = OptionsSerializer(data=asked)
+    if not serializer.is_valid():
+        name, problems = next(iter(serializer.errors.items()))
+        raise InvalidRequest(f"{name}: {problems[0]}")
+    return dict(serializer.validated_data)
+
+
+# OpenAI's own names for options, read (and checked) by options() itself.
+OPENAI_NAMED = {"temperature", "top_p", "presence_penalty", "frequency_penalty", "seed", "stop"}
+
+
+def choice_count(data: dict) -> None:
+    if data.get("n") not in (None, 1):
+        raise InvalidRequest("n: only 1 choice is supported.")
+
+
+def stream(data: dict) -> bool:
+    value = data.get("stream")
+    if value is not None and not isinstance(value, bool):
+        raise InvalidRequest("stream: must be true or false.")
+    return bool(value)
+
+
+def think(data: dict):
+    """`reasoning_effort` (OpenAI) or `think` (Ollama, vLLM-style extra body) as Ollama's think:
+    true/false, or a level for models that take one."""
+    value = data.get("think")
+    if value is not None:
+        if not isinstance(value, bool | str):
+            raise InvalidRequest("think: must be true, false or low, medium, high.")
+        return value
+    effort = data.get("reasoning_effort")
+    if effort is None:
+        return None
+    if effort in ("none", "minimal"):
+        return False
+    if effort in ("low", "medium", "high"):
+        return effort
+    raise InvalidRequest("reasoning_effort: must be none, minimal, low, medium or high.")
+
+
+def tools_for_choice(data: dict, offered: list | None) -> list | None:
+    """`tool_choice` as far as Ollama can follow it: none sends no tools, a named function only
+    that one; auto and required send them all (Ollama cannot force a call)."""
+    choice = data.get("tool_choice")
+    if choice is None or choice in ("auto", "required"):
+        return offered
+    if choice == "none":
+        return None
+    name = None
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        function = choice.get("function")
+        name = function.get("name") if isinstance(function, dict) else None
+    if not isinstance(name, str):
+        raise InvalidRequest(
+            'tool_choice: must be none, auto, required or {"type": "function", "function": '
+            '{"name": ...}}.'
+        )
+    chosen = [tool for tool in offered or [] if tool["function"].get("name") == name]
+    if not chosen:
+        raise InvalidRequest(f"tool_choice: no tool named {name!r} among the tools.")
+    return chosen
 
 
 def response_format(data: dict):

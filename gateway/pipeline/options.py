@@ -30,8 +30,8 @@ def with_system_prompt(
     route: ModelRoute, operation: str, messages: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """The route's system prompt goes first when the caller sent no system message."""
-    if not route.system_prompt or operation == "embeddings":
-        return messages
+    if not route.system_prompt or operation == "embeddings" or not messages:
+        return messages  # (no messages: a call that only loads or unloads the model)
     if any(message.get("role") == "system" for message in messages):
         return messages
     return [{"role": "system", "content": route.system_prompt}, *messages]

@@ -68,6 +68,7 @@ class OllamaDouble:
             self.release.set()  # free any handler still held by the previous test
         self.reply: str | None = None  # None: answer "You said: <last user message>"
         self.tool_call: dict | None = None  # answer with this tool call instead of text
+        self.thinking = "Let me think about that."  # what is thought first when `think` is set
         self.first_token_delay = 0.0
         self.chunk_delay = 0.0
         self.failures: list[Failure] = []
@@ -81,6 +82,7 @@ class OllamaDouble:
         self.disconnects = 0
         self.completed_streams = 0
         self.connections = 0  # TCP connections accepted: keep-alive reuse shows here
+        self.loaded_calls: list[str] = []  # "load" / "unload", for calls without messages
 
     # --- lifecycle ---
     @property
@@ -117,6 +119,11 @@ class OllamaDouble:
             (m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), ""
         )
         return f"You said: {last}"
+
+
+def _vector(text: str, dimensions: int) -> list[float]:
+    seed = hashlib.sha256(text.encode()).digest()
+    return [round((seed[i % 32] - 128) / 128, 6) for i in range(dimensions)]
 
 
 def _tokens(text: str) -> list[str]:
@@ -247,6 +254,7 @@ class _Handler(BaseHTTPRequestHandler):
             "/api/generate": self._generate,
             "/api/show": self._show,
             "/api/embed": self._embed,
+            "/api/embeddings": self._legacy_embeddings,
         }
         handler = routes.get(self.path)
         if handler is None:
@@ -297,10 +305,7 @@ class _Handler(BaseHTTPRequestHandler):
         inputs = body.get("input", "")
         inputs = [inputs] if isinstance(inputs, str) else list(inputs)
         dimensions = body.get("dimensions") or 8
-        embeddings = []
-        for text in inputs:
-            seed = hashlib.sha256(text.encode()).digest()
-            embeddings.append([round((seed[i % 32] - 128) / 128, 6) for i in range(dimensions)])
+        embeddings = [_vector(text, dimensions) for text in inputs]
         self._send_json(
             200,
             {
@@ -309,6 +314,30 @@ class _Handler(BaseHTTPRequestHandler):
                 "total_duration": 1_000_000,
                 "load_duration": 100_000,
                 "prompt_eval_count": sum(len(_tokens(t)) for t in inputs),
+            },
+        )
+
+    def _legacy_embeddings(self, body: dict) -> None:
+        """`/api/embeddings`: one prompt, one `embedding` (an empty one for an empty prompt)."""
+        model = self._model_or_error(body)
+        if model is None:
+            return
+        prompt = body.get("prompt") or ""
+        self._send_json(200, {"embedding": _vector(prompt, 8) if prompt else []})
+
+    def _loaded(self, body: dict, model: DoubleModel, key: str, empty) -> None:
+        """A request with nothing to answer loads the model, or with keep_alive 0 unloads it:
+        one object, whatever `stream` says."""
+        unload = body.get("keep_alive") in (0, "0", "0s", 0.0)
+        self.double.loaded_calls.append("unload" if unload else "load")
+        self._send_json(
+            200,
+            {
+                "model": model.name,
+                "created_at": _now(),
+                key: empty,
+                "done_reason": "unload" if unload else "load",
+                "done": True,
             },
         )
 
@@ -332,6 +361,9 @@ class _Handler(BaseHTTPRequestHandler):
         if model is None:
             return
         messages = body.get("messages") or []
+        if not messages:
+            self._loaded(body, model, "message", {"role": "assistant", "content": ""})
+            return
         tool_call = self.double.tool_call if body.get("tools") else None
         text = "" if tool_call else self.double.answer_for(messages)
 
@@ -345,25 +377,57 @@ class _Handler(BaseHTTPRequestHandler):
         if model is None:
             return
         prompt = body.get("prompt", "")
+        if not prompt and not body.get("images"):
+            self._loaded(body, model, "response", "")
+            return
         text = self.double.reply if self.double.reply is not None else f"You said: {prompt}"
         prompt_count = len(_tokens(prompt)) + len(_tokens(body.get("system") or ""))
         self._answer(body, model, prompt_count, text, "response", lambda content: content, None)
+
+    def _thought(self, body: dict, key: str, model: DoubleModel):
+        """With `think` set, what a thinking model thinks first: (its tokens, a chunk of one)."""
+        if not body.get("think"):
+            return [], None
+        thought = _tokens(self.double.thinking)
+
+        def chunk(piece: str) -> dict:
+            if key == "message":
+                body_part = {"role": "assistant", "content": "", "thinking": piece}
+                return {"model": model.name, "created_at": _now(), key: body_part, "done": False}
+            return {
+                "model": model.name,
+                "created_at": _now(),
+                key: "",
+                "thinking": piece,
+                "done": False,
+            }
+
+        return thought, chunk
 
     def _answer(self, body, model, prompt_count, text, key, wrap, tool_call) -> None:
         double = self.double
         started = time.monotonic()
         tokens = _tokens(text)
+        thought, thought_chunk = self._thought(body, key, model)
         if double.first_token_delay:
             time.sleep(double.first_token_delay)
         if body.get("stream", True) is False:
             final = {"model": model.name, "created_at": _now(), key: wrap(text)}
             if tool_call and key == "message":
                 final[key] = {"role": "assistant", "content": "", "tool_calls": [tool_call]}
-            final.update(self._final_fields(prompt_count, max(len(tokens), 1), started))
+            if thought and key == "message":
+                final[key]["thinking"] = "".join(thought)
+            elif thought:
+                final["thinking"] = "".join(thought)
+            final.update(
+                self._final_fields(prompt_count, max(len(tokens), 1) + len(thought), started)
+            )
             self._send_json(200, final)
             return
         self._start_stream()
         try:
+            for piece in thought:
+                self._write_line(thought_chunk(piece))
             for index, token in enumerate(tokens):
                 if double.cut_after is not None and index >= double.cut_after:
                     self.close_connection = True
@@ -395,7 +459,9 @@ class _Handler(BaseHTTPRequestHandler):
                     }
                 )
             final = {"model": model.name, "created_at": _now(), key: wrap("")}
-            final.update(self._final_fields(prompt_count, max(len(tokens), 1), started))
+            final.update(
+                self._final_fields(prompt_count, max(len(tokens), 1) + len(thought), started)
+            )
             self._write_line(final)
             self._end_stream()
             double.completed_streams += 1
