@@ -160,6 +160,9 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, TeamScopedMixin, admin.ModelAdmin):
                     "backend_name",
                     "backends_tried",
                     "stream",
+                    "think",
+                    "keep_alive",
+                    "tool_choice",
                     "conversation_id",
                 ]
             },
@@ -169,6 +172,7 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, TeamScopedMixin, admin.ModelAdmin):
             {
                 "fields": [
                     "exchange",
+                    "thinking_text",
                     "answer",
                     "tool_calls_pretty",
                     "options_pretty",
@@ -223,6 +227,10 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, TeamScopedMixin, admin.ModelAdmin):
             ),
         )
         return rows or "—"
+
+    @admin.display(description="Thinking")
+    def thinking_text(self, record):
+        return format_html("<pre>{}</pre>", record.thinking) if record.thinking else "—"
 
     @admin.display(description="Answer")
     def answer(self, record):

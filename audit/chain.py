@@ -59,6 +59,7 @@ LINK_FIELDS = (
 BLANK_CONTENT = {
     "messages": [],
     "completion": "",
+    "thinking": "",
     "tool_calls": None,
     "tools": None,
     "metadata": {},
@@ -69,15 +70,26 @@ def _canonical(value) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
+# Added after records were already sealed: covered whenever set, so older hashes and links verify.
+LATER_CONTENT_FIELDS = ("thinking",)
+LATER_LINK_FIELDS = ("upstream_attempts", "think", "keep_alive", "tool_choice")
+
+
 def content_hash(record: AuditRecord) -> str:
-    return hashlib.sha256(_canonical({f: getattr(record, f) for f in CONTENT_FIELDS})).hexdigest()
+    content = {f: getattr(record, f) for f in CONTENT_FIELDS}
+    content.update({f: getattr(record, f) for f in LATER_CONTENT_FIELDS if getattr(record, f)})
+    return hashlib.sha256(_canonical(content)).hexdigest()
 
 
 def link_hash(previous: str, seq: int, record: AuditRecord, content: str) -> str:
     fields = {f: getattr(record, f) for f in LINK_FIELDS}
-    # Added after records were already sealed: covered whenever present, so older links still verify.
-    if record.upstream_attempts:
-        fields["upstream_attempts"] = record.upstream_attempts
+    fields.update(
+        {
+            f: getattr(record, f)
+            for f in LATER_LINK_FIELDS
+            if getattr(record, f) not in (None, "", [])
+        }
+    )
     fields.update(seq=seq, content_hash=content)
     return hashlib.sha256(previous.encode() + _canonical(fields)).hexdigest()
 

@@ -38,13 +38,17 @@ COLUMNS = [
     "options",
     "messages",
     "completion",
+    "thinking",
+    "think",
+    "keep_alive",
+    "tool_choice",
     "tool_calls",
     "content_hash",
     "chain_seq",
     "chain_hash",
     "content_purged_at",
 ]
-JSON_COLUMNS = {"options", "messages", "tool_calls"}
+JSON_COLUMNS = {"options", "messages", "tool_calls", "think", "tool_choice"}
 CHUNK = 2000
 
 

@@ -95,12 +95,20 @@ class AuditRecord(models.Model):
     )
     stream = models.BooleanField(default=False)
     options = models.JSONField(default=dict, blank=True)
+    think = models.JSONField(
+        null=True, blank=True, help_text="what the caller asked of a thinking model (true, a level)"
+    )
+    keep_alive = models.CharField(
+        max_length=32, blank=True, help_text="how long Ollama was asked to keep the model loaded"
+    )
+    tool_choice = models.JSONField(null=True, blank=True)
     request_format = models.JSONField(null=True, blank=True)
     tools = models.JSONField(null=True, blank=True)
     messages = models.JSONField(default=list, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     conversation_id = models.CharField(max_length=200, blank=True)
     completion = models.TextField(blank=True)
+    thinking = models.TextField(blank=True, help_text="the model's reasoning, as it streamed it")
     tool_calls = models.JSONField(null=True, blank=True)
 
     # how it went

@@ -24,6 +24,12 @@ pytestmark = pytest.mark.django_db
 on_postgres = pytest.mark.skipif("connection.vendor != 'postgresql'")
 
 
+@pytest.fixture(autouse=True)
+def _no_checkpoint_left_in_redis(redis_client):
+    """Redis keeps the newest signed checkpoint; another test's must not anchor this one's chain."""
+    yield
+
+
 def make_calls(api, count: int, content: str = "hello") -> list[str]:
     return [
         api.post(

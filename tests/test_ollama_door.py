@@ -191,10 +191,23 @@ def test_no_messages_loads_the_model_and_keep_alive_zero_unloads_it(client, olla
     assert unloaded.done_reason == "unload"
     assert ollama.loaded_calls == ["load", "unload"]
     records = AuditRecord.objects.order_by("started_at")
-    assert [(r.finish_reason, r.messages, r.status) for r in records] == [
-        ("load", [], "succeeded"),
-        ("unload", [], "succeeded"),
+    assert [(r.finish_reason, r.messages, r.status, r.keep_alive) for r in records] == [
+        ("load", [], "succeeded", ""),
+        ("unload", [], "succeeded", "0"),
     ]
+
+
+def test_thinking_is_on_the_record(client, ollama, settings):
+    settings.CORRAL_REDACT_PATTERNS = [r"think\b"]
+    streamed = list(
+        client.chat(
+            model=MODEL, messages=[{"role": "user", "content": "q"}], think=True, stream=True
+        )
+    )
+    assert "".join(p.message.thinking or "" for p in streamed) == ollama.thinking
+    record = AuditRecord.objects.get()
+    assert record.think is True
+    assert record.thinking == ollama.thinking.replace("think ", "[REDACTED] ")
 
 
 def test_the_legacy_embeddings_endpoint(client):

@@ -191,6 +191,8 @@ def test_tool_choice_is_followed_as_far_as_ollama_can(client, ollama):
         tool_choice={"type": "function", "function": {"name": "get_weather"}},
     )
     assert [t["function"]["name"] for t in ollama.requests[-1]["body"]["tools"]] == ["get_weather"]
+    choices = [r.tool_choice for r in AuditRecord.objects.order_by("started_at")]
+    assert choices == ["none", {"type": "function", "function": {"name": "get_weather"}}]
 
 
 def test_tool_call_ids_are_unique_across_answers(client, ollama):
@@ -221,6 +223,8 @@ def test_reasoning_effort_thinks_and_returns_reasoning_content(client, ollama):
     message = answer.choices[0].message
     assert message.content == "You said: why?"
     assert message.model_extra["reasoning_content"] == ollama.thinking
+    record = AuditRecord.objects.get()
+    assert (record.thinking, record.think) == (ollama.thinking, "low")
     streamed = client.chat.completions.create(
         model=MODEL,
         messages=[{"role": "user", "content": "why?"}],

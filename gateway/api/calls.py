@@ -56,6 +56,10 @@ class CallDetailSerializer(CallSummarySerializer):
             "metadata",
             "conversation_id",
             "completion",
+            "thinking",
+            "think",
+            "keep_alive",
+            "tool_choice",
             "tool_calls",
             "error_message",
         ]

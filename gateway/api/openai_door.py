@@ -202,6 +202,7 @@ class ChatCompletionsView(OpenAIView):
             format=openai_requests.response_format(data),
             tools=openai_requests.tools_for_choice(data, openai_requests.tools(data)),
             think=openai_requests.think(data),
+            tool_choice=data.get("tool_choice"),
             metadata={"user": data["user"]} if isinstance(data.get("user"), str) else {},
         )
         meta = request.corral_meta = CallMeta()

@@ -75,6 +75,12 @@ def _attempt(target: Target, error: GatewayError, at_ms: int) -> dict[str, Any]:
     }
 
 
+def _duration_text(value: str | float | None) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 0.0 as clients' JSON has it: "0", as Ollama's docs write it
+    return "" if value is None else str(value)
+
+
 # Refused before any model is asked: written as a final `refused` record, never served.
 REFUSALS = (ModelNotFound, ModelForbidden, RateLimited, QuotaExceeded, LimitsUnavailable)
 
@@ -105,6 +111,8 @@ class PipelineCall:
         metadata: dict | None = None,
         conversation_id: str = "",
         keep_alive: str | float | None = None,
+        think: bool | str | None = None,
+        tool_choice: str | dict | None = None,
     ) -> None:
         self.caller = caller
         self.operation = operation
@@ -118,6 +126,9 @@ class PipelineCall:
         self.metadata = metadata or {}
         self.conversation_id = conversation_id
         self.requested_keep_alive = keep_alive
+        self.keep_alive = keep_alive
+        self.think = think
+        self.tool_choice = tool_choice
         self.finished = False
         self._inflight_on: int | None = None
         self.record_id = uuid7()
@@ -205,6 +216,9 @@ class PipelineCall:
                 backend=target.backend if target else None,
                 stream=self.stream,
                 options=self.options,
+                think=self.think,
+                keep_alive=_duration_text(self.keep_alive),
+                tool_choice=self.tool_choice,
                 request_format=self.request_format,
                 tools=self.tools,
                 messages=_audit_messages(kept_messages),
@@ -300,6 +314,7 @@ class PipelineCall:
         *,
         usage: Usage,
         completion: str = "",
+        thinking: str = "",
         tool_calls: list | None = None,
         finish_reason: str = "",
         response_model: str = "",
@@ -327,6 +342,7 @@ class PipelineCall:
                 {
                     "status": status,
                     "completion": text,
+                    "thinking": redact(thinking),
                     "tool_calls": redact_value(tool_calls) or None,
                     "finish_reason": finish_reason,
                     "error_code": error.code if error else "",

@@ -157,6 +157,7 @@ def _generation(
                     status,
                     usage=usage_of(None),
                     completion="".join(content),
+                    thinking="".join(thinking),
                     tool_calls=tool_calls,
                     ttft_ms=ttft_ms,
                     error=error,
@@ -169,6 +170,7 @@ def _generation(
             AuditRecord.Status.SUCCEEDED,
             usage=usage,
             completion="".join(content),
+            thinking="".join(thinking),
             tool_calls=tool_calls,
             finish_reason=done_reason,
             response_model=final.model or "",
@@ -194,6 +196,7 @@ def _generation(
                 AuditRecord.Status.CLIENT_DISCONNECTED,
                 usage=usage_of(None),
                 completion="".join(content),
+                thinking="".join(thinking),
                 tool_calls=tool_calls,
                 ttft_ms=ttft_ms,
                 error=ClientDisconnected("the client went away before the answer was complete"),
@@ -222,6 +225,8 @@ def chat_call(
         metadata=request.metadata,
         conversation_id=request.conversation_id,
         keep_alive=request.keep_alive,
+        think=request.think,
+        tool_choice=request.tool_choice,
     )
 
 
@@ -263,6 +268,7 @@ def generate_stream(
         meta=meta,
         request_format=request.format,
         keep_alive=request.keep_alive,
+        think=request.think,
     )
 
     def open_upstream(client, upstream_model):

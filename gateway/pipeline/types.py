@@ -33,6 +33,7 @@ class ChatRequest:
     tools: list[dict[str, Any]] | None = None
     keep_alive: str | float | None = None
     think: bool | str | None = None
+    tool_choice: str | dict | None = None  # as the caller asked it (recorded; the door applies it)
     conversation_id: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
 
