@@ -72,6 +72,8 @@ VALID = {
     ),
     "/v1/chat/completions (tool loop)": ("/v1/chat/completions", OPENAI_TOOL_LOOP),
     "/v1/embeddings": ("/v1/embeddings", {"model": MODEL, "input": "hello"}),
+    "/v1/completions": ("/v1/completions", {"model": MODEL, "prompt": "hello", "max_tokens": 5}),
+    "/ollama/api/embeddings": ("/ollama/api/embeddings", {"model": MODEL, "prompt": "hello"}),
     "/api/v1/chat": ("/api/v1/chat", {"model": MODEL, "messages": MESSAGES}),
 }
 FUZZ = settings(

@@ -258,3 +258,24 @@ def test_every_ollama_sampling_option_is_passed(client, ollama):
     assert options["mirostat_eta"] == 0.1 and options["tfs_z"] == 1.0
     assert options["penalize_newline"] is False and options["top_k"] == 40
     assert options["min_p"] == 0.05 and options["repeat_penalty"] == 1.1
+
+
+def test_legacy_completions_stream_and_not(client, ollama):
+    """llama-index's OpenAILike in its default mode and `client.completions.create`."""
+    whole = client.completions.create(model=MODEL, prompt="ping", max_tokens=20, temperature=0)
+    assert whole.object == "text_completion" and whole.choices[0].text == "You said: ping"
+    assert whole.choices[0].finish_reason == "stop"
+    assert whole.usage.completion_tokens > 0
+    assert ollama.requests[-1]["path"] == "/api/generate"
+    assert ollama.requests[-1]["body"]["options"]["num_predict"] == 20
+    chunks = list(
+        client.completions.create(
+            model=MODEL, prompt="pong", stream=True, stream_options={"include_usage": True}
+        )
+    )
+    assert "".join(c.choices[0].text for c in chunks if c.choices) == "You said: pong"
+    assert chunks[-1].usage.total_tokens > 0 and chunks[-1].choices == []
+    records = AuditRecord.objects.order_by("started_at")
+    assert [(r.surface, r.operation) for r in records] == [("openai", "generate")] * 2
+    with pytest.raises(openai.BadRequestError, match="echo"):
+        client.completions.create(model=MODEL, prompt="x", echo=True)

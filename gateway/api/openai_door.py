@@ -10,7 +10,7 @@ import json
 import struct
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import chain
 
 from django.http import JsonResponse, StreamingHttpResponse
@@ -102,7 +102,7 @@ def _finish_reason(result: ChatResult) -> str:
     return "length" if result.done_reason == "length" else "stop"
 
 
-def _usage(result: ChatResult) -> dict:
+def usage_of(result: ChatResult) -> dict:
     return {
         "prompt_tokens": result.usage.prompt_tokens,
         "completion_tokens": result.usage.completion_tokens,
@@ -120,19 +120,19 @@ class OpenAIView(RateLimitHeadersMixin, APIView):
         return self.request.data
 
 
-def _sse(obj) -> bytes:
+def sse(obj) -> bytes:
     data = (
         obj if isinstance(obj, str) else json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
     )
     return f"data: {data}\n\n".encode()
 
 
-class _ChunkRelay:
-    """OpenAI's chunk stream; close() always reaches the pipeline, whatever the client does."""
+class _Relay:
+    """A streamed answer; close() always reaches the pipeline, whatever the client does."""
 
-    def __init__(self, first, events: Iterator, *, model: str, created: int, include_usage: bool):
+    def __init__(self, first, events: Iterator, encode: Callable[[Iterator], Iterator[bytes]]):
         self._events = events
-        self._body = self._encode(chain([first], events), model, created, include_usage)
+        self._body = encode(chain([first], events))
 
     def __iter__(self):
         return self._body
@@ -141,45 +141,57 @@ class _ChunkRelay:
         self._body.close()
         self._events.close()
 
-    @staticmethod
-    def _encode(events, model: str, created: int, include_usage: bool):
-        chunk_id = None
 
-        def chunk(delta: dict, finish_reason=None, **extra) -> dict:
-            return {
-                "id": chunk_id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
-                **extra,
-            }
-
-        try:
-            tool_index = 0
-            for event in events:
-                if isinstance(event, ChatResult):
-                    chunk_id = chunk_id or f"chatcmpl-{event.id.replace('-', '')}"
-                    yield _sse(chunk({}, _finish_reason(event)))
-                    if include_usage:
-                        yield _sse({**chunk({}), "choices": [], "usage": _usage(event)})
-                    continue
-                if chunk_id is None:
-                    chunk_id = f"chatcmpl-{int(time.time() * 1000)}"
-                    yield _sse(chunk({"role": "assistant", "content": ""}))
-                if event.thinking:
-                    yield _sse(chunk({"reasoning_content": event.thinking}))
-                if event.content:
-                    yield _sse(chunk({"content": event.content}))
-                for call in _openai_tool_calls(event.tool_calls):
-                    yield _sse(chunk({"tool_calls": [{"index": tool_index, **call}]}))
-                    tool_index += 1
-            yield _sse("[DONE]")
-        except GatewayError as exc:
-            yield _sse(openai_error(exc.status, exc.code, exc.message))
+def event_stream(events: Iterator, encode: Callable[[Iterator], Iterator[bytes]]):
+    """Server-sent events from the pipeline's events. The first is taken here, so what fails
+    before the first byte is still a plain HTTP error in OpenAI's shape."""
+    first = next(events)
+    response = StreamingHttpResponse(
+        _Relay(first, events, encode), content_type="text/event-stream; charset=utf-8"
+    )
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
 
 
-def _model(data: dict) -> str:
+def _chat_chunks(events, model: str, created: int, include_usage: bool):
+    chunk_id = None
+
+    def chunk(delta: dict, finish_reason=None, **extra) -> dict:
+        return {
+            "id": chunk_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+            **extra,
+        }
+
+    try:
+        tool_index = 0
+        for event in events:
+            if isinstance(event, ChatResult):
+                chunk_id = chunk_id or f"chatcmpl-{event.id.replace('-', '')}"
+                yield sse(chunk({}, _finish_reason(event)))
+                if include_usage:
+                    yield sse({**chunk({}), "choices": [], "usage": usage_of(event)})
+                continue
+            if chunk_id is None:
+                chunk_id = f"chatcmpl-{int(time.time() * 1000)}"
+                yield sse(chunk({"role": "assistant", "content": ""}))
+            if event.thinking:
+                yield sse(chunk({"reasoning_content": event.thinking}))
+            if event.content:
+                yield sse(chunk({"content": event.content}))
+            for call in _openai_tool_calls(event.tool_calls):
+                yield sse(chunk({"tool_calls": [{"index": tool_index, **call}]}))
+                tool_index += 1
+        yield sse("[DONE]")
+    except GatewayError as exc:
+        yield sse(openai_error(exc.status, exc.code, exc.message))
+
+
+def model_name(data: dict) -> str:
     model = data.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("model: is required.")
@@ -191,7 +203,7 @@ def _model(data: dict) -> str:
 class ChatCompletionsView(OpenAIView):
     def post(self, request):
         data = self.body()
-        model = _model(data)
+        model = model_name(data)
         openai_requests.choice_count(data)
         stream = openai_requests.stream(data)
         chat_request = ChatRequest(
@@ -211,16 +223,9 @@ class ChatCompletionsView(OpenAIView):
         events = chat_stream(caller=caller, request=chat_request, meta=meta)
         created = int(time.time())
         if stream:
-            first = next(events)
-            response = StreamingHttpResponse(
-                _ChunkRelay(
-                    first, events, model=model, created=created, include_usage=include_usage
-                ),
-                content_type="text/event-stream; charset=utf-8",
+            return event_stream(
+                events, lambda all_events: _chat_chunks(all_events, model, created, include_usage)
             )
-            response["Cache-Control"] = "no-cache"
-            response["X-Accel-Buffering"] = "no"
-            return response
         result = complete(events)
         message: dict = {"role": "assistant", "content": result.content or None}
         if result.thinking:
@@ -239,7 +244,7 @@ class ChatCompletionsView(OpenAIView):
                 "choices": [
                     {"index": 0, "message": message, "finish_reason": _finish_reason(result)}
                 ],
-                "usage": _usage(result),
+                "usage": usage_of(result),
             }
         )
 
@@ -270,7 +275,7 @@ class ModelDetailView(OpenAIView):
 class EmbeddingsView(OpenAIView):
     def post(self, request):
         data = self.body()
-        model = _model(data)
+        model = model_name(data)
         inputs = openai_requests.embedding_inputs(data)
         encoding = data.get("encoding_format", "float")
         if encoding not in ("float", "base64"):
