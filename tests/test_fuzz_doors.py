@@ -73,6 +73,22 @@ VALID = {
     "/v1/chat/completions (tool loop)": ("/v1/chat/completions", OPENAI_TOOL_LOOP),
     "/v1/embeddings": ("/v1/embeddings", {"model": MODEL, "input": "hello"}),
     "/v1/completions": ("/v1/completions", {"model": MODEL, "prompt": "hello", "max_tokens": 5}),
+    "/v1/responses": (
+        "/v1/responses",
+        {
+            "model": MODEL,
+            "instructions": "be brief",
+            "input": [
+                {"role": "user", "content": [{"type": "input_text", "text": "hi"}]},
+                {"type": "function_call", "call_id": "c1", "name": "f", "arguments": '{"a": 1}'},
+                {"type": "function_call_output", "call_id": "c1", "output": "done"},
+            ],
+            "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}],
+            "text": {"format": {"type": "json_schema", "name": "s", "schema": {"type": "object"}}},
+            "reasoning": {"effort": "low"},
+            "max_output_tokens": 20,
+        },
+    ),
     "/ollama/api/embeddings": ("/ollama/api/embeddings", {"model": MODEL, "prompt": "hello"}),
     "/api/v1/chat": ("/api/v1/chat", {"model": MODEL, "messages": MESSAGES}),
 }

@@ -39,6 +39,28 @@ def _string(value, where: str, *, default: str | None = None) -> str:
     return value
 
 
+def string(value, where: str) -> str:
+    return _string(value, where)
+
+
+def bounded_list(value, where: str, most: int | None = None) -> list:
+    """A non-empty list of at most `most` items (by default, as many as messages may be)."""
+    return _list(value, where, most or settings.CORRAL_MAX_MESSAGES, empty=False)
+
+
+def string_metadata(value) -> dict[str, str]:
+    """OpenAI's `metadata` (string pairs), as the audit record keeps it."""
+    if value is None:
+        return {}
+    pairs = _object(value, "metadata")
+    if len(pairs) > 16 or not all(
+        isinstance(k, str) and isinstance(v, str) and len(k) <= 64 and len(v) <= 512
+        for k, v in pairs.items()
+    ):
+        raise InvalidRequest("metadata: at most 16 string pairs (keys 64, values 512 characters).")
+    return dict(pairs)
+
+
 def number(data: dict, key: str, kind=(int, float)):
     value = data.get(key)
     if value is None:
@@ -182,7 +204,11 @@ def include_usage(data: dict) -> bool:
 
 def _image(part: dict, where: str) -> str:
     image_url = part.get("image_url")
-    url = image_url.get("url") if isinstance(image_url, dict) else image_url
+    return image_data(image_url.get("url") if isinstance(image_url, dict) else image_url, where)
+
+
+def image_data(url, where: str) -> str:
+    """The base64 data of an image sent as a data URL (the only kind Corral can pass to Ollama)."""
     if not isinstance(url, str) or not url.startswith("data:") or ";base64," not in url:
         raise InvalidRequest(f"{where}: images must be data URLs (data:image/...;base64,...).")
     data = url.split(";base64,", 1)[1]
