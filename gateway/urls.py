@@ -8,7 +8,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("gateway.api.urls")),
     path("ollama/", include("gateway.api.ollama_urls")),
-    path("v1/", include("gateway.api.openai_urls")),
+    path("v1/", include("gateway.api.openai.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("", include("gateway.web.urls")),

@@ -13,6 +13,6 @@ urlpatterns = [
     path("api/show", views.ShowView.as_view()),
     path("api/version", views.VersionView.as_view()),
     # Ollama's own OpenAI-compatible API, for tools configured with "http://ollama:11434/v1"
-    path("v1/", include("gateway.api.openai_urls")),
+    path("v1/", include("gateway.api.openai.urls")),
     re_path(r"^.*$", views.not_found),
 ]

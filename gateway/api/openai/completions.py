@@ -6,9 +6,9 @@ import time
 from rest_framework.response import Response
 
 from audit.models import AuditRecord
-from gateway.api import openai_requests
 from gateway.api.caller import caller_from_request
-from gateway.api.openai_door import (
+from gateway.api.openai import requests as openai_requests
+from gateway.api.openai.base import (
     OpenAIView,
     event_stream,
     model_name,

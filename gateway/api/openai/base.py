@@ -1,0 +1,126 @@
+"""What every OpenAI operation shares: the error shape, the view, server-sent events."""
+
+import json
+from collections.abc import Callable, Iterator
+from itertools import chain
+
+from django.http import JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework.views import APIView
+
+from gateway.api.base import RateLimitHeadersMixin
+from gateway.api.exception_handler import handle_exception
+from gateway.errors import InvalidRequest, ModelNotFound
+from gateway.pipeline import ChatResult
+
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+}
+ERROR_CODES = {
+    "unauthenticated": "invalid_api_key",
+    "rate_limited": "rate_limit_exceeded",
+    "quota_exceeded": "insufficient_quota",
+}
+
+
+def openai_error(status: int, code: str, message: str, param: str | None = None) -> dict:
+    return {
+        "error": {
+            "message": message,
+            "type": ERROR_TYPES.get(
+                status, "api_error" if status >= 500 else "invalid_request_error"
+            ),
+            "param": param,
+            "code": ERROR_CODES.get(code, code),
+        }
+    }
+
+
+def openai_exception_handler(exc, context):
+    response = handle_exception(exc, context)
+    error = response.data.get("error", {}) if isinstance(response.data, dict) else {}
+    param = (
+        error.get("message", "").split(":", 1)[0]
+        if error.get("code") == "invalid_request"
+        else None
+    )
+    if isinstance(exc, ModelNotFound):
+        param = "model"
+    response.data = openai_error(
+        response.status_code, error.get("code", ""), error.get("message", ""), param
+    )
+    return response
+
+
+def usage_of(result: ChatResult) -> dict:
+    return {
+        "prompt_tokens": result.usage.prompt_tokens,
+        "completion_tokens": result.usage.completion_tokens,
+        "total_tokens": result.usage.total_tokens,
+    }
+
+
+class OpenAIView(RateLimitHeadersMixin, APIView):
+    def get_exception_handler(self):
+        return openai_exception_handler
+
+    def body(self) -> dict:
+        if not isinstance(self.request.data, dict):
+            raise InvalidRequest("the body must be a JSON object.")
+        return self.request.data
+
+
+def sse(obj) -> bytes:
+    data = (
+        obj if isinstance(obj, str) else json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    )
+    return f"data: {data}\n\n".encode()
+
+
+class _Relay:
+    """A streamed answer; close() always reaches the pipeline, whatever the client does."""
+
+    def __init__(self, first, events: Iterator, encode: Callable[[Iterator], Iterator[bytes]]):
+        self._events = events
+        self._body = encode(chain([first], events))
+
+    def __iter__(self):
+        return self._body
+
+    def close(self) -> None:
+        self._body.close()
+        self._events.close()
+
+
+def event_stream(events: Iterator, encode: Callable[[Iterator], Iterator[bytes]]):
+    """Server-sent events from the pipeline's events. The first is taken here, so what fails
+    before the first byte is still a plain HTTP error in OpenAI's shape."""
+    first = next(events)
+    response = StreamingHttpResponse(
+        _Relay(first, events, encode), content_type="text/event-stream; charset=utf-8"
+    )
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+def model_name(data: dict) -> str:
+    model = data.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest("model: is required.")
+    if len(model) > 200:
+        raise InvalidRequest("model: at most 200 characters.")
+    return model
+
+
+@csrf_exempt
+def not_found(request, *args, **kwargs):
+    return JsonResponse(
+        openai_error(404, "not_found", f"no such endpoint: {request.path}"), status=404
+    )
