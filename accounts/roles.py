@@ -10,36 +10,46 @@ OPERATORS = "Operators"
 # The permission that makes a global auditor (superusers hold every permission).
 READ_ALL_RECORDS = "audit.view_auditrecord"
 
-# (app_label, model, actions)
+# Pulls, creates, copies, pushes and deletes models on the backends, through the Ollama door.
+MANAGE_MODELS = "gateway.manage_models"
+
 _VIEW_ALL = ["view"]
 _MANAGE = ["add", "change", "delete", "view"]
-GROUP_PERMISSIONS: dict[str, list[tuple[str, str, list[str]]]] = {
+
+
+def _on(app_label: str, model: str, actions: list[str]) -> list[tuple[str, str]]:
+    return [(app_label, f"{action}_{model}") for action in actions]
+
+
+# group -> (app_label, permission codename)
+GROUP_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
     # Reads every audit record and every setting, changes nothing.
     GLOBAL_AUDITORS: [
-        ("audit", "auditrecord", _VIEW_ALL),
-        ("audit", "adminaction", _VIEW_ALL),
-        ("audit", "auditcheckpoint", _VIEW_ALL),
-        ("accounts", "team", _VIEW_ALL),
-        ("accounts", "membership", _VIEW_ALL),
-        ("accounts", "apitoken", _VIEW_ALL),
-        ("accounts", "userlimits", _VIEW_ALL),
-        ("gateway", "backend", _VIEW_ALL),
-        ("gateway", "modelroute", _VIEW_ALL),
-        ("gateway", "routetarget", _VIEW_ALL),
-        ("gateway", "completion", _VIEW_ALL),
+        *_on("audit", "auditrecord", _VIEW_ALL),
+        *_on("audit", "adminaction", _VIEW_ALL),
+        *_on("audit", "auditcheckpoint", _VIEW_ALL),
+        *_on("accounts", "team", _VIEW_ALL),
+        *_on("accounts", "membership", _VIEW_ALL),
+        *_on("accounts", "apitoken", _VIEW_ALL),
+        *_on("accounts", "userlimits", _VIEW_ALL),
+        *_on("gateway", "backend", _VIEW_ALL),
+        *_on("gateway", "modelroute", _VIEW_ALL),
+        *_on("gateway", "routetarget", _VIEW_ALL),
+        *_on("gateway", "completion", _VIEW_ALL),
     ],
-    # Runs the gateway: backends, routes, teams and their people, limits; revokes tokens. Reads no
-    # prompt or answer: that is the auditors' role.
+    # Runs the gateway: backends, routes and the models on them, teams and their people, limits;
+    # revokes tokens. Reads no prompt or answer: that is the auditors' role.
     OPERATORS: [
-        ("accounts", "team", _MANAGE),
-        ("accounts", "membership", _MANAGE),
-        ("accounts", "apitoken", ["change", "view"]),
-        ("accounts", "userlimits", _MANAGE),
-        ("gateway", "backend", _MANAGE),
-        ("gateway", "modelroute", _MANAGE),
-        ("gateway", "routetarget", _MANAGE),
-        ("gateway", "otlpbatch", _VIEW_ALL),
-        ("audit", "adminaction", _VIEW_ALL),
-        ("auth", "user", _VIEW_ALL),  # to find the people they add to teams
+        *_on("accounts", "team", _MANAGE),
+        *_on("accounts", "membership", _MANAGE),
+        *_on("accounts", "apitoken", ["change", "view"]),
+        *_on("accounts", "userlimits", _MANAGE),
+        *_on("gateway", "backend", _MANAGE),
+        *_on("gateway", "modelroute", _MANAGE),
+        *_on("gateway", "routetarget", _MANAGE),
+        *_on("gateway", "otlpbatch", _VIEW_ALL),
+        ("gateway", MANAGE_MODELS.split(".", 1)[1]),
+        *_on("audit", "adminaction", _VIEW_ALL),
+        *_on("auth", "user", _VIEW_ALL),  # to find the people they add to teams
     ],
 }

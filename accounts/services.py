@@ -167,11 +167,10 @@ def roles_ensure_groups() -> None:
     until every app has made its permissions it waits for the next app's turn."""
     for name, grants in roles.GROUP_PERMISSIONS.items():
         wanted = Q()
-        for app_label, model, actions in grants:
-            for action in actions:
-                wanted |= Q(content_type__app_label=app_label, codename=f"{action}_{model}")
+        for app_label, codename in grants:
+            wanted |= Q(content_type__app_label=app_label, codename=codename)
         permissions = list(Permission.objects.filter(wanted))
-        if len(permissions) < sum(len(actions) for _, _, actions in grants):
+        if len(permissions) < len(grants):
             return
         group, _ = Group.objects.get_or_create(name=name)
         group.permissions.set(permissions)

@@ -36,6 +36,21 @@ def snapshot(obj: models.Model | None) -> dict | None:
     return values
 
 
+def admin_action_note(
+    *, actor, action: str, object_type: str, object_id: str, object_repr: str, after: dict
+) -> AdminAction:
+    """A change to something Corral keeps no row of (a model on a backend)."""
+    return AdminAction.objects.create(
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        actor_username=actor.get_username() if actor is not None and actor.is_authenticated else "",
+        action=action,
+        object_type=object_type,
+        object_id=object_id[:64],
+        object_repr=object_repr[:200],
+        after=after,
+    )
+
+
 def admin_action_record(
     *,
     actor,

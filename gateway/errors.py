@@ -36,6 +36,12 @@ class ModelForbidden(GatewayError):
     code = "model_forbidden"
 
 
+class ActionForbidden(GatewayError):
+    # Something the caller's roles do not allow (managing the backends' models, say).
+    status = 403
+    code = "forbidden"
+
+
 class ModelNotFound(GatewayError):
     status = 404
     code = "model_not_found"

@@ -179,6 +179,9 @@ class ModelRoute(models.Model):
 
     class Meta:
         ordering = ["name"]
+        permissions = [
+            ("manage_models", "Can pull, create, copy, push and delete models on the backends")
+        ]
 
     def __str__(self) -> str:
         return self.name

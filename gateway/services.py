@@ -49,6 +49,44 @@ def route_target_add(
     )
 
 
+def _route_join(backend: Backend, name: str) -> str:
+    """A model the backend serves, as a route: "created", "joined" (an existing route gains the
+    backend as a target) or "existing"."""
+    route = ModelRoute.objects.filter(name=name).first()
+    if route is None:
+        route_create(name=name, backend=backend, upstream_model=name)
+        return "created"
+    if route.targets.filter(backend=backend).exists():
+        return "existing"
+    route_target_add(route=route, backend=backend, upstream_model=name)
+    return "joined"
+
+
+@transaction.atomic
+def route_follow_model_added(*, backend: Backend, model: str) -> str:
+    """A model pulled, created or copied onto a backend becomes a route (or one more target)."""
+    return _route_join(backend, model)
+
+
+@transaction.atomic
+def route_follow_model_deleted(*, backend: Backend, model: str) -> list[str]:
+    """A model deleted from a backend: the targets that pointed at it go, and a route left with no
+    target is switched off. Returns the routes switched off."""
+    targets = RouteTarget.objects.filter(backend=backend, upstream_model=model).select_related(
+        "route"
+    )
+    routes = {target.route for target in targets}
+    for target in targets:
+        target.delete()
+    switched_off = []
+    for route in routes:
+        if not route.targets.exists() and route.enabled:
+            route.enabled = False
+            route.save(update_fields=["enabled", "updated_at"])
+            switched_off.append(route.name)
+    return switched_off
+
+
 def routes_sync_from_backend(*, backend: Backend) -> SyncReport:
     """Import the backend's /api/tags as enabled routes. A route of the same name that exists
     already gains this backend as a target (same priority, weight 1); its settings stay."""
@@ -60,13 +98,7 @@ def routes_sync_from_backend(*, backend: Backend) -> SyncReport:
     created, existing, joined = [], [], []
     with transaction.atomic():
         for name in names:
-            route = ModelRoute.objects.filter(name=name).first()
-            if route is None:
-                route_create(name=name, backend=backend, upstream_model=name)
-                created.append(name)
-            elif route.targets.filter(backend=backend).exists():
-                existing.append(name)
-            else:
-                route_target_add(route=route, backend=backend, upstream_model=name)
-                joined.append(name)
+            {"created": created, "existing": existing, "joined": joined}[
+                _route_join(backend, name)
+            ].append(name)
     return SyncReport(backend=backend.name, created=created, existing=existing, joined=joined)

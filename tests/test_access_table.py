@@ -333,6 +333,12 @@ def openai_chat(w, actor, target):
     return response.status_code == 200
 
 
+@probe("ollama door: pull, create, copy, push and delete models", GLOBAL)
+def manage_models(w, actor, target):
+    pulled = actor.api.post("/ollama/api/pull", {"model": "probe", "stream": False}, format="json")
+    return pulled.status_code == 200 and ModelRoute.objects.filter(name="probe:latest").exists()
+
+
 @probe("api: list models", MODELS, token_team=True)
 def list_models(w, actor, target):
     response = actor.api.get("/api/v1/models")

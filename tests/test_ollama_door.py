@@ -121,7 +121,7 @@ def test_root_probe_and_unknown_paths(live_server, client):
     import httpx
 
     assert httpx.get(f"{live_server.url}/ollama/").text == "Ollama is running"
-    missing = httpx.post(f"{live_server.url}/ollama/api/pull", json={"model": "x"})
+    missing = httpx.post(f"{live_server.url}/ollama/api/nothing", json={"model": "x"})
     assert missing.status_code == 404 and missing.json() == {"error": "404 page not found"}
     assert client._client.get("/api/version").json()["version"] == "0.12.6"
 
@@ -226,3 +226,61 @@ def test_ollamas_own_openai_paths_are_served(live_server, token, route):
     )
     assert answer.choices[0].message.content == "You said: via ollama's v1"
     assert [m.id for m in client.models.list().data] == [MODEL]
+
+
+@pytest.fixture
+def operator_client(live_server, route):
+    from accounts.services import token_issue, user_create
+
+    _, secret = token_issue(user=user_create(username="ops", is_staff=True), name="ops")
+    return ollama_sdk.Client(
+        host=f"{live_server.url}/ollama", headers={"Authorization": f"Bearer {secret}"}
+    )
+
+
+def test_model_management_is_for_operators_and_says_why(client):
+    for attempt in (
+        lambda: client.pull("mistral"),
+        lambda: client.delete(MODEL),
+        lambda: client.copy(MODEL, "mine"),
+        lambda: client.create(model="mario", from_=MODEL),
+        lambda: client.push(MODEL),
+    ):
+        with pytest.raises(ollama_sdk.ResponseError) as refused:
+            attempt()
+        assert refused.value.status_code == 403
+        assert "Corral's operators" in refused.value.error
+
+
+def test_an_operator_pulls_copies_and_deletes_and_the_routes_follow(operator_client, ollama):
+    from audit.models import AdminAction
+
+    progress = list(operator_client.pull("mistral", stream=True))
+    assert progress[0].status == "pulling manifest" and progress[-1].status == "success"
+    assert "mistral:latest" in ollama.models
+    route = ModelRoute.objects.get(name="mistral:latest")
+    assert [t.backend.name for t in route.targets.all()] == ["default"] and route.enabled
+    assert operator_client.copy("mistral", "mistral-copy").status == "success"
+    assert ModelRoute.objects.filter(name="mistral-copy:latest").exists()
+    assert operator_client.delete("mistral").status == "success"
+    route.refresh_from_db()
+    assert not route.targets.exists() and route.enabled is False  # nothing serves it any more
+    with pytest.raises(ollama_sdk.ResponseError) as gone:
+        operator_client.delete("mistral")
+    assert gone.value.status_code == 404
+    assert operator_client.create(model="mario", from_=MODEL).status == "success"
+    assert operator_client.push("mario").status == "success"
+    logged = list(
+        AdminAction.objects.filter(object_type="ollama.model")
+        .order_by("at")
+        .values_list("actor_username", "action", "object_repr")
+    )
+    assert logged == [
+        ("ops", "create", "pull mistral on default"),
+        ("ops", "create", "copy mistral-copy on default"),
+        ("ops", "delete", "delete mistral on default"),
+        ("ops", "delete", "delete mistral on default"),
+        ("ops", "create", "create mario on default"),
+        ("ops", "change", "push mario on default"),
+    ]
+    assert operator_client._client.head("/api/blobs/sha256:00").status_code == 404

@@ -1,5 +1,7 @@
 """The Ollama double is only useful if the official client cannot tell it from Ollama."""
 
+import hashlib
+
 import httpx
 import ollama
 import pytest
@@ -130,3 +132,30 @@ def test_think_answers_with_thinking_first(client, ollama):
     thought = "".join(p.message.thinking or "" for p in parts)
     assert thought == ollama.thinking and parts[0].message.content == ""
     assert "".join(p.message.content for p in parts) == "You said: hello there"
+
+
+def test_model_management_as_documented(client, ollama):
+    """docs/api.md: pull, create and push stream progress and end with success; copy and delete
+    answer 200 or 404; blobs are 200/404 on HEAD and 201 on POST."""
+    progress = list(client.pull("mistral", stream=True))
+    assert progress[0].status == "pulling manifest" and progress[-1].status == "success"
+    assert any(p.total and p.completed == p.total for p in progress)
+    assert "mistral:latest" in {m.model for m in client.list().models}
+    assert client.pull("phi3").status == "success"
+    assert client.copy("mistral", "mistral-backup").status == "success"
+    assert client.delete("mistral-backup").status == "success"
+    with pytest.raises(ollama_module().ResponseError) as missing:
+        client.delete("mistral-backup")
+    assert missing.value.status_code == 404
+    created = list(client.create(model="mario", from_="mistral", system="It's-a me", stream=True))
+    assert created[-1].status == "success"
+    assert client.push("mario").status == "success"
+
+
+def test_blobs(client, tmp_path):
+    layer = tmp_path / "layer.gguf"
+    layer.write_bytes(b"GGUF bytes")
+    digest = client.create_blob(layer)
+    assert digest == "sha256:" + hashlib.sha256(b"GGUF bytes").hexdigest()
+    assert client._client.head(f"/api/blobs/{digest}").status_code == 200
+    assert client._client.head("/api/blobs/sha256:00").status_code == 404

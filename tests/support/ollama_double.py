@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 
 from tests.support.loopback import LoopbackServer
+from tests.support.ollama_double_models import ModelManagement
 
 VERSION = "0.12.6"
 
@@ -57,7 +58,7 @@ class OllamaDouble:
     """Start with `.start()`; `.url` is its base URL. Every knob can be changed between calls."""
 
     def __init__(self, models: list[str] | None = None, port: int = 0) -> None:
-        self.models = {name: DoubleModel(name) for name in (models or ["llama3.2:latest"])}
+        self._initial_models = list(models or ["llama3.2:latest"])
         self.reset()
         self._server = LoopbackServer(("127.0.0.1", port), _Handler)
         self._server.double = self
@@ -66,6 +67,8 @@ class OllamaDouble:
     def reset(self) -> None:
         if getattr(self, "release", None) is not None:
             self.release.set()  # free any handler still held by the previous test
+        # the models it serves (pulls, copies and deletes of a test change them until the next)
+        self.models = {name: DoubleModel(name) for name in self._initial_models}
         self.reply: str | None = None  # None: answer "You said: <last user message>"
         self.tool_call: dict | None = None  # answer with this tool call instead of text
         self.thinking = "Let me think about that."  # what is thought first when `think` is set
@@ -83,6 +86,7 @@ class OllamaDouble:
         self.completed_streams = 0
         self.connections = 0  # TCP connections accepted: keep-alive reuse shows here
         self.loaded_calls: list[str] = []  # "load" / "unload", for calls without messages
+        self.blobs: set[str] = set()
 
     # --- lifecycle ---
     @property
@@ -98,6 +102,9 @@ class OllamaDouble:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def add_model(self, name: str) -> None:
+        self.models.setdefault(name, DoubleModel(name))
 
     # --- knobs ---
     def fail_next(self, status: int, error: str, times: int = 1) -> None:
@@ -147,7 +154,7 @@ class _ClientGone(Exception):
     pass
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(ModelManagement, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Go's net/http (Ollama, the collector) sets TCP_NODELAY; without it a small response waits
     # out the peer's delayed ACK (~40 ms) between headers and body.
@@ -244,17 +251,36 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, "404 page not found")
 
     def do_HEAD(self):
+        if self.path.startswith("/api/blobs/"):
+            self._blob(self.path.removeprefix("/api/blobs/"), create=False)
+            return
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
+    def do_DELETE(self):
+        body = self._read_json() if self.path == "/api/delete" else None
+        if self.path != "/api/delete":
+            self._error(404, "404 page not found")
+        elif body is not None:
+            self._delete(body)
+
     def do_POST(self):
+        if self.path.startswith("/api/blobs/"):
+            length = int(self.headers.get("Content-Length") or 0)
+            data = self.rfile.read(length) if length else b""
+            self._blob(self.path.removeprefix("/api/blobs/"), create=True, data=data)
+            return
         routes = {
             "/api/chat": self._chat,
             "/api/generate": self._generate,
             "/api/show": self._show,
             "/api/embed": self._embed,
             "/api/embeddings": self._legacy_embeddings,
+            "/api/pull": self._pull,
+            "/api/create": self._create,
+            "/api/push": self._push,
+            "/api/copy": self._copy,
         }
         handler = routes.get(self.path)
         if handler is None:
