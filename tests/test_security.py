@@ -100,8 +100,13 @@ def _patterns(resolver=None, prefix=""):
         if isinstance(entry, URLResolver):
             if not route.startswith("admin/"):  # the admin is checked by its own tests
                 yield from _patterns(entry, route)
-        # (a model is not a person's object: who sees which model is the routing tests' matter)
-        elif isinstance(entry, URLPattern) and "<" in route and "<path:model>" not in route:
+        # (a model or a blob is not a person's object: who sees which model is the routing tests'
+        # matter, who manages them the access table's)
+        elif (
+            isinstance(entry, URLPattern)
+            and "<" in route
+            and not any(key in route for key in ("<path:model>", "<str:digest>"))
+        ):
             yield route
 
 
