@@ -8,6 +8,7 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from accounts.authentication import BearerTokenAuthentication
 from gateway import tracing
 from gateway.backends.circuit import backend_states
 from gateway.redis import get_redis
@@ -104,8 +105,6 @@ def readyz(request):
 
 def _may_see_details(request) -> bool:
     """Staff, signed in or with their API token."""
-    from accounts.authentication import BearerTokenAuthentication
-
     if request.user.is_authenticated:
         return request.user.is_staff
     try:

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from gateway.api.base import RateLimitHeadersMixin
 from gateway.api.exception_handler import handle_exception
-from gateway.errors import InvalidRequest, ModelNotFound
+from gateway.errors import GatewayError, InvalidRequest, ModelNotFound
 from gateway.pipeline import ChatResult
 
 ERROR_TYPES = {
@@ -96,6 +96,16 @@ class _Relay:
     def close(self) -> None:
         self._body.close()
         self._events.close()
+
+
+def with_done(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Chat and text completion streams end with `data: [DONE]`, or with the error that broke
+    them, as an event the OpenAI SDK raises on."""
+    try:
+        yield from chunks
+        yield sse("[DONE]")
+    except GatewayError as exc:
+        yield sse(openai_error(exc.status, exc.code, exc.message))
 
 
 def event_stream(events: Iterator, encode: Callable[[Iterator], Iterator[bytes]]):

@@ -13,11 +13,10 @@ from gateway.api.openai.base import (
     OpenAIView,
     event_stream,
     model_name,
-    openai_error,
     sse,
     usage_of,
+    with_done,
 )
-from gateway.errors import GatewayError
 from gateway.pipeline import CallMeta, ChatRequest, ChatResult, chat_stream, complete
 
 
@@ -56,28 +55,24 @@ def _chat_chunks(events, model: str, created: int, include_usage: bool):
             **extra,
         }
 
-    try:
-        tool_index = 0
-        for event in events:
-            if isinstance(event, ChatResult):
-                chunk_id = chunk_id or f"chatcmpl-{event.id.replace('-', '')}"
-                yield sse(chunk({}, _finish_reason(event)))
-                if include_usage:
-                    yield sse({**chunk({}), "choices": [], "usage": usage_of(event)})
-                continue
-            if chunk_id is None:
-                chunk_id = f"chatcmpl-{int(time.time() * 1000)}"
-                yield sse(chunk({"role": "assistant", "content": ""}))
-            if event.thinking:
-                yield sse(chunk({"reasoning_content": event.thinking}))
-            if event.content:
-                yield sse(chunk({"content": event.content}))
-            for call in _openai_tool_calls(event.tool_calls):
-                yield sse(chunk({"tool_calls": [{"index": tool_index, **call}]}))
-                tool_index += 1
-        yield sse("[DONE]")
-    except GatewayError as exc:
-        yield sse(openai_error(exc.status, exc.code, exc.message))
+    tool_index = 0
+    for event in events:
+        if isinstance(event, ChatResult):
+            chunk_id = chunk_id or f"chatcmpl-{event.id.replace('-', '')}"
+            yield sse(chunk({}, _finish_reason(event)))
+            if include_usage:
+                yield sse({**chunk({}), "choices": [], "usage": usage_of(event)})
+            continue
+        if chunk_id is None:
+            chunk_id = f"chatcmpl-{int(time.time() * 1000)}"
+            yield sse(chunk({"role": "assistant", "content": ""}))
+        if event.thinking:
+            yield sse(chunk({"reasoning_content": event.thinking}))
+        if event.content:
+            yield sse(chunk({"content": event.content}))
+        for call in _openai_tool_calls(event.tool_calls):
+            yield sse(chunk({"tool_calls": [{"index": tool_index, **call}]}))
+            tool_index += 1
 
 
 class ChatCompletionsView(OpenAIView):
@@ -104,7 +99,10 @@ class ChatCompletionsView(OpenAIView):
         created = int(time.time())
         if stream:
             return event_stream(
-                events, lambda all_events: _chat_chunks(all_events, model, created, include_usage)
+                events,
+                lambda all_events: with_done(
+                    _chat_chunks(all_events, model, created, include_usage)
+                ),
             )
         result = complete(events)
         message: dict = {"role": "assistant", "content": result.content or None}

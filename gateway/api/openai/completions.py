@@ -12,11 +12,11 @@ from gateway.api.openai.base import (
     OpenAIView,
     event_stream,
     model_name,
-    openai_error,
     sse,
     usage_of,
+    with_done,
 )
-from gateway.errors import GatewayError, InvalidRequest
+from gateway.errors import InvalidRequest
 from gateway.pipeline import CallMeta, ChatResult, GenerateRequest, complete, generate_stream
 
 
@@ -57,17 +57,13 @@ def _completion_chunks(events, model: str, created: int, include_usage: bool):
         body = {"id": completion_id, "object": "text_completion", "created": created}
         return {**body, "model": model, "choices": choices, **extra}
 
-    try:
-        for event in events:
-            if isinstance(event, ChatResult):
-                yield sse(chunk([_choice("", _finish_reason(event))]))
-                if include_usage:
-                    yield sse(chunk([], usage=usage_of(event)))
-            elif event.content:
-                yield sse(chunk([_choice(event.content, None)]))
-        yield sse("[DONE]")
-    except GatewayError as exc:
-        yield sse(openai_error(exc.status, exc.code, exc.message))
+    for event in events:
+        if isinstance(event, ChatResult):
+            yield sse(chunk([_choice("", _finish_reason(event))]))
+            if include_usage:
+                yield sse(chunk([], usage=usage_of(event)))
+        elif event.content:
+            yield sse(chunk([_choice(event.content, None)]))
 
 
 class CompletionsView(OpenAIView):
@@ -95,7 +91,9 @@ class CompletionsView(OpenAIView):
         if stream:
             return event_stream(
                 events,
-                lambda all_events: _completion_chunks(all_events, model, created, include_usage),
+                lambda all_events: with_done(
+                    _completion_chunks(all_events, model, created, include_usage)
+                ),
             )
         result = complete(events)
         return Response(

@@ -10,6 +10,7 @@ import json
 
 from django.conf import settings
 
+from gateway.api.chat_serializers import OptionsSerializer
 from gateway.api.parsers import check_nesting
 from gateway.errors import InvalidRequest
 
@@ -99,8 +100,6 @@ def options(data: dict) -> dict:
 
 
 def ollama_options(data: dict) -> dict:
-    from gateway.api.chat_serializers import OptionsSerializer
-
     fields = OptionsSerializer().fields
     extra = data.get("options")
     extra = _object(extra, "options") if extra is not None else {}
