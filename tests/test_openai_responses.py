@@ -73,7 +73,7 @@ def test_a_full_function_tool_loop(client, ollama):
     sent = ollama.requests[-1]["body"]["messages"]
     assert sent[1]["tool_calls"][0]["function"]["name"] == "get_weather"
     assert sent[2] == {"role": "tool", "content": "sunny, 21 C", "tool_name": "get_weather"}
-    assert second.output_text == "You said: weather in Oslo?"
+    assert second.output_text == "The tool said: sunny, 21 C"
     streamed = list(
         client.responses.create(
             model=MODEL, input="x", tools=[WEATHER], tool_choice="none", stream=True
@@ -94,12 +94,18 @@ def test_structured_output_and_reasoning(client, ollama):
     thought = client.responses.create(model=MODEL, input="why?", reasoning={"effort": "high"})
     assert ollama.requests[-1]["body"]["think"] == "high"
     reasoning = next(item for item in thought.output if item.type == "reasoning")
-    assert reasoning.content[0].text == ollama.thinking
+    assert reasoning.summary[0].text == reasoning.content[0].text == ollama.thinking
     events = list(
         client.responses.create(model=MODEL, input="why?", reasoning={"effort": "low"}, stream=True)
     )
-    thinking = "".join(e.delta for e in events if e.type == "response.reasoning_text.delta")
+    thinking = "".join(e.delta for e in events if e.type == "response.reasoning_summary_text.delta")
     assert thinking == ollama.thinking
+    (done,) = [
+        e.item
+        for e in events
+        if e.type == "response.output_item.done" and e.item.type == "reasoning"
+    ]
+    assert done.summary[0].text == thinking and events[-1].response.output[0] == done
     assert AuditRecord.objects.order_by("-started_at").first().thinking == ollama.thinking
 
 

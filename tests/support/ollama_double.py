@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 
+from tests.support import ollama_double_answers as answers
 from tests.support.loopback import LoopbackServer
 from tests.support.ollama_double_models import ModelManagement
 
@@ -70,7 +71,8 @@ class OllamaDouble:
         # the models it serves (pulls, copies and deletes of a test change them until the next)
         self.models = {name: DoubleModel(name) for name in self._initial_models}
         self.reply: str | None = None  # None: answer "You said: <last user message>"
-        self.tool_call: dict | None = None  # answer with this tool call instead of text
+        # with tools sent, answer with this tool call instead of text (a tool's result: with text)
+        self.tool_call: dict | None = None
         self.thinking = "Let me think about that."  # what is thought first when `think` is set
         self.first_token_delay = 0.0
         self.chunk_delay = 0.0
@@ -118,14 +120,6 @@ class OllamaDouble:
         if failure.times <= 0:
             self.failures.pop(0)
         return failure
-
-    def answer_for(self, messages: list[dict]) -> str:
-        if self.reply is not None:
-            return self.reply
-        last = next(
-            (m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), ""
-        )
-        return f"You said: {last}"
 
 
 def _vector(text: str, dimensions: int) -> list[float]:
@@ -390,8 +384,13 @@ class _Handler(ModelManagement, BaseHTTPRequestHandler):
         if not messages:
             self._loaded(body, model, "message", {"role": "assistant", "content": ""})
             return
-        tool_call = self.double.tool_call if body.get("tools") else None
-        text = "" if tool_call else self.double.answer_for(messages)
+        tool_call = (
+            self.double.tool_call
+            if body.get("tools") and answers.wants_tool_call(messages)
+            else None
+        )
+        text = answers.text_answer(messages, self.double.reply)
+        text = "" if tool_call else answers.formatted(body.get("format"), text)
 
         def message(content: str, **extra) -> dict:
             return {"role": "assistant", "content": content, **extra}
@@ -407,6 +406,7 @@ class _Handler(ModelManagement, BaseHTTPRequestHandler):
             self._loaded(body, model, "response", "")
             return
         text = self.double.reply if self.double.reply is not None else f"You said: {prompt}"
+        text = answers.formatted(body.get("format"), text)
         prompt_count = len(_tokens(prompt)) + len(_tokens(body.get("system") or ""))
         self._answer(body, model, prompt_count, text, "response", lambda content: content, None)
 

@@ -57,10 +57,13 @@ def _message(item_id: str, text: str, status: str = "completed") -> dict:
 
 
 def _reasoning(item_id: str, text: str) -> dict:
+    # Ollama's own /v1/responses puts the thinking in the summary, which is what clients show
+    # (LangChain, pydantic-ai, LiteLLM); the same text is the raw reasoning content gpt-oss style
+    # clients read. There is no separate summarizer: both are the model's own words.
     return {
         "id": item_id,
         "type": "reasoning",
-        "summary": [],
+        "summary": [{"type": "summary_text", "text": text}],
         "content": [{"type": "reasoning_text", "text": text}],
     }
 
@@ -155,35 +158,40 @@ class _EventWriter:
         index = len(self.output)
         if kind == "reasoning":
             item = {"id": _item_id("rs"), "type": "reasoning", "summary": [], "content": []}
-            part = {"type": "reasoning_text", "text": ""}
         else:
             item = _message(_item_id("msg"), "", status="in_progress")
-            part = {"type": "output_text", "text": "", "annotations": []}
         self.open, self.text = {"kind": kind, "item": item, "index": index}, ""
         self.output.append(item)
         yield self.event("response.output_item.added", output_index=index, item=item)
-        yield self.event(
-            "response.content_part.added",
-            item_id=item["id"],
-            output_index=index,
-            content_index=0,
-            part=part,
-        )
+        common = {"item_id": item["id"], "output_index": index}
+        if kind == "reasoning":
+            # the thinking streams as the summary's text, as Ollama's own door streams it
+            part = {"type": "summary_text", "text": ""}
+            yield self.event(
+                "response.reasoning_summary_part.added", **common, summary_index=0, part=part
+            )
+        else:
+            part = {"type": "output_text", "text": "", "annotations": []}
+            yield self.event("response.content_part.added", **common, content_index=0, part=part)
 
     def close(self):
         if self.open is None:
             return
         kind, item, index = self.open["kind"], self.open["item"], self.open["index"]
-        common = {"item_id": item["id"], "output_index": index, "content_index": 0}
+        common = {"item_id": item["id"], "output_index": index}
         if kind == "reasoning":
             done = _reasoning(item["id"], self.text)
-            part = done["content"][0]
-            yield self.event("response.reasoning_text.done", **common, text=self.text)
+            common["summary_index"] = 0
+            yield self.event("response.reasoning_summary_text.done", **common, text=self.text)
+            yield self.event(
+                "response.reasoning_summary_part.done", **common, part=done["summary"][0]
+            )
         else:
             done = _message(item["id"], self.text)
             part = {"type": "output_text", "text": self.text, "annotations": []}
+            common["content_index"] = 0
             yield self.event("response.output_text.done", **common, text=self.text, logprobs=[])
-        yield self.event("response.content_part.done", **common, part=part)
+            yield self.event("response.content_part.done", **common, part=part)
         self.output[index] = done
         yield self.event("response.output_item.done", output_index=index, item=done)
         self.open = None
@@ -195,7 +203,9 @@ class _EventWriter:
         self.text += text
         common = {"item_id": self.open["item"]["id"], "output_index": self.open["index"]}
         if kind == "reasoning":
-            yield self.event("response.reasoning_text.delta", **common, content_index=0, delta=text)
+            yield self.event(
+                "response.reasoning_summary_text.delta", **common, summary_index=0, delta=text
+            )
         else:
             yield self.event(
                 "response.output_text.delta", **common, content_index=0, delta=text, logprobs=[]
