@@ -1,6 +1,7 @@
 """The Ollama double is only useful if the official client cannot tell it from Ollama."""
 
 import hashlib
+import json
 
 import httpx
 import ollama
@@ -159,3 +160,39 @@ def test_blobs(client, tmp_path):
     assert digest == "sha256:" + hashlib.sha256(b"GGUF bytes").hexdigest()
     assert client._client.head(f"/api/blobs/{digest}").status_code == 200
     assert client._client.head("/api/blobs/sha256:00").status_code == 404
+
+
+def test_a_tool_is_called_then_its_result_answered(client, ollama):
+    ollama.tool_call = {"function": {"name": "get_weather", "arguments": {"city": "Oslo"}}}
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+    asked = client.chat(model=UPSTREAM_MODEL, messages=HELLO, tools=tools).message
+    assert asked.content == "" and asked.tool_calls[0].function.arguments == {"city": "Oslo"}
+    # without tools, or once the tool's result is the last message, the model answers in words
+    assert (
+        client.chat(model=UPSTREAM_MODEL, messages=HELLO).message.content == "You said: hello there"
+    )
+    messages = [*HELLO, asked, {"role": "tool", "content": "sunny", "tool_name": "get_weather"}]
+    final = client.chat(model=UPSTREAM_MODEL, messages=messages, tools=tools).message
+    assert final.content == "The tool said: sunny" and not final.tool_calls
+
+
+def test_a_format_is_answered_with_matching_json(client):
+    schema = {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string"},
+            "days": {"type": "array", "items": {"$ref": "#/$defs/Day"}},
+            "unit": {"enum": ["C", "F"]},
+            "note": {"anyOf": [{"type": "null"}, {"type": "number"}]},
+        },
+        "$defs": {"Day": {"type": "object", "properties": {"rain": {"type": "boolean"}}}},
+    }
+    answer = client.chat(model=UPSTREAM_MODEL, messages=HELLO, format=schema).message.content
+    assert json.loads(answer) == {
+        "city": "city",
+        "days": [{"rain": True}],
+        "unit": "C",
+        "note": 4.2,
+    }
+    generated = client.generate(model=UPSTREAM_MODEL, prompt="hi", format="json").response
+    assert json.loads(generated) == {"response": "You said: hi"}
