@@ -6,8 +6,8 @@ PY="${PYTHON:-python3}"
 
 ensure_venv() {
     local requirements="$1" stamp
-    # every requirements file, since one may include another
-    stamp="$(cat "$ROOT"/requirements*.txt | sha256sum | cut -d' ' -f1)"
+    # the file asked for and every requirements file, since one may include another
+    stamp="$requirements $(cat "$ROOT"/requirements*.txt | sha256sum | cut -d' ' -f1)"
     if [[ ! -x "$VENV/bin/python" ]]; then
         "$PY" -m venv "$VENV"
     fi

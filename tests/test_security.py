@@ -359,6 +359,7 @@ def test_redaction_covers_user_agent_metadata_and_tool_calls(token, route, ollam
                 "tool_calls": [{"function": {"name": "f", "arguments": {"k": "secret-asked"}}}],
             },
             {"role": "tool", "content": "done"},
+            {"role": "user", "content": "look it up again"},
         ],
     }
     response = Client().post(
