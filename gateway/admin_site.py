@@ -10,6 +10,13 @@ class CorralAdminSite(admin.AdminSite):
     site_title = "Corral"
     index_title = "Gateway, teams and audit"
 
+    @property
+    def login_form(self):
+        # Django's admin form lets in staff only; auditors and team admins sign in here too.
+        from gateway.admin_login import AdminSignInForm
+
+        return AdminSignInForm
+
     def has_permission(self, request) -> bool:
         # Imported here: this module is loaded with INSTALLED_APPS, before any model exists.
         from accounts.selectors import user_may_enter_admin

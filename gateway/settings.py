@@ -32,6 +32,7 @@ else:
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+CSRF_FAILURE_VIEW = "gateway.views.csrf_failure"
 
 INSTALLED_APPS = [
     "gateway.admin_site.CorralAdminConfig",

@@ -4,12 +4,15 @@ $CORRAL_SCREENSHOTS (default .artifacts/screenshots) for a person to look at."""
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 
 from accounts.models import UserLimits
-from accounts.services import membership_ensure
+from accounts.roles import GLOBAL_AUDITORS
+from accounts.services import membership_ensure, roles_ensure_groups
 from audit.models import AuditRecord
 from gateway.models import ChatMessage, Conversation
 from gateway.services import route_create
@@ -68,9 +71,32 @@ def person(team, route, redis_client):
     return user
 
 
+def watch(page) -> list[str]:
+    """What the page must never show: an uncaught script error, a CSP violation, a console error
+    or a resource that failed to load — except the API's answers, whose errors the chat explains."""
+    problems: list[str] = []
+
+    def on_console(message):
+        if message.type != "error":
+            return
+        url = message.location.get("url", "")
+        if "Failed to load resource" in message.text and urlsplit(url).path.startswith(EXPLAINED):
+            return
+        problems.append(f"{page.url}: {message.text} ({url})")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: problems.append(f"{page.url}: {error}"))
+    return problems
+
+
+# the chat's own calls, whose failures it explains in words
+EXPLAINED = ("/api/v1/chat", "/c/")
+
+
 def signed_in(chromium, server, context=None, **context_options):
     context = context or chromium.new_context(base_url=server, **context_options)
     page = context.new_page()
+    page.problems = watch(page)
     page.goto("/login/")
     page.get_by_label("Username").fill("pat")
     page.get_by_label("Password").fill(PASSWORD)
@@ -84,6 +110,7 @@ def page(chromium, server, person):
     page = signed_in(chromium, server)
     yield page
     page.context.close()
+    assert page.problems == []
 
 
 def send(page, text: str) -> None:
@@ -199,11 +226,52 @@ def test_quota_exceeded_is_explained_with_when_it_resets(page, person):
     page.screenshot(path=SHOTS / "chat-quota.png")
 
 
-def test_model_unavailable_is_said_in_plain_words(page, ollama):
+def test_model_unavailable_is_said_once_with_what_happened(page, ollama):
     ollama.fail_next(503, "server busy, please try again. maximum pending requests exceeded")
     send(page, "are you there?")
-    page.get_by_role("alert").filter(has_text="cannot be reached or is busy").first.wait_for()
-    assert page.locator(".msg-assistant .msg-note.error").count() == 1
+    note = page.locator(".msg-assistant .msg-note.error")
+    note.wait_for()
+    assert "cannot be reached or is busy" in note.text_content()
+    assert "server busy" in note.locator(".error-detail").text_content()
+    # said on the answer, not a second time in a banner over its links
+    assert page.locator("#chat-error").is_hidden()
+    actions = page.locator(".msg-assistant .msg-actions")
+    assert actions.get_by_role("button", name="Regenerate").is_visible()
+    box, thread = actions.bounding_box(), page.locator("#thread").bounding_box()
+    assert box["y"] + box["height"] <= thread["y"] + thread["height"], "the links stay in view"
+
+
+def test_a_session_ended_elsewhere_is_said_and_the_message_kept(page, server):
+    other = page.context.new_page()
+    other.goto("/usage/")
+    other.get_by_role("button", name="Sign out").click()
+    other.wait_for_url(f"{server}/login/")
+    other.close()
+    send(page, "are you still there?")
+    error = page.locator("#chat-error")
+    error.get_by_text("Your session has ended").wait_for()
+    assert page.locator(".streaming").count() == 0, "no cursor blinking over nothing"
+    box = page.get_by_role("textbox", name="Message", exact=True)
+    assert box.input_value() == "are you still there?"
+    page.screenshot(path=SHOTS / "chat-session-ended.png")
+    error.get_by_role("link", name="Sign in again").click()
+    page.get_by_label("Username").fill("pat")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{server}/")
+    assert box.input_value() == "are you still there?", "what was typed survives the sign-in"
+    send(page, box.input_value())
+    page.locator(".msg-assistant .md").get_by_text("You said: are you still there?").wait_for()
+
+
+def test_a_session_ended_in_a_conversation_is_said_too(page, server):
+    send(page, "first")
+    page.locator(".msg-assistant .md").wait_for()
+    page.context.clear_cookies()
+    send(page, "second")
+    page.locator("#chat-error").get_by_text("Your session has ended").wait_for()
+    assert page.locator(".streaming").count() == 0
+    assert page.get_by_role("textbox", name="Message", exact=True).input_value() == "second"
 
 
 def test_conversations_regenerate_copy_rename_search_delete(chromium, server, person, ollama):
@@ -350,3 +418,35 @@ def test_no_page_breaks_the_content_security_policy(chromium, server, person, ol
             page.screenshot(path=SHOTS / "usage-limits.png", full_page=True)
     assert violations == []
     page.context.close()
+
+
+def test_an_auditor_signs_in_at_the_admins_own_sign_in_page(chromium, server, person):
+    """Auditors are not staff; Django's admin form let in staff only."""
+    auditor = get_user_model().objects.create_user("audrey", password=PASSWORD)
+    roles_ensure_groups()
+    auditor.groups.add(Group.objects.get(name=GLOBAL_AUDITORS))
+    context = chromium.new_context(base_url=server, viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    problems = watch(page)
+    page.goto("/admin/login/")
+    page.get_by_label("Username").fill("pat")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    assert "no role in the admin" in page.locator(".errornote").text_content()
+    page.get_by_label("Username").fill("audrey")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{server}/admin/")
+
+    # the usage dashboard is styled (its rules come from a file the CSP allows)
+    page.goto("/admin/audit/auditrecord/dashboard/")
+    cards = page.locator(".corral-cards")
+    assert cards.evaluate("element => getComputedStyle(element).display") == "grid"
+    figure = page.locator(".corral-card strong").first
+    assert figure.evaluate("element => getComputedStyle(element).display") == "block"
+    page.screenshot(path=SHOTS / "admin-dashboard.png", full_page=True)
+    # and every page names its icon, so no request for it fails
+    icon = page.locator("link[rel=icon]").get_attribute("href")
+    assert page.request.get(f"{server}{icon}").ok and page.request.get(f"{server}/favicon.ico").ok
+    context.close()
+    assert problems == []

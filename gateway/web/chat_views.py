@@ -1,8 +1,11 @@
 """The chat: conversations in a sidebar, the thread, and a composer that streams answers from the
 native API (session + CSRF). These views only read and keep conversations; calls go through the API."""
 
+from functools import wraps
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -25,6 +28,7 @@ from gateway.conversations.services import (
 )
 from gateway.errors import NotFound
 from gateway.models import ChatMessage, Conversation
+from gateway.views import wants_json
 from gateway.web.forms import ConversationRenameForm, ConversationSettingsForm
 from gateway.web.views import page_context
 
@@ -41,12 +45,31 @@ PLAIN_ERRORS = {
     "request_too_large": "That message is too long to send.",
     "invalid_request": "The conversation changed elsewhere. Reload the page and try again.",
     "client_disconnected": "Stopped.",
-    "unauthenticated": "Your session has ended. Sign in again.",
+    "unauthenticated": "Your session has ended; what you typed is kept.",
     "forbidden": "Your session has expired. Reload the page and try again.",
     "not_found": "This conversation no longer exists.",
     "internal_error": "Something went wrong on Corral's side. Try again.",
     "network": "The connection to Corral was lost.",
 }
+
+
+def signed_in(view):
+    """login_required for the chat's fetch calls: a session that ended answers 401 in the
+    contract's shape (the chat then says so and keeps what was typed), not the sign-in page,
+    which a fetch would follow and fail to read as JSON."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.user.is_authenticated:
+            return view(request, *args, **kwargs)
+        if wants_json(request):
+            return JsonResponse(
+                {"error": {"code": "unauthenticated", "message": "the session has ended"}},
+                status=401,
+            )
+        return redirect_to_login(request.get_full_path())
+
+    return wrapper
 
 
 def _own(request, conversation_id) -> Conversation:
@@ -67,6 +90,9 @@ def _messages_for_display(shown: list[ChatMessage], user) -> list[dict]:
         if message.role == ChatMessage.Role.ASSISTANT:
             row["html"] = render_markdown(message.content)
             row["error"] = PLAIN_ERRORS.get(message.error_code, message.error_message)
+            # the plain sentence, and what actually happened when the server said more
+            if message.error_message and row["error"] != message.error_message:
+                row["error_detail"] = message.error_message.rstrip(".")
             if message.audit_record_id:
                 row["audit_url"] = (
                     reverse("admin:audit_auditrecord_change", args=[message.audit_record_id])
@@ -122,7 +148,7 @@ def chat(request, conversation_id=None):
     )
 
 
-@login_required
+@signed_in
 @require_POST
 def conversation_new(request):
     """Made by the first message of a new chat (fetch, JSON answer)."""
@@ -141,7 +167,7 @@ def conversation_new(request):
     )
 
 
-@login_required
+@signed_in
 @require_GET
 def conversation_thread(request, conversation_id):
     """The thread as the server renders it (sanitized Markdown), after each answer ends."""
@@ -153,7 +179,7 @@ def conversation_thread(request, conversation_id):
     return JsonResponse({**_thread_payload(conversation, shown), "html": html})
 
 
-@login_required
+@signed_in
 @require_POST
 def conversation_settings(request, conversation_id):
     conversation = _own(request, conversation_id)
@@ -164,11 +190,11 @@ def conversation_settings(request, conversation_id):
             system_prompt=form.cleaned_data["system_prompt"],
             temperature=form.cleaned_data["temperature"],
         )
-        if _wants_json(request):
+        if wants_json(request):
             return JsonResponse({"saved": True})
         messages.success(request, "Settings saved for this conversation.")
     else:
-        if _wants_json(request):
+        if wants_json(request):
             return _form_error(form)
         messages.error(request, "Temperature must be a number from 0 to 2.")
     return redirect("web-conversation", conversation.id)
@@ -179,10 +205,6 @@ def _form_error(form) -> JsonResponse:
     return JsonResponse(
         {"error": {"code": "invalid_request", "message": form.errors.as_text()}}, status=400
     )
-
-
-def _wants_json(request) -> bool:
-    return "application/json" in request.headers.get("Accept", "")
 
 
 @login_required

@@ -27,6 +27,7 @@ urlpatterns = [
         chat_views.conversation_remove,
         name="web-conversation-delete",
     ),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("models/", views.models, name="web-models"),
     path("tokens/", views.tokens, name="web-tokens"),
     path("usage/", views.usage, name="web-usage"),

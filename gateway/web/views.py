@@ -6,7 +6,9 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.utils import timezone
+from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_http_methods
 
 from accounts.limits import limits_remaining, scopes_for
@@ -32,6 +34,12 @@ def page_context(request, section: str, **context) -> dict:
 
 def _page(request, template: str, section: str, **context):
     return render(request, template, page_context(request, section, **context))
+
+
+@cache_control(max_age=86400, public=True)
+def favicon(request):
+    """What browsers ask for on pages that name no icon (the API docs, JSON opened in a tab)."""
+    return redirect(static("corral/favicon.svg"))
 
 
 @login_required

@@ -20,9 +20,16 @@
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
   const scrollDown = () => { thread.scrollTop = thread.scrollHeight; };
 
-  function showError(text) {
+  function showError(text, code) {
     errorBox.textContent = text;
+    if (code === "unauthenticated") {
+      const link = document.createElement("a");
+      link.href = `${composer.dataset.loginUrl}?next=${encodeURIComponent(location.pathname)}`;
+      link.textContent = "Sign in again";
+      errorBox.append(" ", link);
+    }
     errorBox.hidden = false;
+    scrollDown(); // the banner takes room from the thread: keep the last answer's links in view
   }
 
   function hideError() {
@@ -53,7 +60,12 @@
     let error = { code: "internal_error", message: `HTTP ${response.status}` };
     try {
       error = (await response.json()).error || error;
-    } catch { /* not JSON: keep the status */ }
+    } catch {
+      // not JSON: a sign-in page reached through a redirect means the session has ended
+      if (response.redirected && new URL(response.url).pathname === composer.dataset.loginUrl) {
+        error = { code: "unauthenticated" };
+      }
+    }
     const retryAfter = Number(response.headers.get("Retry-After"));
     if (retryAfter > 0) error.retryAfter = retryAfter;
     return error;
@@ -76,7 +88,10 @@
       headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
       credentials: "same-origin",
     });
-    if (!response.ok) throw new Error(describe(await errorFrom(response)));
+    if (!response.ok || response.redirected) {
+      const error = await errorFrom(response);
+      throw Object.assign(new Error(describe(error)), { code: error.code });
+    }
     return response.json();
   }
 
@@ -155,13 +170,19 @@
   }
 
   // The server's copy is the truth: after Stop it may still be finishing the answer for a moment.
+  // Answers null once the thread shows it, else why it could not be read.
   async function refreshThread() {
     for (let attempt = 0; attempt < 50; attempt += 1) {
-      const response = await fetch(`${composer.dataset.conversationUrl}${state.id}/thread`, {
-        headers: { Accept: "application/json" },
-        credentials: "same-origin",
-      });
-      if (!response.ok) return;
+      let response;
+      try {
+        response = await fetch(`${composer.dataset.conversationUrl}${state.id}/thread`, {
+          headers: { Accept: "application/json" },
+          credentials: "same-origin",
+        });
+      } catch {
+        return { code: "network" };
+      }
+      if (!response.ok || response.redirected) return errorFrom(response);
       const data = await response.json();
       if (data.streaming && attempt < 49) {
         await sleep(200);
@@ -171,8 +192,30 @@
       state = data;
       updateSidebar();
       scrollDown();
-      return;
+      return null;
     }
+    return null;
+  }
+
+  function failureShownInThread(question) {
+    const shown = thread.querySelectorAll(".msg");
+    const last = shown[shown.length - 1];
+    if (!last?.matches(".msg-assistant.is-failed")) return false;
+    const asked = shown[shown.length - 2];
+    return question === null || asked?.querySelector(".msg-body")?.textContent === question;
+  }
+
+  // What was typed survives a sign-in: kept for this tab until the chat is open again.
+  const draftKey = "corral-draft";
+  function keepDraft(text) {
+    try { sessionStorage.setItem(draftKey, text); } catch { /* storage off: the composer keeps it */ }
+  }
+  function restoreDraft() {
+    try {
+      const draft = sessionStorage.getItem(draftKey);
+      sessionStorage.removeItem(draftKey);
+      if (draft && !prompt.value) prompt.value = draft;
+    } catch { /* storage off */ }
   }
 
   async function ask(question) {
@@ -200,7 +243,8 @@
         Object.assign(state, settings);
       }
     } catch (error) {
-      showError(error.message);
+      showError(error.message, error.code);
+      if (error.code === "unauthenticated" && question) keepDraft(question);
       return;
     }
 
@@ -237,15 +281,24 @@
     }
     controller = null;
     setBusy(false);
-    await refreshThread();
-    if (failure) {
-      showError(describe(failure));
+    const unread = await refreshThread();
+    if (unread) {
+      // the thread could not be read back: no cursor left blinking over an answer that is not coming
+      body.classList.remove("streaming");
+      if (!body.textContent) body.closest(".msg").remove();
+      failure = failure && failure.code !== "network" ? failure : unread;
+    }
+    // a failure the thread shows on the answer itself is not said twice
+    if (failure && (unread || !failureShownInThread(question))) showError(describe(failure), failure.code);
+    if ((failure || unread) && question !== null) {
       // A call refused before it started left nothing behind: give the question back.
       const last = state.history[state.history.length - 1];
-      if (question !== null && !(last && last.role === "user" && last.content === question) && !prompt.value) {
+      const kept = unread ? false : last && last.role === "user" && last.content === question;
+      if (!kept && !prompt.value) {
         prompt.value = question;
         resize();
       }
+      if (failure?.code === "unauthenticated") keepDraft(question);
     }
   }
 
@@ -297,6 +350,8 @@
     toggle.setAttribute("aria-expanded", String(open));
   });
 
+  restoreDraft();
+  resize();
   scrollDown();
   if (picker.value) prompt.focus();
 })();
