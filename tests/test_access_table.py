@@ -297,18 +297,18 @@ def web_chat(w, actor, target):
 def web_tokens(w, actor, target):
     if target.owner != actor.name:
         token = w.tokens[target.owner]
-        actor.session.post("/tokens/", {"action": "revoke", "token_id": token.pk})
+        actor.session.post(f"/tokens/{token.pk}/revoke")
         token.refresh_from_db()
         return token.revoked_at is not None
     team = w.team(actor.team)
     actor.session.post(
         "/tokens/",
-        {"action": "create", "name": "web-probe", "team": team.pk if team else ""},
+        {"name": "web-probe", "team": team.pk if team else ""},
     )
     made = ApiToken.objects.filter(name="web-probe", user=actor.user).first()
     if made is None:
         return False
-    actor.session.post("/tokens/", {"action": "revoke", "token_id": made.pk})
+    actor.session.post(f"/tokens/{made.pk}/revoke")
     made.refresh_from_db()
     return made.revoked_at is not None
 

@@ -49,8 +49,9 @@ def test_models_page_lists_the_models_of_the_persons_teams(browser, route):
 
 
 def test_create_a_token_the_secret_is_shown_once(browser, person, team):
-    response = browser.post("/tokens/", {"action": "create", "name": "notebook", "team": team.pk})
-    page = response.content.decode()
+    response = browser.post("/tokens/", {"name": "notebook", "team": team.pk})
+    assert response.status_code == 302, "a reload must not post again"
+    page = browser.get(response["Location"]).content.decode()
     token = ApiToken.objects.get(name="notebook")
     assert token.user == person and token.team == team
     secret_start = page.index('id="new-secret">') + len('id="new-secret">')
@@ -63,7 +64,7 @@ def test_create_a_token_the_secret_is_shown_once(browser, person, team):
 
 def test_a_token_only_for_ones_own_team(browser):
     other = team_get_or_create(slug="finance")
-    response = browser.post("/tokens/", {"action": "create", "name": "x", "team": other.pk})
+    response = browser.post("/tokens/", {"name": "x", "team": other.pk})
     assert response.status_code == 200
     assert not ApiToken.objects.filter(name="x").exists()
 
@@ -72,8 +73,10 @@ def test_revoke_own_token_not_someone_elses(browser, person):
     mine, _ = token_issue(user=person, name="mine")
     bob = user_create(username="bob")
     theirs, _ = token_issue(user=bob, name="theirs")
-    browser.post("/tokens/", {"action": "revoke", "token_id": mine.pk})
-    response = browser.post("/tokens/", {"action": "revoke", "token_id": theirs.pk}, follow=True)
+    asked = browser.get(f"/tokens/{mine.pk}/revoke").content.decode()
+    assert "Revoke “mine”?" in asked and mine.revoked_at is None
+    browser.post(f"/tokens/{mine.pk}/revoke")
+    response = browser.post(f"/tokens/{theirs.pk}/revoke", follow=True)
     mine.refresh_from_db()
     theirs.refresh_from_db()
     assert mine.revoked_at is not None and theirs.revoked_at is None

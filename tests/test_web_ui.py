@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from accounts.models import UserLimits
+from accounts.models import ApiToken, UserLimits
 from accounts.roles import GLOBAL_AUDITORS
 from accounts.services import membership_ensure, roles_ensure_groups
 from audit.models import AuditRecord
@@ -450,3 +450,40 @@ def test_an_auditor_signs_in_at_the_admins_own_sign_in_page(chromium, server, pe
     assert page.request.get(f"{server}{icon}").ok and page.request.get(f"{server}/favicon.ico").ok
     context.close()
     assert problems == []
+
+
+def test_tokens_created_once_revoked_on_purpose_and_readable_on_a_phone(
+    chromium, server, person, team
+):
+    page = signed_in(chromium, server, viewport={"width": 390, "height": 844}, is_mobile=True)
+    page.goto("/tokens/")
+    assert page.get_by_label("Team").input_value() == str(team.pk), "one's own team is chosen"
+    page.get_by_label("Name").fill("laptop")
+    page.get_by_role("button", name="Create token").click()
+    secret = page.locator("#new-secret").text_content()
+    assert page.url == f"{server}/tokens/", "the creation redirected to a page a reload may repeat"
+    page.reload()
+    assert page.locator("#new-secret").count() == 0 and secret not in page.content()
+    assert ApiToken.objects.filter(user=person).count() == 1
+
+    row = page.get_by_role("row").filter(has_text="laptop")
+    for label in ("Last used", "Status"):
+        cell = row.locator(f'td[data-label="{label}"]')
+        box = cell.bounding_box()
+        assert cell.is_visible() and box["x"] + box["width"] <= 390, f"{label} is on screen"
+    revoke = row.get_by_role("link", name="Revoke token laptop")
+    box = revoke.bounding_box()
+    assert box["x"] + box["width"] <= 390, "the action is on screen, not cut off"
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=SHOTS / "tokens-phone.png", full_page=True)
+
+    revoke.click()
+    page.get_by_role("link", name="Keep it").click()
+    assert ApiToken.objects.get(user=person).revoked_at is None
+    page.get_by_role("link", name="Revoke token laptop").click()
+    page.screenshot(path=SHOTS / "token-revoke.png")
+    page.get_by_role("button", name="Revoke token").click()
+    page.get_by_text("Token “laptop” is revoked.").wait_for()
+    assert ApiToken.objects.get(user=person).revoked_at is not None
+    page.context.close()
+    assert page.problems == []

@@ -31,7 +31,9 @@ class TokenCreateForm(forms.Form):
         field = self.fields["team"]
         field.queryset = teams
         if teams.exists():
+            # a token must act for one of them: the first is chosen (the only one, for most)
             field.required, field.empty_label = True, None
+            field.initial = teams.first()
         else:
             field.widget = forms.HiddenInput()
 

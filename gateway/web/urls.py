@@ -30,6 +30,7 @@ urlpatterns = [
     path("favicon.ico", views.favicon, name="favicon"),
     path("models/", views.models, name="web-models"),
     path("tokens/", views.tokens, name="web-tokens"),
+    path("tokens/<int:token_id>/revoke", views.token_revoke_confirm, name="web-token-revoke"),
     path("usage/", views.usage, name="web-usage"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

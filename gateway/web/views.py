@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.utils import timezone
-from django.views.decorators.cache import cache_control
+from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_http_methods
 
 from accounts.limits import limits_remaining, scopes_for
@@ -52,27 +52,20 @@ def models(request):
     return _page(request, "web/models.html", "models", teams=listing, example_model=example)
 
 
+# A new secret is shown once, on the page the creation redirects to; the session holds it for
+# that one request only (the redirect keeps a reload from creating a second token).
+_NEW_TOKEN_SESSION_KEY = "corral_new_token"  # noqa: S105 (a session key, not a secret)
+
+
 @login_required
+@never_cache
 @require_http_methods(["GET", "POST"])
 def tokens(request):
-    form = TokenCreateForm(user=request.user)
-    new_secret = None
     if request.method == "POST":
-        if request.POST.get("action") == "revoke":
-            try:
-                token = token_get_for_user(
-                    user=request.user, token_id=request.POST.get("token_id", "")
-                )
-            except GatewayError as exc:
-                messages.error(request, exc.message)
-            else:
-                token_revoke(token=token, actor=request.user)
-                messages.success(request, f"Token “{token.name}” is revoked.")
-            return redirect("web-tokens")
         form = TokenCreateForm(request.POST, user=request.user)
         if form.is_valid():
             try:
-                _, new_secret = token_issue(
+                token, secret = token_issue(
                     user=request.user,
                     name=form.cleaned_data["name"],
                     team=form.cleaned_data["team"],
@@ -82,15 +75,36 @@ def tokens(request):
             except GatewayError as exc:
                 form.add_error("team", exc.message)
             else:
-                form = TokenCreateForm(user=request.user)
+                request.session[_NEW_TOKEN_SESSION_KEY] = {"name": token.name, "secret": secret}
+                return redirect("web-tokens")
+    else:
+        form = TokenCreateForm(user=request.user)
     return _page(
         request,
         "web/tokens.html",
         "tokens",
         form=form,
         tokens=token_list_for_user(user=request.user),
-        new_secret=new_secret,
+        new_token=request.session.pop(_NEW_TOKEN_SESSION_KEY, None),
     )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def token_revoke_confirm(request, token_id: int):
+    """Revoking stops every program using the token at once: it is asked for, then done."""
+    try:
+        token = token_get_for_user(user=request.user, token_id=token_id)
+    except GatewayError as exc:
+        messages.error(request, exc.message)
+        return redirect("web-tokens")
+    if request.method == "POST" and token.revoked_at is None:
+        token_revoke(token=token, actor=request.user)
+        messages.success(request, f"Token “{token.name}” is revoked.")
+        return redirect("web-tokens")
+    if token.revoked_at is not None:
+        return redirect("web-tokens")
+    return _page(request, "web/token_revoke.html", "tokens", token=token)
 
 
 def _limit_rows(state) -> list[dict]:
