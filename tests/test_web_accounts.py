@@ -100,3 +100,19 @@ def test_usage_page_shows_calls_and_limits(browser, person, team, route, redis_c
 def test_staff_manage_users_in_the_admin(admin_client):
     assert admin_client.get("/admin/auth/user/").status_code == 200
     assert admin_client.get("/admin/accounts/userlimits/add/").status_code == 200
+
+
+def test_a_record_page_is_for_those_who_may_read_the_record(browser, person, team, route):
+    _, secret = token_issue(user=person, name="t", team=team)
+    question = {"model": route.name, "messages": [{"role": "user", "content": "hi"}]}
+    answer = Client().post(
+        "/api/v1/chat",
+        question,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {secret}",
+    )
+    record_id = answer.json()["id"]
+    assert "You said: hi" in browser.get(f"/records/{record_id}/").content.decode()
+    stranger = Client()
+    stranger.force_login(user_create(username="mallory"))
+    assert stranger.get(f"/records/{record_id}/").status_code == 404

@@ -487,3 +487,18 @@ def test_tokens_created_once_revoked_on_purpose_and_readable_on_a_phone(
     assert ApiToken.objects.get(user=person).revoked_at is not None
     page.context.close()
     assert page.problems == []
+
+
+def test_a_members_audit_record_link_opens_a_readable_page(page, server, ollama):
+    ollama.reply = "A **readable** answer"
+    send(page, "what did I ask?")
+    page.locator(".msg-assistant .md strong").wait_for()
+    page.get_by_role("link", name="Audit record").click()
+    page.get_by_role("heading", name="Audit record", exact=True).wait_for()
+    record = AuditRecord.objects.get()
+    assert page.url == f"{server}/records/{record.id}/"
+    facts = page.locator(".facts")
+    assert record.started_at.strftime("%H:%M:%S UTC") in facts.text_content(), "seconds and zone"
+    assert page.get_by_text("what did I ask?").is_visible()
+    assert page.locator(".answer .md strong").text_content() == "readable"
+    page.screenshot(path=SHOTS / "record.png", full_page=True)

@@ -97,7 +97,7 @@ def _messages_for_display(shown: list[ChatMessage], user) -> list[dict]:
                 row["audit_url"] = (
                     reverse("admin:audit_auditrecord_change", args=[message.audit_record_id])
                     if audit_admin
-                    else reverse("api-call-detail", args=[message.audit_record_id])
+                    else reverse("web-record", args=[message.audit_record_id])
                 )
         rows.append(row)
     return rows

@@ -1,21 +1,24 @@
 """Server-rendered pages for people: models, API tokens, usage (the chat comes on top of these)."""
 
+import json
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.utils import timezone
 from django.views.decorators.cache import cache_control, never_cache
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.limits import limits_remaining, scopes_for
 from accounts.models import Team
 from accounts.selectors import token_get_for_user, token_list_for_user, user_may_enter_admin
 from accounts.services import token_issue, token_revoke
-from audit.selectors import audit_usage_by_day_and_model
+from audit.selectors import audit_record_get_for_user, audit_usage_by_day_and_model
+from gateway.conversations.markdown import render_markdown
 from gateway.errors import GatewayError
 from gateway.selectors import route_list_for_team
 from gateway.web.forms import TokenCreateForm
@@ -105,6 +108,35 @@ def token_revoke_confirm(request, token_id: int):
     if token.revoked_at is not None:
         return redirect("web-tokens")
     return _page(request, "web/token_revoke.html", "tokens", token=token)
+
+
+@login_required
+@require_GET
+def record(request, record_id):
+    """A call's audit record as a page, for whoever may read it (its owner, their team's auditors,
+    global auditors); the same record as JSON stays at /api/v1/calls/<id>."""
+    try:
+        shown = audit_record_get_for_user(user=request.user, record_id=record_id)
+    except GatewayError:
+        raise Http404("no such record") from None
+    return _page(
+        request,
+        "web/record.html",
+        "usage",
+        record=shown,
+        completion_html=render_markdown(shown.completion),
+        pretty=[
+            (label, json.dumps(value, indent=2, ensure_ascii=False))
+            for label, value in (
+                ("Tool calls", shown.tool_calls),
+                ("Tools offered", shown.tools),
+                ("Options", shown.options),
+                ("Requested format", shown.request_format),
+                ("Metadata", shown.metadata),
+            )
+            if value
+        ],
+    )
 
 
 def _limit_rows(state) -> list[dict]:
