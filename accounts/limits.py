@@ -119,13 +119,16 @@ def _quota_key(scope: Scope, period: str, now: datetime) -> str:
     return f"{PREFIX}:tokens:{scope.name}:{period}:{stamp}"
 
 
-def _seconds_until_reset(period: str, now: datetime) -> int:
+def resets_at(period: str, now: datetime) -> datetime:
+    """When a day's or a month's token quota starts again (quotas count by UTC day and month)."""
     if period == "day":
-        reset = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    else:
-        first = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        reset = (first + timedelta(days=32)).replace(day=1)
-    return max(int((reset - now).total_seconds()) + 1, 1)
+        return (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    first = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return (first + timedelta(days=32)).replace(day=1)
+
+
+def _seconds_until_reset(period: str, now: datetime) -> int:
+    return max(int((resets_at(period, now) - now).total_seconds()) + 1, 1)
 
 
 # KEYS: n_rate sliding-window keys, then quota counter keys.

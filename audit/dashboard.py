@@ -10,6 +10,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from audit.models import AuditRecord
+from audit.selectors import model_name_folded
 
 FAILED = ("failed", "interrupted")
 
@@ -66,9 +67,11 @@ def per_day(records: QuerySet[AuditRecord], days: int) -> list[dict]:
 
 
 def top(records: QuerySet[AuditRecord], days: int, field: str, limit: int = 10) -> list[dict]:
-    return list(
+    key = model_name_folded() if field == "model" else F(field)
+    rows = (
         _window(records, days)
-        .values(field)
+        .annotate(grouped_by=key)
+        .values("grouped_by")
         .annotate(
             calls=Count("id"),
             tokens=Sum(F("prompt_tokens") + F("completion_tokens")),
@@ -76,6 +79,7 @@ def top(records: QuerySet[AuditRecord], days: int, field: str, limit: int = 10) 
         )
         .order_by("-calls")[:limit]
     )
+    return [{field: row.pop("grouped_by"), **row} for row in rows]
 
 
 def latency_percentiles(records: QuerySet[AuditRecord], days: int) -> dict:

@@ -2,6 +2,7 @@
 gunicorn (gevent), with the Ollama double behind it. Screenshots of the main pages are written to
 $CORRAL_SCREENSHOTS (default .artifacts/screenshots) for a person to look at."""
 
+import io
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -9,12 +10,14 @@ from urllib.parse import urlsplit
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.test import Client
+from PIL import Image
 
 from accounts.models import ApiToken, UserLimits
 from accounts.roles import GLOBAL_AUDITORS
-from accounts.services import membership_ensure, roles_ensure_groups
+from accounts.services import membership_ensure, roles_ensure_groups, token_issue
 from audit.models import AuditRecord
-from gateway.models import ChatMessage, Conversation
+from gateway.models import Backend, ChatMessage, Conversation
 from gateway.services import route_create
 from tests.conftest import MODEL
 from tests.support import processes
@@ -502,3 +505,34 @@ def test_a_members_audit_record_link_opens_a_readable_page(page, server, ollama)
     assert page.get_by_text("what did I ask?").is_visible()
     assert page.locator(".answer .md strong").text_content() == "readable"
     page.screenshot(path=SHOTS / "record.png", full_page=True)
+
+
+def test_usage_folds_the_latest_tag_and_shows_a_spent_quota_in_red(
+    chromium, server, person, team, ollama
+):
+    route_create(
+        name=f"{MODEL}:latest",
+        backend=Backend.objects.get(name="default"),
+        upstream_model=f"{MODEL}:latest",
+    )
+    UserLimits.objects.create(user=person, tokens_per_day=20)
+    _, secret = token_issue(user=person, name="t", team=team)
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    ollama.reply = "a rather long answer that spends the small quota at once"
+    for model in (MODEL, f"{MODEL}:latest"):
+        question = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
+        api.post("/api/v1/chat", question, content_type="application/json")
+    page = signed_in(chromium, server, viewport={"width": 1280, "height": 900})
+    page.goto("/usage/")
+    rows = page.locator("#days-heading ~ table tbody tr, #days-heading ~ .table-scroll tbody tr")
+    assert rows.count() == 1 and rows.first.locator("code").text_content() == MODEL
+    assert rows.first.locator("td").nth(2).text_content() == "2"
+    today = page.locator(".limit-row.over").filter(has_text="Tokens today")
+    assert "limit reached" in today.text_content() and "Starts again" in today.text_content()
+    # the full bar is drawn red, not the accent green of a bar with room left
+    bar = Image.open(io.BytesIO(today.locator("progress.meter.over").screenshot())).convert("RGB")
+    red, green, _ = bar.getpixel((bar.width // 2, bar.height // 2))
+    assert red > 150 and green < 100, (red, green)
+    page.screenshot(path=SHOTS / "usage-over.png", full_page=True)
+    page.context.close()
+    assert page.problems == []

@@ -1,7 +1,7 @@
 """Server-rendered pages for people: models, API tokens, usage (the chat comes on top of these)."""
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib import messages
@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.limits import limits_remaining, scopes_for
+from accounts.limits import limits_remaining, resets_at, scopes_for
 from accounts.models import Team
 from accounts.selectors import token_get_for_user, token_list_for_user, user_may_enter_admin
 from accounts.services import token_issue, token_revoke
@@ -140,21 +140,32 @@ def record(request, record_id):
 
 
 def _limit_rows(state) -> list[dict]:
+    now = datetime.now(UTC)
     rows = []
-    for what, used, limit in (
-        ("Requests this minute", state.requests_this_minute, state.requests_per_minute),
-        ("Tokens today", state.tokens_today, state.tokens_per_day),
-        ("Tokens this month", state.tokens_this_month, state.tokens_per_month),
+    for what, used, limit, resets in (
+        ("Requests this minute", state.requests_this_minute, state.requests_per_minute, None),
+        ("Tokens today", state.tokens_today, state.tokens_per_day, resets_at("day", now)),
+        (
+            "Tokens this month",
+            state.tokens_this_month,
+            state.tokens_per_month,
+            resets_at("month", now),
+        ),
     ):
-        if limit is not None:
-            rows.append(
-                {
-                    "what": what,
-                    "used": used,
-                    "limit": limit,
-                    "percent": min(100, used * 100 // max(limit, 1)),
-                }
-            )
+        if limit is None:
+            continue
+        percent = used * 100 // max(limit, 1)
+        rows.append(
+            {
+                "what": what,
+                "used": used,
+                "limit": limit,
+                "percent": min(100, percent),
+                # a quota is checked before a call and settled after it: one call may overshoot it
+                "level": "over" if used >= limit else "near" if percent >= 80 else "",
+                "resets": resets,
+            }
+        )
     return rows
 
 
