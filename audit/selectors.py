@@ -42,6 +42,16 @@ def model_name_folded():
     )
 
 
+def last_message_excerpt(length: int = 200) -> RawSQL:
+    """The start of a record's last message (what was just asked), read in the database so a
+    list of records does not load whole conversations."""
+    if connection.vendor == "postgresql":
+        sql = "left(messages -> -1 ->> 'content', %s)"
+    else:
+        sql = "substr(json_extract(messages, '$[#-1].content'), 1, %s)"
+    return RawSQL(sql, [length], output_field=CharField())  # noqa: S611 (fixed SQL)
+
+
 def audit_usage_by_day_and_model(*, user, since) -> list[dict]:
     """The user's calls and tokens per day and model, newest day first."""
     rows = (
@@ -91,7 +101,8 @@ def audit_record_filter(
 
 
 def audit_record_search(records: QuerySet[AuditRecord], term: str) -> QuerySet[AuditRecord]:
-    """Records whose user, model, prompt or answer contain the term (a trace id matches exactly).
+    """Records whose user, model, error message, prompt, thinking or answer contain the term (a
+    trace id matches exactly).
 
     PostgreSQL uses the full-text index (every word of the term, as a prefix of a word); elsewhere a
     LIKE over the same fields."""
@@ -113,6 +124,8 @@ def audit_record_search(records: QuerySet[AuditRecord], term: str) -> QuerySet[A
     return records.filter(
         Q(username__icontains=term)
         | Q(model__icontains=term)
+        | Q(error_message__icontains=term)
+        | Q(thinking__icontains=term)
         | Q(completion__icontains=term)
         | Q(messages__icontains=term)
     )

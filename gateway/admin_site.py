@@ -9,6 +9,9 @@ class CorralAdminSite(admin.AdminSite):
     site_header = "Corral administration"
     site_title = "Corral"
     index_title = "Gateway, teams and audit"
+    # The list pages are wide (the audit list has nine columns): the index and breadcrumbs lead
+    # everywhere the side menu would, and its 290 px go to the columns.
+    enable_nav_sidebar = False
 
     @property
     def login_form(self):

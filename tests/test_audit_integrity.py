@@ -219,11 +219,22 @@ def test_the_detail_page_shows_images_and_tool_calls(admin_client, api, route):
     assert "tool calls:" in html and "lookup" in html and "&lt;x&gt;" in html
 
 
-def test_admin_search_finds_prompt_and_answer_text(admin_client, api, route):
+def test_admin_search_finds_prompt_answer_error_and_thinking_text(admin_client, api, route, ollama):
     make_calls(api, 1, "zebra crossing")
     make_calls(api, 1, "lion king")
-    found = admin_client.get("/admin/audit/auditrecord/", {"q": "zebra"}).context["cl"].result_list
-    assert [r.messages[0]["content"] for r in found] == ["zebra crossing 0"]
+    ollama.fail_next(500, "the runner crashed unexpectedly")
+    make_calls(api, 1, "doomed")
+    ollama.thinking = "pondering wombats"
+    thought = {"model": MODEL, "messages": [{"role": "user", "content": "q"}], "think": True}
+    api.post("/ollama/api/chat", {**thought, "stream": False}, format="json")
+
+    def search(term):
+        found = admin_client.get("/admin/audit/auditrecord/", {"q": term}).context["cl"].result_list
+        return [r.messages[0]["content"] for r in found]
+
+    assert search("zebra") == ["zebra crossing 0"]
+    assert search("crashed") == ["doomed 0"]
+    assert search("wombats") == ["q"]
 
 
 def test_usage_dashboard_draws_its_own_charts(admin_client, api, route, backend, ollama):

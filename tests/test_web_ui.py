@@ -151,7 +151,7 @@ def test_chat_streams_renders_markdown_and_survives_a_reload(page, ollama):
     record = AuditRecord.objects.get(conversation_id=str(conversation.id))
     assert record.surface == "web" and record.status == "succeeded"
     link = page.get_by_role("link", name="Audit record")
-    assert link.get_attribute("href") == f"/api/v1/calls/{record.id}"
+    assert link.get_attribute("href") == f"/records/{record.id}/"
     assert page.url.endswith(f"/c/{conversation.id}/")
 
     page.reload()
@@ -300,9 +300,14 @@ def test_conversations_regenerate_copy_rename_search_delete(chromium, server, pe
     page.get_by_role("button", name="Save title").click()
     assert page.locator("#chat-title").text_content() == "Summer trip"
 
-    page.get_by_label("Search conversations by title").fill("summer")
-    page.get_by_label("Search conversations by title").press("Enter")
+    page.get_by_label("Search conversations").fill("summer")
+    page.get_by_label("Search conversations").press("Enter")
     assert page.locator("#conversation-list a").all_text_contents() == ["Summer trip"]
+    # a word said only in an answer finds its chat, with where it was said
+    page.get_by_label("Search conversations").fill("teal")
+    page.get_by_label("Search conversations").press("Enter")
+    found = page.locator("#conversation-list a")
+    assert found.count() == 1 and found.locator(".snippet").text_content() == "Teal, definitely."
     page.screenshot(path=SHOTS / "chat-search.png")
 
     page.once("dialog", lambda dialog: dialog.accept())
@@ -440,6 +445,27 @@ def test_an_auditor_signs_in_at_the_admins_own_sign_in_page(chromium, server, pe
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"{server}/admin/")
+
+    # the list: seconds and zone, an excerpt of what was asked, every column on a 1440 px screen
+    _, secret = token_issue(user=person, name="t", team=person.memberships.get().team)
+    long_question = "Summarise the quarterly report for the board, " * 6
+    Client(HTTP_AUTHORIZATION=f"Bearer {secret}").post(
+        "/api/v1/chat",
+        {"model": MODEL, "messages": [{"role": "user", "content": long_question}]},
+        content_type="application/json",
+    )
+    page.goto("/admin/audit/auditrecord/")
+    row = page.locator("#result_list tbody tr").first
+    started = AuditRecord.objects.get().started_at
+    assert row.locator(".field-started").text_content() == started.strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert (
+        row.locator(".corral-excerpt").text_content().startswith("Summarise the quarterly report")
+    )
+    table = page.locator("#result_list").evaluate("table => table.offsetWidth")
+    room = page.locator(".results").evaluate("box => box.clientWidth")
+    assert table <= room, "no column is cut off"
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 1440
+    page.screenshot(path=SHOTS / "admin-records.png")
 
     # the usage dashboard is styled (its rules come from a file the CSP allows)
     page.goto("/admin/audit/auditrecord/dashboard/")

@@ -1,7 +1,7 @@
 """Reads for the web chat: a person's conversations and the models they may pick."""
 
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from accounts.models import Team
 from gateway.errors import NotFound
@@ -14,8 +14,24 @@ def conversation_list_for_user(*, user, search: str = "") -> QuerySet[Conversati
         "id", "title", "model", "updated_at"
     )
     if search:
-        conversations = conversations.filter(title__icontains=search)
+        # a word in a question or an answer finds its chat too, shown with where it was said
+        said = ChatMessage.objects.filter(
+            conversation=OuterRef("pk"), content__icontains=search
+        ).order_by("id")
+        conversations = conversations.annotate(match=Subquery(said.values("content")[:1])).filter(
+            Q(title__icontains=search) | Q(match__isnull=False)
+        )
     return conversations.order_by("-updated_at")
+
+
+def search_snippet(text: str, term: str, width: int = 40) -> str:
+    """The part of `text` around the first place `term` occurs, for a search result."""
+    at = text.lower().find(term.lower())
+    if at < 0:
+        return ""
+    start, end = max(0, at - width), min(len(text), at + len(term) + width)
+    snippet = " ".join(text[start:end].split())
+    return f"{'…' if start else ''}{snippet}{'…' if end < len(text) else ''}"
 
 
 def conversation_get_for_user(*, user, conversation_id) -> Conversation:

@@ -19,6 +19,7 @@ from gateway.conversations.selectors import (
     conversation_list_for_user,
     conversation_messages,
     model_names_for_user,
+    search_snippet,
 )
 from gateway.conversations.services import (
     conversation_create,
@@ -70,6 +71,15 @@ def signed_in(view):
         return redirect_to_login(request.get_full_path())
 
     return wrapper
+
+
+def _with_snippets(conversations, search: str) -> list[Conversation]:
+    shown = list(conversations)
+    for conversation in shown:
+        said = getattr(conversation, "match", None)
+        if said and search.lower() not in conversation.title.lower():
+            conversation.snippet = search_snippet(said, search)
+    return shown
 
 
 def _own(request, conversation_id) -> Conversation:
@@ -136,7 +146,9 @@ def chat(request, conversation_id=None):
             request,
             "chat",
             conversation=conversation,
-            conversations=conversation_list_for_user(user=request.user, search=search)[:200],
+            conversations=_with_snippets(
+                conversation_list_for_user(user=request.user, search=search)[:200], search
+            ),
             search=search,
             models=models,
             model=chosen if chosen in models else (models[0] if models else ""),
