@@ -96,7 +96,7 @@ def test_a_turn_is_kept_in_the_conversation_and_audited_as_web(web, route, team)
         {"role": "assistant", "content": "You said: Why is the sky blue?"},
     ]
     assert data["streaming"] is False and data["system_prompt"] == "Be brief."
-    assert f"/api/v1/calls/{record.id}" in data["html"]
+    assert f"/records/{record.id}/" in data["html"]
 
 
 def test_regenerate_replaces_the_last_answer(web, route, ollama):

@@ -32,7 +32,7 @@ urlpatterns = [
     path("tokens/", views.tokens, name="web-tokens"),
     path("tokens/<int:token_id>/revoke", views.token_revoke_confirm, name="web-token-revoke"),
     path("usage/", views.usage, name="web-usage"),
-    path("records/<uuid:record_id>/", views.record, name="web-record"),
+    path("records/<uuid:call_id>/", views.record, name="web-record"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

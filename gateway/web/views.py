@@ -98,9 +98,8 @@ def token_revoke_confirm(request, token_id: int):
     """Revoking stops every program using the token at once: it is asked for, then done."""
     try:
         token = token_get_for_user(user=request.user, token_id=token_id)
-    except GatewayError as exc:
-        messages.error(request, exc.message)
-        return redirect("web-tokens")
+    except GatewayError:
+        raise Http404("no such token") from None  # someone else's token looks missing
     if request.method == "POST" and token.revoked_at is None:
         token_revoke(token=token, actor=request.user)
         messages.success(request, f"Token “{token.name}” is revoked.")
@@ -112,11 +111,11 @@ def token_revoke_confirm(request, token_id: int):
 
 @login_required
 @require_GET
-def record(request, record_id):
+def record(request, call_id):
     """A call's audit record as a page, for whoever may read it (its owner, their team's auditors,
     global auditors); the same record as JSON stays at /api/v1/calls/<id>."""
     try:
-        shown = audit_record_get_for_user(user=request.user, record_id=record_id)
+        shown = audit_record_get_for_user(user=request.user, record_id=call_id)
     except GatewayError:
         raise Http404("no such record") from None
     return _page(
