@@ -36,6 +36,7 @@ class AuditRecord(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         CLIENT_DISCONNECTED = "client_disconnected", "Client disconnected"
+        STOPPED = "stopped", "Stopped by the person"
         INTERRUPTED = "interrupted", "Interrupted"
         CANCELLED = "cancelled", "Cancelled"
         REFUSED = "refused", "Refused"  # before any model was asked: access, limits

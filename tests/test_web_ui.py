@@ -171,7 +171,7 @@ def test_chat_streams_renders_markdown_and_survives_a_reload(page, ollama):
     )
 
 
-def test_stop_aborts_the_upstream_call_and_keeps_what_came(page, ollama):
+def test_stop_ends_the_upstream_call_and_keeps_what_came(page, ollama):
     ollama.reply = " ".join(f"word{i}" for i in range(400))
     ollama.chunk_delay = 0.05
     send(page, "Tell me a long story")
@@ -186,9 +186,30 @@ def test_stop_aborts_the_upstream_call_and_keeps_what_came(page, ollama):
     assert answer.status == "stopped" and answer.content.startswith("word0 word1")
     assert len(answer.content) < len(ollama.reply)
     record = AuditRecord.objects.get(id=answer.audit_record_id)
-    assert record.status == "client_disconnected"
+    assert record.status == "stopped" and record.finish_reason == "stopped", "the person's Stop"
     assert page.get_by_role("button", name="Send").is_visible()
     assert page.locator(".msg-assistant .md").text_content().strip() == answer.content.strip()
+
+
+def test_an_answer_goes_on_while_the_person_is_in_another_chat(page, server, ollama):
+    ollama.reply = " ".join(f"word{i}" for i in range(60))
+    ollama.chunk_delay = 0.05
+    send(page, "Write while I am away")
+    page.wait_for_function(
+        "() => document.querySelector('.msg-assistant .streaming')?.textContent.length > 10"
+    )
+    # the new chat is listed while its first answer is still being written
+    assert page.locator("#conversation-list a").all_text_contents() == ["Write while I am away"]
+    conversation_url = page.url
+    page.get_by_role("link", name="New chat").click()
+    page.wait_for_url(f"{server}/")
+    page.goto(conversation_url)
+    page.locator(".msg-assistant .md", has_text="word59").wait_for(timeout=20_000)
+    answer = ChatMessage.objects.get(role="assistant")
+    assert answer.status == "complete" and answer.content == ollama.reply
+    assert AuditRecord.objects.get(id=answer.audit_record_id).status == "succeeded"
+    assert ollama.completed_streams == 1 and ollama.disconnects == 0
+    assert page.get_by_role("button", name="Send").is_visible()
 
 
 def test_model_output_is_rendered_inert(page, ollama):

@@ -12,7 +12,7 @@ from gateway.api.chat_serializers import (
 )
 from gateway.api.sse import result_payload, sse_response
 from gateway.conversations.selectors import conversation_get_for_user
-from gateway.conversations.services import conversation_turn_prepare
+from gateway.conversations.services import conversation_stop_probe, conversation_turn_prepare
 from gateway.pipeline import CallMeta, ChatRequest, chat_complete, chat_stream
 
 ERROR_RESPONSES = {
@@ -81,8 +81,13 @@ class ChatView(RateLimitHeadersMixin, APIView):
                 messages=chat_request.messages,
             )
             meta.on_open, meta.on_finish = turn.opened, turn.finished
+            meta.stopped = conversation_stop_probe(conversation_id=turn.conversation.pk)
+            meta.keep_going = True
         if chat_request.stream:
-            return sse_response(chat_stream(caller=caller, request=chat_request, meta=meta))
+            return sse_response(
+                chat_stream(caller=caller, request=chat_request, meta=meta),
+                keep_going=meta.keep_going,
+            )
         return Response(
             result_payload(chat_complete(caller=caller, request=chat_request, meta=meta))
         )

@@ -2,9 +2,11 @@
 
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from itertools import chain
 
+from django import db
 from django.http import StreamingHttpResponse
 
 from gateway.errors import GatewayError
@@ -52,10 +54,18 @@ def _delta_event(delta: Delta) -> bytes:
 
 class _Relay:
     """The response body. The server calls close() when the response ends or the client goes
-    away, even if the body was never iterated, so the pipeline always finalizes its call."""
+    away, even if the body was never iterated, so the pipeline always finalizes its call. With
+    keep_going, a call whose caller went away is finished in the background instead of stopped."""
 
-    def __init__(self, first: Delta | ChatResult, events: Iterator[Delta | ChatResult]) -> None:
+    def __init__(
+        self,
+        first: Delta | ChatResult,
+        events: Iterator[Delta | ChatResult],
+        keep_going: bool = False,
+    ) -> None:
         self._events = events
+        self._keep_going = keep_going
+        self._ended = False
         self._body = self._encode(chain([first], events))
 
     def __iter__(self) -> Iterator[bytes]:
@@ -63,26 +73,51 @@ class _Relay:
 
     def close(self) -> None:
         self._body.close()
-        self._events.close()
+        if self._keep_going and not self._ended:
+            threading.Thread(
+                target=_finish_unheard, args=(self._events,), name="corral-finish", daemon=True
+            ).start()
+        else:
+            self._events.close()
 
-    @staticmethod
-    def _encode(events: Iterator[Delta | ChatResult]) -> Iterator[bytes]:
+    def _encode(self, events: Iterator[Delta | ChatResult]) -> Iterator[bytes]:
         try:
             for event in events:
                 if isinstance(event, ChatResult):
+                    self._ended = True
                     yield _event(result_payload(event), "done")
                 else:
                     yield _delta_event(event)
+            self._ended = True
         except GatewayError as exc:
+            self._ended = True
             yield _event(exc.as_dict(), "error")
         except Exception:
+            self._ended = True
             logger.exception("stream failed")
             yield _event(
                 {"error": {"code": "internal_error", "message": "internal error"}}, "error"
             )
 
 
-def sse_response(events: Iterator[Delta | ChatResult]) -> StreamingHttpResponse:
+def _finish_unheard(events: Iterator[Delta | ChatResult]) -> None:
+    """Read an answer nobody is listening to any more to its end: the pipeline records it (and
+    the web chat keeps it in its conversation) as if the caller had stayed."""
+    try:
+        for _ in events:
+            pass
+    except GatewayError:
+        pass  # finalized and recorded by the pipeline like any failure
+    except Exception:
+        logger.exception("finishing an answer in the background failed")
+    finally:
+        events.close()
+        db.connections.close_all()  # this thread's own connections
+
+
+def sse_response(
+    events: Iterator[Delta | ChatResult], *, keep_going: bool = False
+) -> StreamingHttpResponse:
     """Relay the pipeline's events as they come.
 
     The first event is pulled here, inside the view: a failure before the first byte is still a
@@ -90,7 +125,7 @@ def sse_response(events: Iterator[Delta | ChatResult]) -> StreamingHttpResponse:
     """
     first = next(events)
     response = StreamingHttpResponse(
-        _Relay(first, events), content_type="text/event-stream; charset=utf-8"
+        _Relay(first, events, keep_going), content_type="text/event-stream; charset=utf-8"
     )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"

@@ -1,8 +1,12 @@
 """Writes for the web chat: conversations, and the turns the native API records into them."""
 
+import contextlib
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 from django.db import transaction
 from django.utils import timezone
 
@@ -10,6 +14,7 @@ from audit.models import AuditRecord
 from gateway.conversations.selectors import conversation_messages
 from gateway.errors import InvalidRequest
 from gateway.models import ChatMessage, Conversation
+from gateway.redis import get_redis
 
 DEFAULT_TITLE = "New chat"
 TITLE_LENGTH = 60
@@ -18,8 +23,39 @@ SHOWN_TO_MODEL = (ChatMessage.Status.COMPLETE, ChatMessage.Status.STOPPED)
 
 _STATUS_OF_CALL = {
     AuditRecord.Status.SUCCEEDED: ChatMessage.Status.COMPLETE,
+    AuditRecord.Status.STOPPED: ChatMessage.Status.STOPPED,
     AuditRecord.Status.CLIENT_DISCONNECTED: ChatMessage.Status.STOPPED,
 }
+# A person's Stop reaches the process finishing the answer through Redis (any web process may
+# hold it); the flag outlives no answer by much.
+_STOP_KEY = "corral:chat:stop:{}"
+_STOP_TTL_SECONDS = 300
+STOP_CHECK_SECONDS = 0.25
+
+
+def conversation_stop_request(*, conversation: Conversation) -> None:
+    """Ask the answer being written in this conversation to end where it is. Raises
+    redis.RedisError when the request cannot be passed on."""
+    get_redis().set(_STOP_KEY.format(conversation.pk), 1, ex=_STOP_TTL_SECONDS)
+
+
+def conversation_stop_probe(*, conversation_id) -> Callable[[], bool]:
+    """Asked between an answer's chunks: has the person pressed Stop? (Redis is read at most
+    every STOP_CHECK_SECONDS; if it cannot be read, the answer goes on.)"""
+    key = _STOP_KEY.format(conversation_id)
+    last = {"at": 0.0, "value": False}
+
+    def stopped() -> bool:
+        now = time.monotonic()
+        if not last["value"] and now - last["at"] >= STOP_CHECK_SECONDS:
+            last["at"] = now
+            try:
+                last["value"] = bool(get_redis().exists(key))
+            except redis.RedisError:
+                last["value"] = False
+        return last["value"]
+
+    return stopped
 
 
 @transaction.atomic
@@ -83,6 +119,8 @@ class ConversationTurn:
 
     @transaction.atomic
     def opened(self, audit_id: str) -> None:
+        with contextlib.suppress(redis.RedisError):  # a Stop meant for an earlier answer
+            get_redis().delete(_STOP_KEY.format(self.conversation.pk))
         conversation = Conversation.objects.select_for_update().get(pk=self.conversation.pk)
         if self.question is None:
             last_question = conversation.messages.filter(role=ChatMessage.Role.USER).last()

@@ -85,6 +85,7 @@ def _generation(
     chunks_seen = 0
     ttft_ms: int | None = None
     upstream = None
+    stopped = False
 
     def usage_of(final: Any) -> Usage:
         if final is not None:
@@ -113,6 +114,9 @@ def _generation(
                         continue
                     if meta is not None and meta.cancelled is not None and meta.cancelled():
                         raise Cancelled("the completion was cancelled while it ran")
+                    if meta is not None and meta.stopped is not None and meta.stopped():
+                        stopped = True
+                        break
                     if time.monotonic() - call.started > limits.total:
                         raise backend_fault(
                             UpstreamTimeout(
@@ -130,7 +134,7 @@ def _generation(
                         yield delta
                     if part.done:
                         final = part
-                if final is None:
+                if final is None and not stopped:
                     raise backend_fault(
                         UpstreamError(
                             f"backend '{backend.name}' ended the answer before it was done"
@@ -164,6 +168,12 @@ def _generation(
                 )
                 raise error from exc
 
+        if stopped:
+            # Closing the response now makes Ollama stop generating.
+            upstream.close()
+            upstream = None
+            yield _stopped_result(call, usage_of(None), content, thinking, tool_calls, ttft_ms)
+            return
         usage = usage_of(final)
         done_reason = final.done_reason or "stop"
         call.finish(
@@ -206,6 +216,33 @@ def _generation(
         if upstream is not None:
             # Closing the client's generator closes the HTTP response: Ollama stops generating.
             upstream.close()
+
+
+def _stopped_result(call, usage, content, thinking, tool_calls, ttft_ms) -> ChatResult:
+    """A call the person stopped: what came so far is the answer, charged as far as it got."""
+    call.finish(
+        AuditRecord.Status.STOPPED,
+        usage=usage,
+        completion="".join(content),
+        thinking="".join(thinking),
+        tool_calls=tool_calls,
+        finish_reason="stopped",
+        ttft_ms=ttft_ms,
+    )
+    return ChatResult(
+        id=str(call.record_id),
+        model=call.model,
+        upstream_model=call.upstream_model,
+        content="".join(content),
+        thinking="".join(thinking),
+        tool_calls=tool_calls or None,
+        done_reason="stopped",
+        usage=usage,
+        latency_ms=call.elapsed_ms(),
+        ttft_ms=ttft_ms,
+        trace_id=call.trace_id,
+        upstream_final={},
+    )
 
 
 def chat_call(

@@ -130,6 +130,11 @@ class CallMeta:
     on_open: Callable[[str], None] | None = None
     # Asked between chunks; True stops the call (an async job was cancelled).
     cancelled: Callable[[], bool] | None = None
+    # Asked between chunks; True ends the answer where it is, as the person asked (Stop).
+    stopped: Callable[[], bool] | None = None
+    # The answer is finished on the server if the caller goes away (the web chat: a person who
+    # opens another chat finds the answer complete when they come back).
+    keep_going: bool = False
     # Called once the call is finalized with (status, completion, error): the web chat keeps the
     # answer in its conversation, however the call ended.
     on_finish: Callable[[str, str, Any], None] | None = None

@@ -3,6 +3,7 @@ native API (session + CSRF). These views only read and keep conversations; calls
 
 from functools import wraps
 
+import redis
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
@@ -24,6 +25,7 @@ from gateway.conversations.selectors import (
 from gateway.conversations.services import (
     conversation_create,
     conversation_delete,
+    conversation_stop_request,
     conversation_update,
     history_for_model,
 )
@@ -45,7 +47,8 @@ PLAIN_ERRORS = {
     "upstream_error": "The model server failed while answering.",
     "request_too_large": "That message is too long to send.",
     "invalid_request": "The conversation changed elsewhere. Reload the page and try again.",
-    "client_disconnected": "Stopped.",
+    "client_disconnected": "The connection to the chat was lost before the answer was complete.",
+    "stop_unavailable": "Corral cannot stop the answer right now; it finishes on its own.",
     "unauthenticated": "Your session has ended; what you typed is kept.",
     "forbidden": "Your session has expired. Reload the page and try again.",
     "not_found": "This conversation no longer exists.",
@@ -189,6 +192,20 @@ def conversation_thread(request, conversation_id):
         "web/_thread.html", {"rows": _messages_for_display(shown, request.user)}, request=request
     )
     return JsonResponse({**_thread_payload(conversation, shown), "html": html})
+
+
+@signed_in
+@require_POST
+def conversation_stop(request, conversation_id):
+    """The person's Stop: the answer being written ends where it is, in whichever process writes
+    it (the chat no longer stops an answer by dropping its connection)."""
+    conversation = _own(request, conversation_id)
+    try:
+        conversation_stop_request(conversation=conversation)
+    except redis.RedisError:
+        message = "Corral cannot pass the stop on right now; the answer finishes on its own."
+        return JsonResponse({"error": {"code": "stop_unavailable", "message": message}}, status=503)
+    return JsonResponse({"stopping": True}, status=202)
 
 
 @signed_in

@@ -13,6 +13,11 @@ urlpatterns = [
         name="web-conversation-thread",
     ),
     path(
+        "c/<uuid:conversation_id>/stop",
+        chat_views.conversation_stop,
+        name="web-conversation-stop",
+    ),
+    path(
         "c/<uuid:conversation_id>/settings",
         chat_views.conversation_settings,
         name="web-conversation-settings",

@@ -15,6 +15,7 @@
   const plain = JSON.parse($("#plain-errors").textContent);
   let state = JSON.parse($("#thread-data").textContent); // null until the first message
   let controller = null;
+  let busy = false; // an answer is being written (this page's, or one found running on arrival)
 
   const csrfToken = () => document.querySelector("[name=csrfmiddlewaretoken]").value;
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -111,12 +112,35 @@
     return article;
   }
 
-  function setBusy(busy) {
+  function setBusy(value) {
+    busy = value;
     sendButton.hidden = busy;
     stopButton.hidden = !busy;
+    stopButton.disabled = false;
     picker.disabled = busy;
     for (const button of thread.querySelectorAll("[data-regenerate]")) button.disabled = busy;
     if (!busy) prompt.focus();
+  }
+
+  // Stop asks the server to end the answer where it is; the stream then ends by itself. (Leaving
+  // the page does not stop it: the answer is finished on the server and shown on return.)
+  async function requestStop() {
+    if (!state) {
+      controller?.abort();
+      return;
+    }
+    stopButton.disabled = true;
+    try {
+      await postForm(`${composer.dataset.conversationUrl}${state.id}/stop`, {});
+    } catch (error) {
+      stopButton.disabled = false;
+      showError(error.message, error.code);
+    }
+  }
+
+  function titleFrom(text) {
+    const line = text.split(/\s+/).filter(Boolean).join(" ");
+    return line.length <= 60 ? line : `${line.slice(0, 59).trimEnd()}…`;
   }
 
   async function readStream(response, body) {
@@ -169,10 +193,12 @@
     link.textContent = state.title;
   }
 
-  // The server's copy is the truth: after Stop it may still be finishing the answer for a moment.
-  // Answers null once the thread shows it, else why it could not be read.
-  async function refreshThread() {
-    for (let attempt = 0; attempt < 50; attempt += 1) {
+  // The server's copy is the truth: after Stop it may still be finishing the answer for a moment,
+  // and an answer found running on arrival is waited for. Answers null once the thread shows it,
+  // else why it could not be read.
+  async function refreshThread(patienceMs = 10000) {
+    const since = Date.now();
+    for (let attempt = 0; ; attempt += 1) {
       let response;
       try {
         response = await fetch(`${composer.dataset.conversationUrl}${state.id}/thread`, {
@@ -184,8 +210,8 @@
       }
       if (!response.ok || response.redirected) return errorFrom(response);
       const data = await response.json();
-      if (data.streaming && attempt < 49) {
-        await sleep(200);
+      if (data.streaming && Date.now() - since < patienceMs) {
+        await sleep(Math.min(1000, 200 + attempt * 50));
         continue;
       }
       thread.innerHTML = data.html;
@@ -194,7 +220,13 @@
       scrollDown();
       return null;
     }
-    return null;
+  }
+
+  async function awaitRunningAnswer() {
+    setBusy(true);
+    const unread = await refreshThread(15 * 60 * 1000);
+    setBusy(false);
+    if (unread) showError(describe(unread), unread.code);
   }
 
   function failureShownInThread(question) {
@@ -221,7 +253,7 @@
   async function ask(question) {
     hideError();
     const model = picker.value;
-    if (!model || controller) return;
+    if (!model || busy) return;
     const settings = currentSettings();
     if (settings.temperature !== null && !(settings.temperature >= 0 && settings.temperature <= 2)) {
       showError("Temperature must be a number from 0 to 2.");
@@ -236,6 +268,9 @@
         $("#rename-form").action = `${created.url}rename`;
         $("#delete-form").action = `${created.url}delete`;
         $("#conversation-menu").hidden = false;
+        // the new chat is in the list at once, named after its question, not after the answer
+        if (question) state.title = titleFrom(question);
+        updateSidebar();
       } else if (
         settings.system_prompt !== state.system_prompt || settings.temperature !== state.temperature
       ) {
@@ -319,7 +354,7 @@
     }
   });
   prompt.addEventListener("input", resize);
-  stopButton.addEventListener("click", () => controller?.abort());
+  stopButton.addEventListener("click", requestStop);
 
   thread.addEventListener("click", async (event) => {
     const regenerate = event.target.closest("[data-regenerate]");
@@ -354,4 +389,5 @@
   resize();
   scrollDown();
   if (picker.value) prompt.focus();
+  if (state?.streaming) awaitRunningAnswer();
 })();
