@@ -367,15 +367,47 @@ def test_phone_sized_screen(chromium, server, person):
     )
     sidebar = page.locator("#chat-sidebar")
     assert not sidebar.is_visible()
+    # the bars above the thread leave the screen to the conversation
+    assert page.locator("#thread").bounding_box()["y"] <= 160
     send(page, "Hi from my phone")
     page.locator(".msg-assistant .md").wait_for()
     page.screenshot(path=SHOTS / "chat-phone.png")
-    page.get_by_role("button", name="Chats").click()
-    assert sidebar.is_visible()
+    toggle = page.get_by_role("button", name="Chats")
+    toggle.click()
+    assert sidebar.is_visible() and page.locator("#drawer-backdrop").is_visible()
     page.screenshot(path=SHOTS / "chat-phone-sidebar.png")
+    page.mouse.click(370, 600)  # on the backdrop, beside the drawer
+    assert not sidebar.is_visible() and not page.locator("#drawer-backdrop").is_visible()
+    toggle.click()
+    page.keyboard.press("Escape")
+    assert not sidebar.is_visible()
     width = page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= 390, "nothing may overflow the screen sideways"
     page.context.close()
+    assert page.problems == []
+
+
+def test_menus_close_on_escape_and_outside_clicks_and_settings_save_any_time(page, ollama):
+    menu = page.locator("#conversation-menu")
+    page.get_by_text("System prompt and temperature").click()
+    page.get_by_label("System prompt").fill("Answer in French.")
+    page.get_by_role("button", name="Save settings").click()
+    assert "first message" in page.locator("#settings-status").text_content()
+    send(page, "bonjour")
+    page.locator(".msg-assistant .md").wait_for()
+    assert Conversation.objects.get().system_prompt == "Answer in French."
+    page.get_by_label("System prompt").fill("Answer in German.")
+    page.get_by_role("button", name="Save settings").click()
+    page.get_by_text("Saved for this conversation.").wait_for()
+    assert Conversation.objects.get().system_prompt == "Answer in German."
+
+    page.get_by_label("Conversation actions").click()
+    assert menu.evaluate("menu => menu.open")
+    page.keyboard.press("Escape")
+    assert not menu.evaluate("menu => menu.open")
+    page.get_by_label("Conversation actions").click()
+    page.locator("#thread").click()
+    assert not menu.evaluate("menu => menu.open")
 
 
 def test_main_pages_render_finished(chromium, server, person):

@@ -380,9 +380,55 @@
   });
 
   const toggle = $(".sidebar-toggle");
-  toggle.addEventListener("click", () => {
-    const open = $("#chat-sidebar").classList.toggle("open");
+  const backdrop = $("#drawer-backdrop");
+  function setDrawer(open) {
+    $("#chat-sidebar").classList.toggle("open", open);
+    backdrop.hidden = !open;
     toggle.setAttribute("aria-expanded", String(open));
+  }
+  toggle.addEventListener("click", () => setDrawer(!$("#chat-sidebar").classList.contains("open")));
+  backdrop.addEventListener("click", () => setDrawer(false));
+
+  // Esc closes what is open (a menu, the drawer), else stops the answer being written; a click
+  // outside a menu closes it.
+  const openMenus = () => [...document.querySelectorAll("details.menu[open]")];
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || event.isComposing) return;
+    const menus = openMenus();
+    if (menus.length) {
+      for (const menu of menus) menu.open = false;
+      menus[0].querySelector("summary").focus();
+    } else if ($("#chat-sidebar").classList.contains("open")) {
+      setDrawer(false);
+      toggle.focus();
+    } else if (busy && !stopButton.hidden) {
+      requestStop();
+    }
+  });
+  document.addEventListener("click", (event) => {
+    for (const menu of openMenus()) if (!menu.contains(event.target)) menu.open = false;
+  });
+
+  // Settings are saved with the conversation; before its first message they wait for it.
+  settingsForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const settings = currentSettings();
+    const status = $("#settings-status");
+    if (settings.temperature !== null && !(settings.temperature >= 0 && settings.temperature <= 2)) {
+      status.textContent = "Temperature must be a number from 0 to 2.";
+      return;
+    }
+    if (!state) {
+      status.textContent = "Saved: they go with this chat's first message.";
+      return;
+    }
+    try {
+      await postForm(`${composer.dataset.conversationUrl}${state.id}/settings`, settings);
+      Object.assign(state, settings);
+      status.textContent = "Saved for this conversation.";
+    } catch (error) {
+      status.textContent = error.message;
+    }
   });
 
   restoreDraft();
