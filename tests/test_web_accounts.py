@@ -116,3 +116,11 @@ def test_a_record_page_is_for_those_who_may_read_the_record(browser, person, tea
     stranger = Client()
     stranger.force_login(user_create(username="mallory"))
     assert stranger.get(f"/records/{record_id}/").status_code == 404
+
+
+def test_the_streaming_preview_renders_like_the_answer_for_signed_in_people(browser, client):
+    html = browser.post("/render", {"text": "**bold** <img src=x onerror=alert(1)>"}).json()["html"]
+    assert "<strong>bold</strong>" in html and "<img" not in html
+    assert browser.post("/render", {"text": "x" * (256 * 1024 + 1)}).status_code == 413
+    gone = client.post("/render", {"text": "hi"}, HTTP_ACCEPT="application/json")
+    assert gone.status_code == 401 and gone.json()["error"]["code"] == "unauthenticated"

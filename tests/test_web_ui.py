@@ -138,9 +138,16 @@ def test_chat_streams_renders_markdown_and_survives_a_reload(page, ollama):
     partial = streaming.text_content()
     assert 0 < len(partial) < len(ollama.reply), "the answer must arrive in pieces"
     assert page.get_by_role("button", name="Stop").is_visible()
+    # formatted while it streams, not only once it ends
+    page.locator(".msg-assistant .streaming strong").wait_for()
+    assert page.locator(".msg-assistant .streaming").count() == 1
 
-    page.locator(".msg-assistant .md pre code").wait_for()
+    page.locator(".msg-assistant .md:not(.streaming) pre code").wait_for()
     answer = page.locator(".msg-assistant .md")
+    answer.locator(".code-head").get_by_text("python").wait_for()
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    answer.get_by_role("button", name="Copy code").click()
+    assert page.evaluate("() => navigator.clipboard.readText()") == "print('hello')\n"
     assert answer.locator("strong").text_content() == "bold"
     assert answer.locator("table td").first.text_content() == "one"
     assert page.get_by_role("button", name="Send").is_visible()
@@ -236,7 +243,7 @@ def test_model_output_is_rendered_inert(page, ollama):
 def test_quota_exceeded_is_explained_with_when_it_resets(page, person):
     UserLimits.objects.create(user=person, tokens_per_day=5)
     send(page, "first question")
-    page.locator(".msg-assistant .md").wait_for()
+    page.locator(".msg-assistant .md:not(.streaming)").wait_for()
     send(page, "second question")
     error = page.get_by_role("alert").filter(has_text="token quota")
     error.wait_for()
@@ -290,7 +297,7 @@ def test_a_session_ended_elsewhere_is_said_and_the_message_kept(page, server):
 
 def test_a_session_ended_in_a_conversation_is_said_too(page, server):
     send(page, "first")
-    page.locator(".msg-assistant .md").wait_for()
+    page.locator(".msg-assistant .md:not(.streaming)").wait_for()
     page.context.clear_cookies()
     send(page, "second")
     page.locator("#chat-error").get_by_text("Your session has ended").wait_for()
@@ -315,7 +322,7 @@ def test_conversations_regenerate_copy_rename_search_delete(chromium, server, pe
     page.get_by_role("link", name="New chat").click()
     ollama.reply = None
     send(page, "Holiday plans for June")
-    page.locator(".msg-assistant .md").wait_for()
+    page.locator(".msg-assistant .md:not(.streaming)").wait_for()
     page.get_by_label("Conversation actions").click()
     page.get_by_label("Rename").fill("Summer trip")
     page.get_by_role("button", name="Save title").click()
@@ -351,7 +358,7 @@ def test_model_picker_system_prompt_and_temperature_go_with_the_call(page, ollam
     page.get_by_label("System prompt").fill("Answer like a pirate.")
     page.get_by_label("Temperature (0 to 2)").fill("1.2")
     send(page, "hello")
-    page.locator(".msg-assistant .md").wait_for()
+    page.locator(".msg-assistant .md:not(.streaming)").wait_for()
     sent = [r["body"] for r in ollama.requests if r["path"] == "/api/chat"][-1]
     assert sent["model"] == "qwen3:0.6b"
     assert page.locator(".msg-assistant .msg-role").text_content() == "qwen3"
@@ -370,7 +377,7 @@ def test_phone_sized_screen(chromium, server, person):
     # the bars above the thread leave the screen to the conversation
     assert page.locator("#thread").bounding_box()["y"] <= 160
     send(page, "Hi from my phone")
-    page.locator(".msg-assistant .md").wait_for()
+    page.locator(".msg-assistant .md:not(.streaming)").wait_for()
     page.screenshot(path=SHOTS / "chat-phone.png")
     toggle = page.get_by_role("button", name="Chats")
     toggle.click()
@@ -394,7 +401,7 @@ def test_menus_close_on_escape_and_outside_clicks_and_settings_save_any_time(pag
     page.get_by_role("button", name="Save settings").click()
     assert "first message" in page.locator("#settings-status").text_content()
     send(page, "bonjour")
-    page.locator(".msg-assistant .md").wait_for()
+    page.locator(".msg-assistant .md:not(.streaming)").wait_for()
     assert Conversation.objects.get().system_prompt == "Answer in French."
     page.get_by_label("System prompt").fill("Answer in German.")
     page.get_by_role("button", name="Save settings").click()

@@ -194,6 +194,23 @@ def conversation_thread(request, conversation_id):
     return JsonResponse({**_thread_payload(conversation, shown), "html": html})
 
 
+RENDER_LIMIT = 256 * 1024
+
+
+@signed_in
+@require_POST
+def render_preview(request):
+    """An answer still streaming, rendered as the finished one will be (the same Markdown and the
+    same sanitizer on the server), so the chat shows formatting as it arrives."""
+    text = request.POST.get("text", "")
+    if len(text) > RENDER_LIMIT:
+        return JsonResponse(
+            {"error": {"code": "request_too_large", "message": "too much text to render"}},
+            status=413,
+        )
+    return JsonResponse({"html": render_markdown(text)})
+
+
 @signed_in
 @require_POST
 def conversation_stop(request, conversation_id):

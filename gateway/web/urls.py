@@ -6,6 +6,7 @@ from gateway.web import chat_views, views
 urlpatterns = [
     path("", chat_views.chat, name="web-chat"),
     path("c/new", chat_views.conversation_new, name="web-conversation-new"),
+    path("render", chat_views.render_preview, name="web-render"),
     path("c/<uuid:conversation_id>/", chat_views.chat, name="web-conversation"),
     path(
         "c/<uuid:conversation_id>/thread",

@@ -103,8 +103,9 @@
     who.className = "msg-role";
     who.textContent = role === "user" ? "You" : model;
     const body = document.createElement("div");
-    body.className = role === "user" ? "msg-body msg-text" : "msg-body msg-text streaming";
+    body.className = role === "user" ? "msg-body msg-text" : "msg-body md streaming";
     body.textContent = text;
+    body.dataset.raw = text;
     article.append(who, body);
     $("#thread-empty")?.remove();
     thread.append(article);
@@ -166,10 +167,52 @@
         if (event === "error") return payload.error || { code: "internal_error" };
         if (event === "done") return null;
         if (payload.delta) {
-          body.textContent += payload.delta;
+          body.dataset.raw += payload.delta;
+          body.append(payload.delta); // shown at once; formatted by the next render
+          scheduleRender(body);
           scrollDown();
         }
       }
+    }
+  }
+
+  // While an answer streams, the server renders what has come so far (the same Markdown and
+  // sanitizer as the finished answer) a few times a second, so formatting appears as it arrives.
+  let renderTimer = null;
+  function scheduleRender(body) {
+    if (renderTimer) return;
+    renderTimer = setTimeout(async () => {
+      const text = body.dataset.raw;
+      try {
+        const data = await postForm(composer.dataset.renderUrl, { text });
+        if (body.classList.contains("streaming")) {
+          const pending = body.dataset.raw.slice(text.length);
+          body.innerHTML = data.html;
+          if (pending) body.append(pending);
+          decorateCode(body);
+        }
+      } catch { /* the plain text stays until the answer ends */ }
+      renderTimer = null;
+      if (body.classList.contains("streaming") && body.dataset.raw !== text) scheduleRender(body);
+    }, 250);
+  }
+
+  // Code blocks get their language and a copy button.
+  function decorateCode(container) {
+    for (const pre of container.querySelectorAll(".md pre:not(.decorated)")) {
+      pre.classList.add("decorated");
+      const language = /language-([\w+#.-]+)/.exec(pre.querySelector("code")?.className || "");
+      const head = document.createElement("div");
+      head.className = "code-head";
+      const label = document.createElement("span");
+      label.textContent = language ? language[1] : "text";
+      const copy = document.createElement("button");
+      copy.type = "button";
+      copy.className = "link";
+      copy.dataset.copyCode = "";
+      copy.textContent = "Copy code";
+      head.append(label, copy);
+      pre.before(head);
     }
   }
 
@@ -215,6 +258,7 @@
         continue;
       }
       thread.innerHTML = data.html;
+      decorateCode(thread);
       state = data;
       updateSidebar();
       scrollDown();
@@ -362,15 +406,19 @@
       ask(null);
       return;
     }
-    const copy = event.target.closest("[data-copy-text]");
+    const copy = event.target.closest("[data-copy-text], [data-copy-code]");
     if (copy) {
+      const label = copy.textContent;
+      const text = "copyCode" in copy.dataset
+        ? copy.parentElement.nextElementSibling.textContent
+        : copy.dataset.copyText;
       try {
-        await navigator.clipboard.writeText(copy.dataset.copyText);
+        await navigator.clipboard.writeText(text);
         copy.textContent = "Copied";
       } catch {
         copy.textContent = "Copy failed";
       }
-      setTimeout(() => { copy.textContent = "Copy"; }, 1500);
+      setTimeout(() => { copy.textContent = label; }, 1500);
     }
   });
 
@@ -431,6 +479,7 @@
     }
   });
 
+  decorateCode(thread);
   restoreDraft();
   resize();
   scrollDown();
