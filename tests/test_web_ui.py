@@ -526,6 +526,19 @@ def test_an_auditor_signs_in_at_the_admins_own_sign_in_page(chromium, server, pe
     assert table <= room, "no column is cut off"
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 1440
     page.screenshot(path=SHOTS / "admin-records.png")
+    # a custom range of days, which the export takes too
+    today = started.date().isoformat()
+    page.get_by_label("From").fill("2020-01-01")
+    page.get_by_label("To").fill("2020-01-31")
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url("**started_to=2020-01-31**")
+    assert page.locator("#result_list tbody tr").count() == 0
+    page.get_by_label("To").fill(today)
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url(f"**started_to={today}**")
+    assert page.locator("#result_list tbody tr").count() == 1
+    export = page.get_by_role("link", name="Export CSV").get_attribute("href")
+    assert f"started_to={today}" in export and "started_from=2020-01-01" in export
 
     # the usage dashboard is styled (its rules come from a file the CSP allows)
     page.goto("/admin/audit/auditrecord/dashboard/")
