@@ -8,7 +8,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import StreamingHttpResponse
+from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -17,12 +17,14 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
 from accounts.models import Membership, Team
+from accounts.selectors import user_is_global_auditor
 from audit.chain import audit_chain_state
 from audit.checkpoints import checkpoint_is_genuine
 from audit.dashboard import bar_chart, dashboard
 from audit.export import EXPORTERS
-from audit.models import AdminAction, AuditCheckpoint, AuditRecord
+from audit.models import AdminAction, AuditCheckpoint, AuditRecord, ChainVerification
 from audit.selectors import audit_record_search, last_message_excerpt
+from audit.services import chain_verification_request
 from gateway.admin_roles import ReadOnlyAdminMixin, TeamScopedMixin
 from gateway.models import ModelRoute
 
@@ -393,6 +395,11 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, TeamScopedMixin, admin.ModelAdmin):
                 self.admin_site.admin_view(self.dashboard_view),
                 name="audit_auditrecord_dashboard",
             ),
+            path(
+                "verify/",
+                self.admin_site.admin_view(self.verify_view),
+                name="audit_auditrecord_verify",
+            ),
             *super().get_urls(),
         ]
 
@@ -404,12 +411,27 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, TeamScopedMixin, admin.ModelAdmin):
             )
         extra = {
             "chain": chain,
+            "verification": ChainVerification.objects.first(),
+            "may_verify": user_is_global_auditor(user=request.user),
             "export_urls": {
                 fmt: f"{reverse('admin:audit_auditrecord_export', args=[fmt])}?{request.GET.urlencode()}"
                 for fmt in EXPORTERS
             },
         }
         return super().changelist_view(request, {**(extra_context or {}), **extra})
+
+    def verify_view(self, request):
+        """Verify now: the whole chain is read by a Celery worker; its result is the list's badge.
+        For those who read every record (a mismatch names a record of any team)."""
+        if request.method != "POST" or not user_is_global_auditor(user=request.user):
+            raise PermissionDenied
+        verification = chain_verification_request(user=request.user)
+        messages.info(
+            request,
+            f"The chain is being verified (asked {timezone.localtime(verification.requested_at):%H:%M:%S}); "
+            "reload this page for the result.",
+        )
+        return HttpResponseRedirect(reverse("admin:audit_auditrecord_changelist"))
 
     def dashboard_view(self, request):
         if not self.has_view_permission(request):

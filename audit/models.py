@@ -251,3 +251,32 @@ class AdminAction(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ImmutableRecordError("admin actions are never deleted")
+
+
+class ChainVerification(models.Model):
+    """A verification of the hash chain asked for in the admin ("Verify now"), run by a Celery
+    worker; the latest one is the chain's badge on the audit list."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Could not run"
+
+    requested_at = models.DateTimeField(db_index=True)
+    requested_by = models.CharField(max_length=150)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    ok = models.BooleanField(null=True, help_text="empty until it has run")
+    checked = models.PositiveIntegerField(default=0)
+    unsealed = models.PositiveIntegerField(default=0)
+    anchored_at = models.BigIntegerField(null=True, blank=True)
+    first_bad_id = models.CharField(max_length=36, blank=True)
+    first_bad_seq = models.BigIntegerField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        return f"chain verification {self.pk} ({self.state})"

@@ -1,15 +1,20 @@
-"""The only write paths of the audit trail: open a record when a call starts, finalize it once."""
+"""The only write paths of the audit trail: open a record when a call starts, finalize it once;
+and the verifications of its chain asked for in the admin."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 
-from audit.models import AuditRecord
+from audit.chain import audit_chain_verify
+from audit.models import AuditRecord, ChainVerification
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -155,3 +160,62 @@ def audit_record_mark_interrupted(*, older_than: timedelta) -> list[uuid.UUID]:
         error_message="the process handling this call ended before the call finished",
     )
     return ids
+
+
+# A verification asked for while another is waiting or running joins it: pressing the button
+# twice, or by two auditors, verifies once.
+VERIFICATION_JOIN_WINDOW = timedelta(minutes=10)
+
+
+@transaction.atomic
+def chain_verification_request(*, user) -> ChainVerification:
+    pending = ChainVerification.objects.filter(
+        state__in=[ChainVerification.State.QUEUED, ChainVerification.State.RUNNING],
+        requested_at__gte=timezone.now() - VERIFICATION_JOIN_WINDOW,
+    ).first()
+    if pending is not None:
+        return pending
+    verification = ChainVerification.objects.create(
+        requested_at=timezone.now(), requested_by=user.get_username()
+    )
+    from audit.tasks import verify_chain  # the tasks module imports these services
+
+    transaction.on_commit(lambda: verify_chain.delay(verification.pk))
+    return verification
+
+
+def chain_verification_run(*, verification_id: int) -> ChainVerification | None:
+    """Run a queued verification (once: a redelivered task finds it no longer queued)."""
+    claimed = ChainVerification.objects.filter(
+        pk=verification_id, state=ChainVerification.State.QUEUED
+    ).update(state=ChainVerification.State.RUNNING)
+    if not claimed:
+        return None
+    try:
+        report = audit_chain_verify()
+    except OperationalError:
+        # the database went away: queued again for the task's retry
+        ChainVerification.objects.filter(pk=verification_id).update(
+            state=ChainVerification.State.QUEUED
+        )
+        raise
+    except Exception as exc:
+        logger.exception("chain verification %s could not run", verification_id)
+        ChainVerification.objects.filter(pk=verification_id).update(
+            state=ChainVerification.State.FAILED,
+            finished_at=timezone.now(),
+            reason=f"the verification could not run: {exc}",
+        )
+        return None
+    ChainVerification.objects.filter(pk=verification_id).update(
+        state=ChainVerification.State.DONE,
+        finished_at=timezone.now(),
+        ok=report.ok,
+        checked=report.checked,
+        unsealed=report.unsealed,
+        anchored_at=report.anchored_at,
+        first_bad_id=report.first_bad_id or "",
+        first_bad_seq=report.first_bad_seq,
+        reason=report.reason,
+    )
+    return ChainVerification.objects.get(pk=verification_id)

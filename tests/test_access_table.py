@@ -14,7 +14,7 @@ from django.db import transaction
 
 from accounts.models import ApiToken, Membership, Team, UserLimits
 from accounts.services import token_issue
-from audit.models import AuditCheckpoint, AuditRecord
+from audit.models import AuditCheckpoint, AuditRecord, ChainVerification
 from gateway.models import BackendHealth, Completion, ModelRoute
 from tests.support.access_world import (
     GLOBAL,
@@ -243,6 +243,13 @@ def read_checkpoints(w, actor, target):
     checkpoint = AuditCheckpoint.objects.get()
     response = actor.session.get(f"/admin/audit/auditcheckpoint/{checkpoint.pk}/change/")
     return _shows(response, checkpoint.head_hash)
+
+
+@probe("admin: verify the audit chain now", GLOBAL)
+def verify_chain_now(w, actor, target):
+    # a request joins one already waiting, so the answer, not a new row, says who may ask
+    response = actor.session.post("/admin/audit/auditrecord/verify/")
+    return response.status_code == 302 and ChainVerification.objects.exists()
 
 
 @probe("admin: read user limits", GLOBAL)

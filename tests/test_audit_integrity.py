@@ -15,8 +15,9 @@ from django.db import connection, transaction
 from django.db.utils import DatabaseError
 from django.utils import timezone
 
+from accounts.services import membership_ensure, team_get_or_create, user_create
 from audit.chain import audit_chain_seal, audit_chain_verify, audit_content_purge
-from audit.models import AdminAction, AuditRecord, ImmutableRecordError
+from audit.models import AdminAction, AuditRecord, ChainVerification, ImmutableRecordError
 from gateway.services import route_create
 from tests.conftest import MODEL, UPSTREAM_MODEL
 
@@ -390,3 +391,31 @@ def test_checkpoints_reach_the_trace(api, route, spans, django_capture_on_commit
         )
     )
     assert found
+
+
+def test_verify_now_runs_in_celery_and_shows_a_badge(
+    admin_client, client, api, route, settings, django_capture_on_commit_callbacks
+):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    ids = make_calls(api, 3)
+    audit_chain_seal()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post("/admin/audit/auditrecord/verify/")
+    assert response.status_code == 302
+    page = admin_client.get("/admin/audit/auditrecord/").content.decode()
+    assert "Chain verified" in page and "3 records" in page and "Verify now" in page
+    done = ChainVerification.objects.get()
+    assert done.state == "done" and done.ok and done.requested_by == "root"
+
+    _tamper(ids[1], completion="I never said that")
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post("/admin/audit/auditrecord/verify/")
+    page = admin_client.get("/admin/audit/auditrecord/").content.decode()
+    assert "Chain MISMATCH" in page and ids[1] in page
+
+    # a team auditor reads the list but may not start a verification
+    auditor = user_create(username="ted")
+    membership_ensure(team=team_get_or_create(slug="research"), user=auditor, role="auditor")
+    client.force_login(auditor)
+    assert "Verify now" not in client.get("/admin/audit/auditrecord/").content.decode()
+    assert client.post("/admin/audit/auditrecord/verify/").status_code == 403

@@ -16,7 +16,8 @@ from PIL import Image
 from accounts.models import ApiToken, UserLimits
 from accounts.roles import GLOBAL_AUDITORS
 from accounts.services import membership_ensure, roles_ensure_groups, token_issue
-from audit.models import AuditRecord
+from audit.models import AuditRecord, ChainVerification
+from audit.services import chain_verification_run
 from gateway.models import Backend, ChatMessage, Conversation
 from gateway.services import route_create
 from tests.conftest import MODEL
@@ -526,6 +527,12 @@ def test_an_auditor_signs_in_at_the_admins_own_sign_in_page(chromium, server, pe
     assert table <= room, "no column is cut off"
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 1440
     page.screenshot(path=SHOTS / "admin-records.png")
+    # the chain's state is a badge; Verify now hands the work to Celery and shows its outcome
+    page.get_by_role("button", name="Verify now").click()
+    page.locator(".corral-chain").get_by_text("Verifying…").wait_for()
+    chain_verification_run(verification_id=ChainVerification.objects.get().pk)
+    page.reload()
+    assert "Chain verified" in page.locator(".corral-chain").text_content()
     # a custom range of days, which the export takes too
     today = started.date().isoformat()
     page.get_by_label("From").fill("2020-01-01")
