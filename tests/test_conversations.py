@@ -194,7 +194,8 @@ def test_rename_settings_search_and_delete(web, route):
         "Answer in French.",
         1.5,
     )
-    listed = [c.title for c in web.get("/", {"q": "holiday"}).context["conversations"]]
+    groups = web.get("/", {"q": "holiday"}).context["conversation_groups"]
+    listed = [c.title for _, items in groups for c in items]
     assert listed == ["Holiday plans"]
     web.post(f"/c/{conversation}/delete", HTTP_X_CSRFTOKEN=token)
     assert not Conversation.objects.filter(id=conversation).exists()

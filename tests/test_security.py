@@ -91,6 +91,7 @@ def owned(person, team, route):
         "completion_id": job["id"],
         "token_id": str(token.pk),
         "conversation_id": str(conversation.pk),
+        "fmt": "json",  # not an object: the format a conversation is exported in
     }
 
 

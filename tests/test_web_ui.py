@@ -4,6 +4,7 @@ $CORRAL_SCREENSHOTS (default .artifacts/screenshots) for a person to look at."""
 
 import io
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -11,6 +12,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.test import Client
+from django.utils import timezone
 from PIL import Image
 
 from accounts.models import ApiToken, UserLimits
@@ -18,6 +20,7 @@ from accounts.roles import GLOBAL_AUDITORS
 from accounts.services import membership_ensure, roles_ensure_groups, token_issue
 from audit.models import AuditRecord, ChainVerification
 from audit.services import chain_verification_run
+from gateway.conversations.services import conversation_create
 from gateway.models import Backend, ChatMessage, Conversation
 from gateway.services import route_create
 from tests.conftest import MODEL
@@ -642,3 +645,33 @@ def test_usage_folds_the_latest_tag_and_shows_a_spent_quota_in_red(
     page.screenshot(path=SHOTS / "usage-over.png", full_page=True)
     page.context.close()
     assert page.problems == []
+
+
+def test_answer_figures_chats_by_date_export_and_shortcuts(page, server, person, ollama):
+    send(page, "first chat question")
+    page.locator(".msg-assistant .md:not(.streaming)").wait_for()
+    record = AuditRecord.objects.get()
+    figures = page.locator(".msg-figures").text_content()
+    assert f"{record.prompt_tokens} in / {record.completion_tokens} out" in figures
+    assert f"first token {record.ttft_ms} ms" in figures and record.upstream_model in figures
+
+    older = conversation_create(user=person, model=MODEL)
+    Conversation.objects.filter(pk=older.pk).update(
+        title="Old plans", updated_at=timezone.now() - timedelta(days=3)
+    )
+    page.reload()
+    groups = page.locator(".conversation-group .group-label").all_text_contents()
+    assert groups == ["Today", "Previous 7 days"]
+
+    page.get_by_label("Conversation actions").click()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Markdown").click()
+    text = Path(download.value.path()).read_text()
+    assert text.startswith("# first chat question") and "## You" in text
+    assert "You said: first chat question" in text
+
+    page.locator("#thread").click()
+    page.keyboard.press("/")
+    assert page.evaluate("() => document.activeElement.id") == "chat-search"
+    page.keyboard.press("Control+Shift+O")
+    page.wait_for_url(f"{server}/")

@@ -1,5 +1,7 @@
 """Reads for the web chat: a person's conversations and the models they may pick."""
 
+import json
+
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
@@ -67,3 +69,38 @@ def team_for_user_and_model(*, user, model: str) -> Team | None:
         if route_list_for_team(team=team).filter(name__in=model_name_candidates(model)).exists():
             return team
     return teams[0] if teams else None
+
+
+def conversation_export(*, conversation: Conversation, fmt: str) -> tuple[str, str]:
+    """The conversation as a file the person keeps: (its text, its content type). Markdown reads
+    like the chat; JSON holds every field, with each answer's audit record id."""
+    messages = conversation_messages(conversation=conversation)
+    if fmt == "json":
+        data = {
+            "id": str(conversation.id),
+            "title": conversation.title,
+            "model": conversation.model,
+            "system_prompt": conversation.system_prompt,
+            "temperature": conversation.temperature,
+            "created_at": conversation.created_at.isoformat(),
+            "messages": [
+                {
+                    "role": message.role,
+                    "content": message.content,
+                    "model": message.model,
+                    "status": message.status,
+                    "created_at": message.created_at.isoformat(),
+                    "audit_record_id": str(message.audit_record_id or "") or None,
+                }
+                for message in messages
+            ],
+        }
+        return json.dumps(data, indent=2, ensure_ascii=False), "application/json"
+    lines = [f"# {conversation.title}", ""]
+    if conversation.system_prompt:
+        lines += [f"> System prompt: {conversation.system_prompt}", ""]
+    for message in messages:
+        who = "You" if message.role == ChatMessage.Role.USER else (message.model or "Assistant")
+        note = "" if message.status == ChatMessage.Status.COMPLETE else f" ({message.status})"
+        lines += [f"## {who}{note}", "", message.content, ""]
+    return "\n".join(lines), "text/markdown; charset=utf-8"

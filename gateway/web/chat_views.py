@@ -7,20 +7,20 @@ import redis
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.selectors import user_is_global_auditor
 from gateway.conversations.markdown import render_markdown
 from gateway.conversations.selectors import (
+    conversation_export,
     conversation_get_for_user,
     conversation_list_for_user,
     conversation_messages,
     model_names_for_user,
-    search_snippet,
 )
 from gateway.conversations.services import (
     conversation_create,
@@ -32,29 +32,9 @@ from gateway.conversations.services import (
 from gateway.errors import NotFound
 from gateway.models import ChatMessage, Conversation
 from gateway.views import wants_json
+from gateway.web.display import PLAIN_ERRORS, grouped_by_date, messages_for_display, with_snippets
 from gateway.web.forms import ConversationRenameForm, ConversationSettingsForm
 from gateway.web.views import page_context
-
-# What a person reads when a call fails, by the contract's error code.
-PLAIN_ERRORS = {
-    "model_not_found": "This model is not available right now. Pick another one.",
-    "model_forbidden": "Your team may not use this model. Pick another one.",
-    "rate_limited": "You are sending messages faster than your limit allows.",
-    "quota_exceeded": "You have used up your token quota.",
-    "limits_unavailable": "Corral cannot check your limits right now. Try again in a moment.",
-    "upstream_unavailable": "The model server cannot be reached or is busy. Try again in a moment.",
-    "upstream_timeout": "The model took too long to answer.",
-    "upstream_error": "The model server failed while answering.",
-    "request_too_large": "That message is too long to send.",
-    "invalid_request": "The conversation changed elsewhere. Reload the page and try again.",
-    "client_disconnected": "The connection to the chat was lost before the answer was complete.",
-    "stop_unavailable": "Corral cannot stop the answer right now; it finishes on its own.",
-    "unauthenticated": "Your session has ended; what you typed is kept.",
-    "forbidden": "Your session has expired. Reload the page and try again.",
-    "not_found": "This conversation no longer exists.",
-    "internal_error": "Something went wrong on Corral's side. Try again.",
-    "network": "The connection to Corral was lost.",
-}
 
 
 def signed_in(view):
@@ -76,44 +56,11 @@ def signed_in(view):
     return wrapper
 
 
-def _with_snippets(conversations, search: str) -> list[Conversation]:
-    shown = list(conversations)
-    for conversation in shown:
-        said = getattr(conversation, "match", None)
-        if said and search.lower() not in conversation.title.lower():
-            conversation.snippet = search_snippet(said, search)
-    return shown
-
-
 def _own(request, conversation_id) -> Conversation:
     try:
         return conversation_get_for_user(user=request.user, conversation_id=conversation_id)
     except NotFound:
         raise Http404("no such conversation") from None
-
-
-def _messages_for_display(shown: list[ChatMessage], user) -> list[dict]:
-    last_answer = next(
-        (m.id for m in reversed(shown) if m.role == ChatMessage.Role.ASSISTANT), None
-    )
-    audit_admin = user_is_global_auditor(user=user)
-    rows = []
-    for message in shown:
-        row = {"message": message, "is_last_answer": message.id == last_answer}
-        if message.role == ChatMessage.Role.ASSISTANT:
-            row["html"] = render_markdown(message.content)
-            row["error"] = PLAIN_ERRORS.get(message.error_code, message.error_message)
-            # the plain sentence, and what actually happened when the server said more
-            if message.error_message and row["error"] != message.error_message:
-                row["error_detail"] = message.error_message.rstrip(".")
-            if message.audit_record_id:
-                row["audit_url"] = (
-                    reverse("admin:audit_auditrecord_change", args=[message.audit_record_id])
-                    if audit_admin
-                    else reverse("web-record", args=[message.audit_record_id])
-                )
-        rows.append(row)
-    return rows
 
 
 def _thread_payload(conversation: Conversation, shown: list[ChatMessage]) -> dict:
@@ -149,13 +96,15 @@ def chat(request, conversation_id=None):
             request,
             "chat",
             conversation=conversation,
-            conversations=_with_snippets(
-                conversation_list_for_user(user=request.user, search=search)[:200], search
+            conversation_groups=grouped_by_date(
+                with_snippets(
+                    conversation_list_for_user(user=request.user, search=search)[:200], search
+                )
             ),
             search=search,
             models=models,
             model=chosen if chosen in models else (models[0] if models else ""),
-            rows=_messages_for_display(shown, request.user) if conversation else [],
+            rows=messages_for_display(shown, request.user) if conversation else [],
             thread=_thread_payload(conversation, shown) if conversation else None,
             settings_form=settings_form,
             plain_errors=PLAIN_ERRORS,
@@ -189,9 +138,22 @@ def conversation_thread(request, conversation_id):
     conversation = _own(request, conversation_id)
     shown = conversation_messages(conversation=conversation)
     html = render_to_string(
-        "web/_thread.html", {"rows": _messages_for_display(shown, request.user)}, request=request
+        "web/_thread.html", {"rows": messages_for_display(shown, request.user)}, request=request
     )
     return JsonResponse({**_thread_payload(conversation, shown), "html": html})
+
+
+@login_required
+@require_GET
+def conversation_download(request, conversation_id, fmt: str):
+    if fmt not in ("md", "json"):
+        raise Http404("no such format")
+    conversation = _own(request, conversation_id)
+    text, content_type = conversation_export(conversation=conversation, fmt=fmt)
+    response = HttpResponse(text, content_type=content_type)
+    name = slugify(conversation.title)[:60] or "conversation"
+    response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
+    return response
 
 
 RENDER_LIMIT = 256 * 1024

@@ -14,6 +14,11 @@ urlpatterns = [
         name="web-conversation-thread",
     ),
     path(
+        "c/<uuid:conversation_id>/export.<str:fmt>",
+        chat_views.conversation_download,
+        name="web-conversation-export",
+    ),
+    path(
         "c/<uuid:conversation_id>/stop",
         chat_views.conversation_stop,
         name="web-conversation-stop",

@@ -224,12 +224,26 @@
     let link = list.querySelector(`[data-conversation="${state.id}"]`);
     if (!link) {
       list.querySelector(".empty-list")?.remove();
+      let today = list.querySelector('[data-group="Today"] ul');
+      if (!today) {
+        const group = document.createElement("section");
+        group.className = "conversation-group";
+        group.dataset.group = "Today";
+        const label = document.createElement("h2");
+        label.className = "group-label";
+        label.textContent = "Today";
+        today = document.createElement("ul");
+        group.append(label, today);
+        list.prepend(group);
+      }
       const item = document.createElement("li");
       link = document.createElement("a");
       link.href = `${composer.dataset.conversationUrl}${state.id}/`;
       link.dataset.conversation = state.id;
       item.append(link);
-      list.prepend(item);
+      today.prepend(item);
+      $("#export-markdown").href = `${link.href}export.md`;
+      $("#export-json").href = `${link.href}export.json`;
     }
     for (const other of list.querySelectorAll("[aria-current]")) other.removeAttribute("aria-current");
     link.setAttribute("aria-current", "page");
@@ -455,6 +469,20 @@
   });
   document.addEventListener("click", (event) => {
     for (const menu of openMenus()) if (!menu.contains(event.target)) menu.open = false;
+  });
+
+  // Shortcuts: Ctrl/⌘+Shift+O opens a new chat; "/" (outside a text field) goes to the search.
+  document.addEventListener("keydown", (event) => {
+    const typing = event.target.closest("input, textarea, select, [contenteditable]");
+    if ((event.ctrlKey || event.metaKey) && event.shiftKey && event.key.toLowerCase() === "o") {
+      event.preventDefault();
+      location.assign($(".new-chat").href);
+    } else if (event.key === "/" && !typing && !event.ctrlKey && !event.metaKey) {
+      event.preventDefault();
+      const search = $("#chat-search");
+      if (!search.offsetParent) setDrawer(true); // on a phone the search is in the drawer
+      search.focus();
+    }
   });
 
   // Settings are saved with the conversation; before its first message they wait for it.
