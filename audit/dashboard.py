@@ -131,7 +131,8 @@ def dashboard(records: QuerySet[AuditRecord], days: int) -> dict:
 
 def _axis_label(x: float, y: float, text: str) -> str:
     return (
-        f'<text x="{x}" y="{y}" text-anchor="end" font-size="11" fill="#555">{escape(text)}</text>'
+        f'<text x="{x}" y="{y}" text-anchor="end" font-size="11" fill="currentColor" '
+        f'fill-opacity="0.75">{escape(text)}</text>'
     )
 
 
@@ -148,7 +149,8 @@ def bar_chart(
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{escape(title)}" class="corral-chart">',
         f"<title>{escape(title)}</title>",
-        f'<line x1="{left}" y1="{top_pad + plot_h}" x2="{width - 8}" y2="{top_pad + plot_h}" stroke="#999"/>',
+        f'<line x1="{left}" y1="{top_pad + plot_h}" x2="{width - 8}" y2="{top_pad + plot_h}" '
+        'stroke="currentColor" stroke-opacity="0.5"/>',
         _axis_label(left - 6, top_pad + 8, f"{peak:,}"),
         _axis_label(left - 6, top_pad + plot_h, "0"),
     ]
@@ -158,12 +160,12 @@ def bar_chart(
         day: date = row["day"]
         parts.append(
             f'<rect x="{x:.1f}" y="{top_pad + plot_h - bar_h:.1f}" width="{max(bar_w - 2, 1):.1f}" '
-            f'height="{bar_h:.1f}" fill="#2f6f4f"><title>{day.isoformat()}: {value:,}</title></rect>'
+            f'height="{bar_h:.1f}" fill="#3f8f68"><title>{day.isoformat()}: {value:,}</title></rect>'
         )
         if len(series) <= 31 and (index % max(len(series) // 7, 1) == 0):
             parts.append(
                 f'<text x="{x + bar_w / 2:.1f}" y="{height - 6}" text-anchor="middle" font-size="10" '
-                f'fill="#555">{day.strftime("%m-%d")}</text>'
+                f'fill="currentColor" fill-opacity="0.75">{day.strftime("%m-%d")}</text>'
             )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - numbers and escaped text only

@@ -675,3 +675,36 @@ def test_answer_figures_chats_by_date_export_and_shortcuts(page, server, person,
     assert page.evaluate("() => document.activeElement.id") == "chat-search"
     page.keyboard.press("Control+Shift+O")
     page.wait_for_url(f"{server}/")
+
+
+def test_dark_mode_follows_the_system_and_one_switch_for_chat_and_admin(
+    chromium, server, person, ollama
+):
+    person.is_staff = person.is_superuser = True
+    person.save()
+    page = signed_in(chromium, server, viewport={"width": 1440, "height": 900}, color_scheme="dark")
+    background = "() => getComputedStyle(document.documentElement).backgroundColor"
+    panel = "() => getComputedStyle(document.querySelector('.chat-panel')).backgroundColor"
+    assert page.evaluate(background) == "rgb(15, 20, 25)", "auto follows the system's dark"
+    send(page, "Show me some `code` in the dark")
+    page.locator(".msg-assistant .md:not(.streaming)").wait_for()
+    page.screenshot(path=SHOTS / "chat-dark.png")
+    toggle = page.locator("#theme-toggle")
+    assert toggle.text_content() == "Theme: Auto"
+    toggle.click()  # auto -> light
+    assert toggle.text_content() == "Theme: Light" and page.evaluate(panel) == "rgb(255, 255, 255)"
+    toggle.click()  # light -> dark, kept for the next page and for the admin
+    page.reload()
+    assert page.evaluate(panel) == "rgb(22, 29, 36)"
+    page.goto("/admin/")
+    assert page.evaluate("() => document.documentElement.dataset.theme") == "dark"
+    page.screenshot(path=SHOTS / "admin-dark.png")
+    page.goto("/admin/audit/auditrecord/dashboard/")
+    axis = page.locator(".corral-chart text").first.evaluate("t => getComputedStyle(t).fill")
+    assert axis != "rgb(85, 85, 85)", "chart labels follow the dark theme"
+    page.screenshot(path=SHOTS / "admin-dashboard-dark.png", full_page=True)
+    for path, name in (("/tokens/", "tokens-dark"), ("/usage/", "usage-dark")):
+        page.goto(path)
+        page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
+    page.context.close()
+    assert page.problems == []
