@@ -5,6 +5,7 @@ import json
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.test import Client
 
 from accounts.services import membership_ensure
@@ -240,3 +241,12 @@ def test_token_callers_keep_a_free_form_conversation_id(api, route):
 def test_markdown_is_rendered_inert(markdown, present, absent):
     html = render_markdown(markdown)
     assert present in html and absent not in html
+
+
+def test_the_chat_page_opens_when_the_model_server_does_not_answer(web, route, backend):
+    backend.base_url = "http://127.0.0.1:9"  # nothing listens there
+    backend.save()
+    cache.clear()
+    page = web.get("/")
+    assert page.status_code == 200
+    assert page.context["model_cards"][MODEL] == {"name": MODEL, "known": False}

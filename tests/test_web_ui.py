@@ -354,9 +354,15 @@ def test_conversations_regenerate_copy_rename_search_delete(chromium, server, pe
 
 def test_model_picker_system_prompt_and_temperature_go_with_the_call(page, ollama, backend):
     route_create(name="qwen3", backend=backend, upstream_model="qwen3:0.6b")
+    ollama.add_model("nomic-embed-text:latest")
+    ollama.models["nomic-embed-text:latest"].capabilities = ["embedding"]
+    route_create(name="nomic-embed-text", backend=backend, upstream_model="nomic-embed-text:latest")
     page.reload()
     picker = page.get_by_label("Model", exact=True)
+    # a model that only embeds cannot chat: it is not offered
     assert picker.locator("option").all_text_contents() == [MODEL, "qwen3"]
+    card = page.locator("#model-card").text_content()
+    assert card == "llama · 3.2B · Q4_K_M · context 131,072 · tools"
     picker.select_option("qwen3")
     page.get_by_text("System prompt and temperature").click()
     page.get_by_label("System prompt").fill("Answer like a pirate.")

@@ -2,12 +2,14 @@
 
 import json
 
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from accounts.models import Team
-from gateway.errors import NotFound
-from gateway.models import ChatMessage, Conversation
+from gateway.catalog import model_show
+from gateway.errors import GatewayError, NotFound
+from gateway.models import ChatMessage, Conversation, ModelRoute
 from gateway.selectors import model_name_candidates, route_list_for_team
 
 
@@ -59,6 +61,54 @@ def model_names_for_user(*, user) -> list[str]:
     for team in teams:
         names.update(route_list_for_team(team=team).values_list("name", flat=True))
     return sorted(names)
+
+
+MODEL_CARD_SECONDS = 300
+MODEL_CARD_RETRY_SECONDS = 30
+
+
+def _model_card(route: ModelRoute) -> dict:
+    """What Ollama's /api/show says of a route's model, as the picker shows it (kept a few minutes:
+    a chat page must not wait on every backend each time). A model that cannot be asked now is
+    shown all the same, with nothing known about it."""
+    key = f"corral:model-card:{route.pk}:{route.updated_at.timestamp() if route.updated_at else 0}"
+    card = cache.get(key)
+    if card is None:
+        try:
+            shown = model_show(route)
+        except GatewayError:
+            card = {"name": route.name, "known": False}
+            cache.set(
+                key, card, MODEL_CARD_RETRY_SECONDS
+            )  # a backend that is down is asked again soon
+            return card
+        details = shown.get("details") or {}
+        info = shown.get("model_info") or {}
+        family = details.get("family") or info.get("general.architecture") or ""
+        card = {
+            "name": route.name,
+            "known": True,
+            "family": family,
+            "parameter_size": details.get("parameter_size") or "",
+            "quantization": details.get("quantization_level") or "",
+            "context_length": info.get(f"{family}.context_length"),
+            "capabilities": list(shown.get("capabilities") or []),
+        }
+        cache.set(key, card, MODEL_CARD_SECONDS)
+    return card
+
+
+def model_cards_for_user(*, user) -> list[dict]:
+    """The models the person may chat with, with what Ollama says of each; models that only
+    embed (Ollama lists no "completion" capability) are left out of the chat."""
+    names = model_names_for_user(user=user)
+    routes = ModelRoute.objects.filter(name__in=names).prefetch_related("targets__backend")
+    cards = [_model_card(route) for route in sorted(routes, key=lambda r: r.name)]
+    return [
+        card
+        for card in cards
+        if not card.get("capabilities") or "completion" in card["capabilities"]
+    ]
 
 
 def team_for_user_and_model(*, user, model: str) -> Team | None:

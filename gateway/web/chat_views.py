@@ -20,7 +20,7 @@ from gateway.conversations.selectors import (
     conversation_get_for_user,
     conversation_list_for_user,
     conversation_messages,
-    model_names_for_user,
+    model_cards_for_user,
 )
 from gateway.conversations.services import (
     conversation_create,
@@ -80,7 +80,8 @@ def chat(request, conversation_id=None):
     conversation = _own(request, conversation_id) if conversation_id else None
     shown = conversation_messages(conversation=conversation) if conversation else []
     search = request.GET.get("q", "").strip()[:200]
-    models = model_names_for_user(user=request.user)
+    cards = model_cards_for_user(user=request.user)
+    models = [card["name"] for card in cards]
     recent = conversation_list_for_user(user=request.user).first()
     chosen = (conversation.model if conversation else "") or (recent.model if recent else "")
     settings_form = ConversationSettingsForm(
@@ -108,6 +109,7 @@ def chat(request, conversation_id=None):
             thread=_thread_payload(conversation, shown) if conversation else None,
             settings_form=settings_form,
             plain_errors=PLAIN_ERRORS,
+            model_cards={card["name"]: card for card in cards},
         ),
     )
 

@@ -13,6 +13,7 @@
   const errorBox = $("#chat-error");
   const settingsForm = $("#settings-form");
   const plain = JSON.parse($("#plain-errors").textContent);
+  const cards = JSON.parse($("#model-cards").textContent);
   let state = JSON.parse($("#thread-data").textContent); // null until the first message
   let controller = null;
   let busy = false; // an answer is being written (this page's, or one found running on arrival)
@@ -506,6 +507,23 @@
       status.textContent = error.message;
     }
   });
+
+  // What Ollama says of the chosen model: family, size, quantization, context, capabilities.
+  function showModelCard() {
+    const card = cards[picker.value];
+    const line = $("#model-card");
+    if (!card || !card.known) {
+      line.textContent = "";
+      return;
+    }
+    const parts = [card.family, card.parameter_size, card.quantization];
+    if (card.context_length) parts.push(`context ${Number(card.context_length).toLocaleString()}`);
+    const abilities = card.capabilities.filter((name) => name !== "completion");
+    if (abilities.length) parts.push(abilities.join(", "));
+    line.textContent = parts.filter(Boolean).join(" · ");
+  }
+  picker.addEventListener("change", showModelCard);
+  showModelCard();
 
   decorateCode(thread);
   restoreDraft();

@@ -312,7 +312,10 @@ class _Handler(ModelManagement, BaseHTTPRequestHandler):
                 "parameters": 'stop "<|eot_id|>"',
                 "template": "{{ .Prompt }}",
                 "details": model.details(),
-                "model_info": {"general.architecture": model.family},
+                "model_info": {
+                    "general.architecture": model.family,
+                    f"{model.family}.context_length": 131072,
+                },
                 "capabilities": model.capabilities,
                 "modified_at": "2026-10-01T12:00:00.000000Z",
             },
