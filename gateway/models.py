@@ -348,6 +348,7 @@ class ChatMessage(models.Model):
     role = models.CharField(max_length=16, choices=Role.choices)
     model = models.CharField(max_length=200, blank=True, help_text="the model that answered")
     content = models.TextField(blank=True)
+    thinking = models.TextField(blank=True, help_text="what a thinking model thought first")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)

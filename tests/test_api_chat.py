@@ -329,3 +329,17 @@ def test_one_caller_cannot_pin_or_crowd_out_the_teams_model(api, route, ollama):
     chat(api, keep_alive="10m", options={"num_ctx": 4096})
     sent = ollama.requests[-1]["body"]
     assert sent["keep_alive"] == "10m" and sent["options"]["num_ctx"] == 4096  # within: as asked
+
+
+def test_think_asks_a_thinking_model_to_think_first(api, route, ollama):
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "why?"}], "think": "high"}
+    answer = api.post("/api/v1/chat", body, format="json")
+    assert answer.status_code == 200, answer.json()
+    assert answer.json()["message"]["thinking"] == ollama.thinking
+    assert ollama.requests[-1]["body"]["think"] == "high"
+    assert AuditRecord.objects.get(id=answer.json()["id"]).think == "high"
+    streamed = api.post("/api/v1/chat", {**body, "think": True, "stream": True}, format="json")
+    events = b"".join(streamed.streaming_content).decode()
+    assert '"thinking":"Let ' in events
+    refused = api.post("/api/v1/chat", {**body, "think": "very"}, format="json")
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_request"

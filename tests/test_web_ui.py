@@ -714,3 +714,31 @@ def test_dark_mode_follows_the_system_and_one_switch_for_chat_and_admin(
         page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
     page.context.close()
     assert page.problems == []
+
+
+def test_a_thinking_models_thoughts_are_shown_folded_above_its_answer(
+    chromium, server, person, ollama
+):
+    from tests.conftest import UPSTREAM_MODEL
+
+    ollama.models[UPSTREAM_MODEL].capabilities = ["completion", "thinking"]
+    ollama.thinking = "First I weigh the options, then I answer. " * 3
+    ollama.chunk_delay = 0.05
+    page = signed_in(chromium, server, viewport={"width": 1280, "height": 800})
+    assert "thinking" in page.locator("#model-card").text_content()
+    page.get_by_label("Think").check()
+    send(page, "Which is better?")
+    box = page.locator(".msg-assistant details.thinking")
+    box.wait_for()
+    assert box.evaluate("box => box.open"), "open while the model thinks"
+    page.locator(".msg-assistant .md:not(.streaming)").wait_for()
+    answer = ChatMessage.objects.get(role="assistant")
+    assert answer.thinking == ollama.thinking and answer.content == "You said: Which is better?"
+    assert AuditRecord.objects.get().think is True
+    box = page.locator(".msg-assistant details.thinking")
+    assert not box.evaluate("box => box.open"), "folded once the answer is there"
+    box.locator("summary").click()
+    assert box.locator(".pre-wrap").text_content() == ollama.thinking
+    page.screenshot(path=SHOTS / "chat-thinking.png")
+    page.context.close()
+    assert page.problems == []

@@ -41,6 +41,7 @@ def chat_request_from(data: dict) -> ChatRequest:
         format=data.get("format"),
         tools=data.get("tools"),
         keep_alive=data.get("keep_alive"),
+        think=data.get("think"),
         conversation_id=data.get("conversation_id", ""),
         metadata=dict(data.get("metadata") or {}),
     )

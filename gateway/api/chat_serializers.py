@@ -139,6 +139,25 @@ class KeepAliveField(serializers.Field):
         return value
 
 
+@extend_schema_field(
+    {"oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["low", "medium", "high"]}]}
+)
+class ThinkField(serializers.Field):
+    """`think`: whether a thinking model thinks first (true/false), or how hard (low, medium,
+    high, for the models that take a level). The thinking comes back as `message.thinking` and,
+    streamed, as `thinking` in the delta events."""
+
+    default_error_messages = {"invalid": 'must be true, false, "low", "medium" or "high".'}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or data in ("low", "medium", "high"):
+            return data
+        self.fail("invalid")
+
+    def to_representation(self, value):
+        return value
+
+
 class MetadataField(serializers.DictField):
     child = StrictCharField(max_length=500, allow_blank=True, trim_whitespace=False)
 
@@ -161,6 +180,7 @@ class ChatInputSerializer(RejectUnknownFields, serializers.Serializer):
     format = FormatField(required=False)
     tools = ToolSerializer(many=True, required=False, max_length=settings.CORRAL_MAX_TOOLS)
     keep_alive = KeepAliveField(required=False)
+    think = ThinkField(required=False)
     conversation_id = StrictCharField(required=False, max_length=200)
     metadata = MetadataField(required=False)
 
@@ -183,6 +203,7 @@ class UsageSerializer(serializers.Serializer):
 class AnswerMessageSerializer(serializers.Serializer):
     role = serializers.CharField()
     content = serializers.CharField()
+    thinking = serializers.CharField(required=False, help_text="what the model thought first")
     tool_calls = ToolCallSerializer(many=True, required=False)
 
 

@@ -144,11 +144,12 @@ class ConversationTurn:
         conversation.updated_at = timezone.now()
         conversation.save(update_fields=["title", "model", "updated_at"])
 
-    def finished(self, status: str, completion: str, error: Any) -> None:
+    def finished(self, status: str, completion: str, error: Any, thinking: str = "") -> None:
         if self.answer_id is None:
             return
         ChatMessage.objects.filter(id=self.answer_id).update(
             content=completion,
+            thinking=thinking,
             status=_STATUS_OF_CALL.get(status, ChatMessage.Status.FAILED),
             error_code=getattr(error, "code", "") if error else "",
             error_message=getattr(error, "message", "") if error else "",

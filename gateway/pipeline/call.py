@@ -357,7 +357,7 @@ class PipelineCall:
             )
             if written and self.meta is not None and self.meta.on_finish is not None:
                 try:
-                    self.meta.on_finish(status, completion, error)
+                    self.meta.on_finish(status, completion, error, thinking)
                 except Exception:  # the audit record is final; a side copy must not fail the call
                     logger.exception("on_finish of call %s failed", self.record_id)
             if written:

@@ -135,6 +135,6 @@ class CallMeta:
     # The answer is finished on the server if the caller goes away (the web chat: a person who
     # opens another chat finds the answer complete when they come back).
     keep_going: bool = False
-    # Called once the call is finalized with (status, completion, error): the web chat keeps the
-    # answer in its conversation, however the call ended.
-    on_finish: Callable[[str, str, Any], None] | None = None
+    # Called once the call is finalized with (status, completion, error, thinking): the web chat
+    # keeps the answer in its conversation, however the call ended.
+    on_finish: Callable[[str, str, Any, str], None] | None = None

@@ -145,6 +145,23 @@
     return line.length <= 60 ? line : `${line.slice(0, 59).trimEnd()}…`;
   }
 
+  // A thinking model's thoughts stream into a folded-open box above the answer.
+  function thinkingBox(body) {
+    let box = body.parentElement.querySelector("details.thinking");
+    if (!box) {
+      box = document.createElement("details");
+      box.className = "thinking";
+      box.open = true;
+      const summary = document.createElement("summary");
+      summary.textContent = "Thinking…";
+      const text = document.createElement("div");
+      text.className = "pre-wrap";
+      box.append(summary, text);
+      body.before(box);
+    }
+    return box.querySelector(".pre-wrap");
+  }
+
   async function readStream(response, body) {
     const reader = response.body.getReader();
     const decoder = new TextDecoder();
@@ -167,6 +184,10 @@
         const payload = JSON.parse(data);
         if (event === "error") return payload.error || { code: "internal_error" };
         if (event === "done") return null;
+        if (payload.thinking) {
+          thinkingBox(body).append(payload.thinking);
+          scrollDown();
+        }
         if (payload.delta) {
           body.dataset.raw += payload.delta;
           body.append(payload.delta); // shown at once; formatted by the next render
@@ -356,6 +377,7 @@
     const messages = (settings.system_prompt ? [{ role: "system", content: settings.system_prompt }] : []).concat(turns);
     const body = messageElement("assistant", "", model).querySelector(".msg-body");
     const request = { model, messages, stream: true, conversation_id: state.id };
+    if (!$("#think-toggle").hidden && $("#think").checked) request.think = true;
     if (settings.temperature !== null) request.options = { temperature: settings.temperature };
 
     controller = new AbortController();
@@ -512,6 +534,7 @@
   function showModelCard() {
     const card = cards[picker.value];
     const line = $("#model-card");
+    $("#think-toggle").hidden = !card?.capabilities?.includes("thinking");
     if (!card || !card.known) {
       line.textContent = "";
       return;
