@@ -97,7 +97,7 @@ def watch(page) -> list[str]:
 
 
 # the chat's own calls, whose failures it explains in words
-EXPLAINED = ("/api/v1/chat", "/c/")
+EXPLAINED = ("/api/v1/chat", "/c/", "/render")
 
 
 def signed_in(chromium, server, context=None, **context_options):
