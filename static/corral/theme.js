@@ -13,7 +13,7 @@
     const button = document.getElementById("theme-toggle");
     if (!button) return;
     const show = () => {
-      button.textContent = `Theme: ${names[root.dataset.theme]}`;
+      button.textContent = names[root.dataset.theme]; // "Theme:" before it, on wide screens (CSS)
       button.setAttribute("aria-label", `Colour theme: ${names[root.dataset.theme]} (change)`);
     };
     show();
