@@ -5,8 +5,8 @@ attempt claims it, a finished job is never run again, and an attempt that finds 
 record still open records that predecessor as interrupted.
 """
 
-import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -34,6 +34,7 @@ from gateway.models import Completion
 from gateway.pipeline import Caller, CallMeta, ChatRequest, chat_complete
 from gateway.pipeline.call import PipelineCall
 from gateway.pipeline.chat import chat_call
+from gateway.pipeline.types import every_so_often
 from gateway.tracing.interrupted import export_interrupted_spans
 
 # Worth another attempt later: the backend or a shared service was away or busy.
@@ -150,19 +151,11 @@ def _claim(completion_id: str) -> Completion | None:
         return completion
 
 
-def _cancel_probe(completion_id) -> callable:
-    last = {"at": 0.0, "value": False}
-
-    def cancelled() -> bool:
-        now = time.monotonic()
-        if now - last["at"] >= CANCEL_CHECK_SECONDS:
-            last["at"] = now
-            last["value"] = Completion.objects.filter(
-                id=completion_id, cancel_requested=True
-            ).exists()
-        return last["value"]
-
-    return cancelled
+def _cancel_probe(completion_id) -> Callable[[], bool]:
+    return every_so_often(
+        lambda: Completion.objects.filter(id=completion_id, cancel_requested=True).exists(),
+        CANCEL_CHECK_SECONDS,
+    )
 
 
 def _finish(completion: Completion, **fields) -> Completion:

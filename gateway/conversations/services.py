@@ -1,7 +1,6 @@
 """Writes for the web chat: conversations, and the turns the native API records into them."""
 
 import contextlib
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +13,7 @@ from audit.models import AuditRecord
 from gateway.conversations.selectors import conversation_messages
 from gateway.errors import InvalidRequest
 from gateway.models import ChatMessage, Conversation
+from gateway.pipeline.types import every_so_often
 from gateway.redis import get_redis
 
 DEFAULT_TITLE = "New chat"
@@ -40,22 +40,17 @@ def conversation_stop_request(*, conversation: Conversation) -> None:
 
 
 def conversation_stop_probe(*, conversation_id) -> Callable[[], bool]:
-    """Asked between an answer's chunks: has the person pressed Stop? (Redis is read at most
-    every STOP_CHECK_SECONDS; if it cannot be read, the answer goes on.)"""
+    """Asked between an answer's chunks: has the person pressed Stop? (If Redis cannot be read,
+    the answer goes on.)"""
     key = _STOP_KEY.format(conversation_id)
-    last = {"at": 0.0, "value": False}
 
-    def stopped() -> bool:
-        now = time.monotonic()
-        if not last["value"] and now - last["at"] >= STOP_CHECK_SECONDS:
-            last["at"] = now
-            try:
-                last["value"] = bool(get_redis().exists(key))
-            except redis.RedisError:
-                last["value"] = False
-        return last["value"]
+    def stop_requested() -> bool:
+        try:
+            return bool(get_redis().exists(key))
+        except redis.RedisError:
+            return False
 
-    return stopped
+    return every_so_often(stop_requested, STOP_CHECK_SECONDS)
 
 
 @transaction.atomic

@@ -172,24 +172,25 @@ def _generation(
             # Closing the response now makes Ollama stop generating.
             upstream.close()
             upstream = None
-            yield _stopped_result(call, usage_of(None), content, thinking, tool_calls, ttft_ms)
-            return
+        # A stopped answer is what came so far, charged as far as it got (no final chunk).
+        status = AuditRecord.Status.STOPPED if stopped else AuditRecord.Status.SUCCEEDED
+        done_reason = "stopped" if stopped else final.done_reason or "stop"
+        response_model = (final.model or "") if final is not None else ""
         usage = usage_of(final)
-        done_reason = final.done_reason or "stop"
         call.finish(
-            AuditRecord.Status.SUCCEEDED,
+            status,
             usage=usage,
             completion="".join(content),
             thinking="".join(thinking),
             tool_calls=tool_calls,
             finish_reason=done_reason,
-            response_model=final.model or "",
+            response_model=response_model,
             ttft_ms=ttft_ms,
         )
         yield ChatResult(
             id=str(call.record_id),
             model=call.model,
-            upstream_model=final.model or call.upstream_model,
+            upstream_model=response_model or call.upstream_model,
             content="".join(content),
             thinking="".join(thinking),
             tool_calls=tool_calls or None,
@@ -198,7 +199,9 @@ def _generation(
             latency_ms=call.elapsed_ms(),
             ttft_ms=ttft_ms,
             trace_id=call.trace_id,
-            upstream_final={key: getattr(final, key, None) for key in FINAL_FIELDS},
+            upstream_final={key: getattr(final, key, None) for key in FINAL_FIELDS}
+            if final is not None
+            else {},
         )
     except GeneratorExit:
         if not call.finished:
@@ -216,33 +219,6 @@ def _generation(
         if upstream is not None:
             # Closing the client's generator closes the HTTP response: Ollama stops generating.
             upstream.close()
-
-
-def _stopped_result(call, usage, content, thinking, tool_calls, ttft_ms) -> ChatResult:
-    """A call the person stopped: what came so far is the answer, charged as far as it got."""
-    call.finish(
-        AuditRecord.Status.STOPPED,
-        usage=usage,
-        completion="".join(content),
-        thinking="".join(thinking),
-        tool_calls=tool_calls,
-        finish_reason="stopped",
-        ttft_ms=ttft_ms,
-    )
-    return ChatResult(
-        id=str(call.record_id),
-        model=call.model,
-        upstream_model=call.upstream_model,
-        content="".join(content),
-        thinking="".join(thinking),
-        tool_calls=tool_calls or None,
-        done_reason="stopped",
-        usage=usage,
-        latency_ms=call.elapsed_ms(),
-        ttft_ms=ttft_ms,
-        trace_id=call.trace_id,
-        upstream_final={},
-    )
 
 
 def chat_call(

@@ -1,3 +1,4 @@
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,6 +120,20 @@ class ChatResult:
     # Ollama's own final-chunk fields (created_at, total_duration, load_duration,
     # prompt_eval_duration, eval_duration), for the doors that speak Ollama's format.
     upstream_final: dict[str, Any] = field(default_factory=dict)
+
+
+def every_so_often(check: Callable[[], bool], seconds: float) -> Callable[[], bool]:
+    """A question asked between an answer's chunks (was it cancelled? stopped?) answered by a
+    database or Redis read at most every `seconds`; once it says yes, it stays yes."""
+    last = {"at": float("-inf"), "value": False}
+
+    def probe() -> bool:
+        now = time.monotonic()
+        if not last["value"] and now - last["at"] >= seconds:
+            last["at"], last["value"] = now, check()
+        return last["value"]
+
+    return probe
 
 
 @dataclass
