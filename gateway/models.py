@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator, URLValidator
 from django.db import models
+from django.utils import timezone
 
 
 def default_connect_timeout() -> float:
@@ -318,6 +319,11 @@ class Conversation(models.Model):
     model = models.CharField(max_length=200, blank=True, help_text="the public model name")
     system_prompt = models.TextField(blank=True)
     temperature = models.FloatField(null=True, blank=True)
+    # The last message of the branch the person sees; earlier versions of a message (an edited
+    # question, a regenerated answer) stay as its siblings under the same parent.
+    head = models.ForeignKey(
+        "ChatMessage", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -345,10 +351,20 @@ class ChatMessage(models.Model):
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages"
     )
+    # the message this one follows (None: a first question); its siblings are its other versions
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="children"
+    )
+    # when this message was last on the branch shown: going back to a turn shows the versions
+    # below it as the person left them
+    shown_at = models.DateTimeField(default=timezone.now)
     role = models.CharField(max_length=16, choices=Role.choices)
     model = models.CharField(max_length=200, blank=True, help_text="the model that answered")
     content = models.TextField(blank=True)
     thinking = models.TextField(blank=True, help_text="what a thinking model thought first")
+    # A question's images as the model is sent them (base64), sent again with every later turn
+    # because the model keeps nothing between calls; the audit record keeps only their digests.
+    images = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)

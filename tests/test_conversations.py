@@ -1,7 +1,10 @@
 """The web chat's server side: conversations kept per person, turns recorded through the native
 API with the session (CSRF enforced), the `web` door, and answers rendered as inert Markdown."""
 
+import base64
+import hashlib
 import json
+import re
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -14,6 +17,7 @@ from gateway.conversations.markdown import render_markdown
 from gateway.models import ChatMessage, Conversation
 from gateway.services import route_create
 from tests.conftest import MODEL
+from tests.support.pictures import PNG
 
 pytestmark = pytest.mark.django_db
 
@@ -100,16 +104,127 @@ def test_a_turn_is_kept_in_the_conversation_and_audited_as_web(web, route, team)
     assert f"/records/{record.id}/" in data["html"]
 
 
-def test_regenerate_replaces_the_last_answer(web, route, ollama):
+def versions_shown(client: Client, conversation_id: str) -> list[tuple[str, str]]:
+    """The thread as the page shows it: each message's text and its version count ("n/m") when it has any."""
+    html = thread(client, conversation_id)["html"]
+    shown = []
+    for article in re.findall(r"<article.*?</article>", html, re.S):
+        text = re.search(r'<div class="msg-body[^"]*">(.*?)</div>', article, re.S).group(1)
+        count = re.search(r'class="version-count">([^<]*)<', article)
+        shown.append((re.sub(r"<[^>]+>", "", text).strip(), count.group(1) if count else ""))
+    return shown
+
+
+def show_version(client: Client, conversation_id: str, message_id) -> dict:
+    response = client.post(
+        f"/c/{conversation_id}/version", {"message": message_id}, HTTP_X_CSRFTOKEN=csrf(client)
+    )
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def test_regenerate_keeps_the_earlier_answer_as_a_version(web, route, ollama):
     conversation = new_conversation(web)
     question = [{"role": "user", "content": "name a colour"}]
-    chat(web, conversation, question)
+    first = chat(web, conversation, question).json()
     ollama.reply = "green"
     second = chat(web, conversation, question).json()
-    answers = ChatMessage.objects.filter(conversation_id=conversation, role="assistant")
-    assert [(a.content, str(a.audit_record_id)) for a in answers] == [("green", second["id"])]
+    assert versions_shown(web, conversation) == [("name a colour", ""), ("green", "2/2")]
+    assert thread(web, conversation)["history"][-1] == {"role": "assistant", "content": "green"}
     assert ChatMessage.objects.filter(conversation_id=conversation, role="user").count() == 1
     assert AuditRecord.objects.filter(conversation_id=conversation).count() == 2
+
+    earlier = ChatMessage.objects.get(audit_record_id=first["id"])
+    data = show_version(web, conversation, earlier.id)
+    assert data["history"][-1]["content"] == "You said: name a colour"
+    assert versions_shown(web, conversation)[-1] == ("You said: name a colour", "1/2")
+    # the next question follows the version shown
+    chat(web, conversation, [*data["history"], {"role": "user", "content": "why?"}])
+    later = ChatMessage.objects.get(conversation_id=conversation, content="why?")
+    assert later.parent_id == earlier.id
+    assert str(ChatMessage.objects.get(parent=later).audit_record_id) != second["id"]
+
+
+def test_editing_a_question_starts_a_branch_and_keeps_the_old_one(web, route, ollama):
+    conversation = new_conversation(web)
+    chat(web, conversation, [{"role": "user", "content": "one"}])
+    history = thread(web, conversation)["history"]
+    chat(web, conversation, [*history, {"role": "user", "content": "two"}])
+    history = thread(web, conversation)["history"]
+    assert [turn["content"] for turn in history] == ["one", "You said: one", "two", "You said: two"]
+
+    # the first question, changed: the model is sent only what comes before it
+    edited = chat(web, conversation, [{"role": "user", "content": "uno"}]).json()
+    assert ollama.requests[-1]["body"]["messages"] == [{"role": "user", "content": "uno"}]
+    assert versions_shown(web, conversation) == [("uno", "2/2"), ("You said: uno", "")]
+    record = AuditRecord.objects.get(id=edited["id"])
+    assert record.messages == [{"role": "user", "content": "uno"}]
+
+    # back to the first version: its whole branch, down to its last answer
+    original = ChatMessage.objects.get(conversation_id=conversation, content="one")
+    data = show_version(web, conversation, original.id)
+    assert data["history"] == history
+    assert versions_shown(web, conversation)[0] == ("one", "1/2")
+
+    # editing the second question of that branch keeps the first turn
+    chat(web, conversation, [*history[:2], {"role": "user", "content": "dos"}])
+    assert versions_shown(web, conversation) == [
+        ("one", "1/2"),
+        ("You said: one", ""),
+        ("dos", "2/2"),
+        ("You said: dos", ""),
+    ]
+    assert Conversation.objects.get(id=conversation).title == "one"
+
+
+def test_a_version_of_another_conversation_is_not_found(web, route, person):
+    mine, other = new_conversation(web), new_conversation(web)
+    chat(web, other, [{"role": "user", "content": "elsewhere"}])
+    message = ChatMessage.objects.get(conversation_id=other, role="user")
+    for value in (message.id, "x", ""):
+        response = web.post(f"/c/{mine}/version", {"message": value}, HTTP_X_CSRFTOKEN=csrf(web))
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "not_found"
+    assert Conversation.objects.get(id=mine).head_id is None
+
+
+def test_images_go_with_their_question_every_turn_and_are_audited_by_digest(web, route, ollama):
+    conversation = new_conversation(web)
+    asked = {"role": "user", "content": "what is this?", "images": [PNG]}
+    first = chat(web, conversation, [asked]).json()
+    assert ollama.requests[-1]["body"]["messages"][0]["images"] == [PNG]
+    data = thread(web, conversation)
+    assert data["history"][0] == asked
+    # the model keeps nothing: the image goes again with the next question
+    chat(web, conversation, [*data["history"], {"role": "user", "content": "and its colour?"}])
+    assert ollama.requests[-1]["body"]["messages"][0]["images"] == [PNG]
+    # the audit record keeps the digest, never the bytes
+    record = AuditRecord.objects.get(id=first["id"])
+    digest = hashlib.sha256(PNG.encode()).hexdigest()
+    assert record.messages[0]["images"] == [f"sha256:{digest} ({len(PNG)} b64 chars)"]
+    assert PNG not in json.dumps(record.messages)
+
+    message = ChatMessage.objects.get(conversation_id=conversation, content="what is this?")
+    url = f"/c/{conversation}/images/{message.id}/0"
+    assert url in data["html"]
+    image = web.get(url)
+    assert image.status_code == 200 and image["Content-Type"] == "image/png"
+    assert image.content == base64.b64decode(PNG)
+    assert web.get(f"/c/{conversation}/images/{message.id}/1").status_code == 404
+    # a question sent with other images than the ones stored does not continue the conversation
+    forged = [{**asked, "images": [base64.b64encode(b"other").decode()]}, data["history"][1]]
+    response = chat(web, conversation, [*forged, {"role": "user", "content": "again"}])
+    assert response.status_code == 400
+
+
+def test_an_attachment_that_is_not_a_picture_is_never_served_back(web, route):
+    conversation = new_conversation(web)
+    page = base64.b64encode(b"<html><script>alert(1)</script></html>").decode()
+    chat(web, conversation, [{"role": "user", "content": "look", "images": [page]}])
+    message = ChatMessage.objects.get(conversation_id=conversation, role="user")
+    response = web.get(f"/c/{conversation}/images/{message.id}/0")
+    assert response.status_code == 404
+    assert b"<script>" not in response.content
 
 
 def test_messages_must_continue_the_stored_conversation(web, route):
@@ -147,10 +262,11 @@ def test_a_failed_answer_is_kept_with_its_reason_and_left_out_of_the_history(web
     data = thread(web, conversation)
     assert data["history"] == [{"role": "user", "content": "try"}]
     assert "The model server failed while answering." in data["html"]
-    # Answering the same question again is a regenerate: the failed answer is replaced.
+    # Answering the same question again is a regenerate: the failed answer stays a version.
     assert chat(web, conversation, [{"role": "user", "content": "try"}]).status_code == 200
     answers = ChatMessage.objects.filter(conversation_id=conversation, role="assistant")
-    assert [a.status for a in answers] == ["complete"]
+    assert [a.status for a in answers] == ["failed", "complete"]
+    assert versions_shown(web, conversation)[-1] == ("You said: try", "2/2")
 
 
 def test_a_refused_call_leaves_the_conversation_untouched(web, route, person):

@@ -14,9 +14,10 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from accounts.models import ApiToken
 from accounts.services import membership_ensure, team_get_or_create, token_issue
 from audit.models import AuditRecord
-from gateway.models import Completion, Conversation, OtlpBatch
+from gateway.models import ChatMessage, Completion, Conversation, OtlpBatch
 from tests.conftest import MODEL
 from tests.support import processes
+from tests.support.pictures import PNG
 from tests.support.waiting import wait_for
 
 PASSWORD = "a long passphrase 42"
@@ -86,11 +87,16 @@ def owned(person, team, route):
     call = api.post("/api/v1/chat", CHAT, content_type="application/json").json()
     job = api.post("/api/v1/completions", CHAT, content_type="application/json").json()
     conversation = conversation_create(user=person, model=MODEL)
+    asked = ChatMessage.objects.create(
+        conversation=conversation, role="user", content="mine", images=[PNG]
+    )
     return {
         "call_id": call["id"],
         "completion_id": job["id"],
         "token_id": str(token.pk),
         "conversation_id": str(conversation.pk),
+        "message_id": str(asked.pk),
+        "n": "0",
         "fmt": "json",  # not an object: the format a conversation is exported in
     }
 
@@ -148,6 +154,7 @@ def test_no_url_shows_or_changes_another_persons_objects(owned, person, team):
         f"/api/v1/completions/{owned['completion_id']}/cancel",
         f"/api/v1/tokens/{owned['token_id']}",
         f"/c/{owned['conversation_id']}/delete",
+        f"/c/{owned['conversation_id']}/images/{owned['message_id']}/0",
     }
     # nothing was changed on the way
     assert ApiToken.objects.get(pk=owned["token_id"]).revoked_at is None

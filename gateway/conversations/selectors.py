@@ -1,6 +1,7 @@
 """Reads for the web chat: a person's conversations and the models they may pick."""
 
 import json
+from collections import defaultdict
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -46,8 +47,53 @@ def conversation_get_for_user(*, user, conversation_id) -> Conversation:
         raise NotFound("no such conversation") from None
 
 
+def _tree(conversation: Conversation) -> tuple[dict, dict, dict]:
+    """(each message's parent, each parent's children in the order they were written, when each
+    message was last shown)."""
+    rows = conversation.messages.order_by("id").values_list("id", "parent_id", "shown_at")
+    parent_of, children, shown_at = {}, defaultdict(list), {}
+    for message_id, parent_id, at in rows:
+        parent_of[message_id] = parent_id
+        children[parent_id].append(message_id)
+        shown_at[message_id] = at
+    return parent_of, children, shown_at
+
+
+def _path_to(message_id: int | None, parent_of: dict) -> list[int]:
+    path = []
+    while message_id is not None:
+        path.append(message_id)
+        message_id = parent_of[message_id]
+    return path[::-1]
+
+
 def conversation_messages(*, conversation: Conversation) -> list[ChatMessage]:
-    return list(conversation.messages.order_by("id"))
+    """The branch the person sees, from the first question to the conversation's head. Each
+    message carries `versions`: the ids of the messages written for the same turn (an edited
+    question, a regenerated answer), oldest first, itself among them."""
+    parent_of, children, _ = _tree(conversation)
+    if not parent_of:
+        return []
+    head = conversation.head_id if conversation.head_id in parent_of else max(parent_of)
+    path = _path_to(head, parent_of)
+    loaded = conversation.messages.in_bulk(path)
+    shown = [loaded[message_id] for message_id in path]
+    for message in shown:
+        message.versions = children[message.parent_id]
+    return shown
+
+
+def branch_through(*, conversation: Conversation, message_id: int) -> list[int]:
+    """The branch shown when a person picks this message's version: from the first question down
+    through it, then below it each turn's version shown last (the newest where none was), as
+    they left it. Raises NotFound for a message not in the conversation."""
+    parent_of, children, shown_at = _tree(conversation)
+    if message_id not in parent_of:
+        raise NotFound("no such message in this conversation")
+    path = _path_to(message_id, parent_of)
+    while children.get(path[-1]):
+        path.append(max(children[path[-1]], key=lambda child: (shown_at[child], child)))
+    return path
 
 
 def user_teams(*, user) -> list[Team]:
@@ -122,8 +168,8 @@ def team_for_user_and_model(*, user, model: str) -> Team | None:
 
 
 def conversation_export(*, conversation: Conversation, fmt: str) -> tuple[str, str]:
-    """The conversation as a file the person keeps: (its text, its content type). Markdown reads
-    like the chat; JSON holds every field, with each answer's audit record id."""
+    """The branch shown, as a file the person keeps: (its text, its content type). Markdown reads
+    like the chat; JSON holds every field, the images as sent, each answer's audit record id."""
     messages = conversation_messages(conversation=conversation)
     if fmt == "json":
         data = {
@@ -137,6 +183,7 @@ def conversation_export(*, conversation: Conversation, fmt: str) -> tuple[str, s
                 {
                     "role": message.role,
                     "content": message.content,
+                    "images": message.images,
                     "model": message.model,
                     "status": message.status,
                     "created_at": message.created_at.isoformat(),
@@ -152,5 +199,7 @@ def conversation_export(*, conversation: Conversation, fmt: str) -> tuple[str, s
     for message in messages:
         who = "You" if message.role == ChatMessage.Role.USER else (message.model or "Assistant")
         note = "" if message.status == ChatMessage.Status.COMPLETE else f" ({message.status})"
+        if message.images:
+            note += f" ({len(message.images)} image{'s' if len(message.images) > 1 else ''})"
         lines += [f"## {who}{note}", "", message.content, ""]
     return "\n".join(lines), "text/markdown; charset=utf-8"

@@ -2,7 +2,7 @@
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.models import AuditRecord
-from gateway.conversations.selectors import conversation_messages
+from gateway.conversations.selectors import branch_through, conversation_messages
 from gateway.errors import InvalidRequest
 from gateway.models import ChatMessage, Conversation
 from gateway.pipeline.types import every_so_often
@@ -86,15 +86,38 @@ def conversation_delete(*, conversation: Conversation) -> None:
     conversation.delete()
 
 
-def history_for_model(messages: list[ChatMessage]) -> list[dict[str, str]]:
-    """The turns a conversation sends to the model: failed and empty answers left out (a stopped
+def _turn(message: ChatMessage) -> dict[str, Any]:
+    turn = {"role": message.role, "content": message.content}
+    if message.images:
+        turn["images"] = list(message.images)
+    return turn
+
+
+def said_to_model(messages: list[ChatMessage]) -> list[ChatMessage]:
+    """The messages of a branch the model is sent: failed and empty answers left out (a stopped
     answer stays, as far as it got)."""
     return [
-        {"role": message.role, "content": message.content}
+        message
         for message in messages
         if message.role == ChatMessage.Role.USER
         or (message.status in SHOWN_TO_MODEL and message.content)
     ]
+
+
+def history_for_model(messages: list[ChatMessage]) -> list[dict[str, Any]]:
+    """The turns a conversation sends to the model, images with their question."""
+    return [_turn(message) for message in said_to_model(messages)]
+
+
+@transaction.atomic
+def conversation_show_version(*, conversation: Conversation, message_id: int) -> Conversation:
+    """Show another version of a turn: the branch through that message, down its latest versions.
+    Raises NotFound for a message of another conversation."""
+    branch = branch_through(conversation=conversation, message_id=message_id)
+    conversation.messages.filter(id__in=branch).update(shown_at=timezone.now())
+    conversation.head_id = branch[-1]
+    conversation.save(update_fields=["head"])
+    return conversation
 
 
 def _title_from(text: str) -> str:
@@ -105,11 +128,15 @@ def _title_from(text: str) -> str:
 @dataclass
 class ConversationTurn:
     """One chat call made into a conversation: checked before the call, recorded when the call
-    opens (the question, a placeholder answer linked to the audit record) and when it ends."""
+    opens (a question, or none to answer one again, and a placeholder answer linked to the audit
+    record) and when it ends. Earlier versions are kept: the new messages are written beside them
+    under `parent_id`, and become the branch shown."""
 
     conversation: Conversation
     model: str
-    question: str | None  # None: answer the last question again (regenerate)
+    parent_id: int | None  # what the question follows; with no question, the question answered
+    question: str | None  # None: answer the question `parent_id` again (regenerate)
+    images: list[str] = field(default_factory=list)
     answer_id: int | None = None
 
     @transaction.atomic
@@ -117,27 +144,30 @@ class ConversationTurn:
         with contextlib.suppress(redis.RedisError):  # a Stop meant for an earlier answer
             get_redis().delete(_STOP_KEY.format(self.conversation.pk))
         conversation = Conversation.objects.select_for_update().get(pk=self.conversation.pk)
-        if self.question is None:
-            last_question = conversation.messages.filter(role=ChatMessage.Role.USER).last()
-            conversation.messages.filter(
-                role=ChatMessage.Role.ASSISTANT, id__gt=last_question.id if last_question else 0
-            ).delete()
-        else:
-            ChatMessage.objects.create(
-                conversation=conversation, role=ChatMessage.Role.USER, content=self.question
-            )
+        answers = self.parent_id
+        if self.question is not None:
+            answers = ChatMessage.objects.create(
+                conversation=conversation,
+                parent_id=self.parent_id,
+                role=ChatMessage.Role.USER,
+                content=self.question,
+                images=self.images,
+            ).id
             if conversation.title == DEFAULT_TITLE:
                 conversation.title = _title_from(self.question) or DEFAULT_TITLE
-        self.answer_id = ChatMessage.objects.create(
+        answer = ChatMessage.objects.create(
             conversation=conversation,
+            parent_id=answers,
             role=ChatMessage.Role.ASSISTANT,
             model=self.model,
             status=ChatMessage.Status.STREAMING,
             audit_record_id=audit_id,
-        ).id
+        )
+        self.answer_id = answer.id
+        conversation.head = answer
         conversation.model = self.model
         conversation.updated_at = timezone.now()
-        conversation.save(update_fields=["title", "model", "updated_at"])
+        conversation.save(update_fields=["title", "model", "head", "updated_at"])
 
     def finished(self, status: str, completion: str, error: Any, thinking: str = "") -> None:
         if self.answer_id is None:
@@ -154,23 +184,42 @@ class ConversationTurn:
 def conversation_turn_prepare(
     *, conversation: Conversation, model: str, messages: list[dict[str, Any]]
 ) -> ConversationTurn:
-    """Check that the call continues the conversation as stored: its history plus one question,
-    or its history without the last answer (regenerate). Anything else is refused, so what the
-    person sees after a reload is what the model was sent."""
-    history = history_for_model(conversation_messages(conversation=conversation))
-    sent = [
-        {"role": message.get("role"), "content": message.get("content") or ""}
-        for message in messages
-        if message.get("role") != "system"
-    ]
-    if sent and sent[-1]["role"] == ChatMessage.Role.USER and sent[:-1] == history:
-        return ConversationTurn(
-            conversation=conversation, model=model, question=sent[-1]["content"]
-        )
-    if history and history[-1]["role"] == ChatMessage.Role.ASSISTANT:
-        history = history[:-1]
-    if sent and sent == history and sent[-1]["role"] == ChatMessage.Role.USER:
-        return ConversationTurn(conversation=conversation, model=model, question=None)
+    """Check that the call continues the branch shown, so what the person sees after a reload is
+    what the model was sent. Three shapes are taken: the branch plus a new question; the branch
+    up to a question (answer it again); the branch up to a question, with that question changed
+    (an edit). Anything else is refused."""
+    shown = conversation_messages(conversation=conversation)
+    said = said_to_model(shown)
+    history = [_turn(message) for message in said]
+    sent = [_turn_sent(message) for message in messages if message.get("role") != "system"]
+    if sent and sent[-1]["role"] == ChatMessage.Role.USER:
+        asked = len(sent) - 1
+        if sent == history[: len(sent)]:
+            return ConversationTurn(
+                conversation=conversation, model=model, parent_id=said[asked].id, question=None
+            )
+        if sent[:asked] == history[:asked]:
+            if asked == len(history):
+                parent_id = shown[-1].id if shown else None
+            elif history[asked]["role"] == ChatMessage.Role.USER:
+                parent_id = said[asked].parent_id
+            else:
+                parent_id = UNSET
+            if parent_id is not UNSET:
+                return ConversationTurn(
+                    conversation=conversation,
+                    model=model,
+                    parent_id=parent_id,
+                    question=sent[-1]["content"],
+                    images=sent[-1].get("images", []),
+                )
     raise InvalidRequest(
         f"messages do not continue conversation {conversation.id}; reload it and try again"
     )
+
+
+def _turn_sent(message: dict[str, Any]) -> dict[str, Any]:
+    turn = {"role": message.get("role"), "content": message.get("content") or ""}
+    if message.get("images"):
+        turn["images"] = list(message["images"])
+    return turn

@@ -1,9 +1,11 @@
 """The chat: conversations in a sidebar, the thread, and a composer that streams answers from the
 native API (session + CSRF). These views only read and keep conversations; calls go through the API."""
 
+import base64
 from functools import wraps
 
 import redis
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
@@ -25,6 +27,7 @@ from gateway.conversations.selectors import (
 from gateway.conversations.services import (
     conversation_create,
     conversation_delete,
+    conversation_show_version,
     conversation_stop_request,
     conversation_update,
     history_for_model,
@@ -110,6 +113,7 @@ def chat(request, conversation_id=None):
             settings_form=settings_form,
             plain_errors=PLAIN_ERRORS,
             model_cards={card["name"]: card for card in cards},
+            max_request_bytes=settings.CORRAL_MAX_REQUEST_BYTES,
         ),
     )
 
@@ -137,12 +141,67 @@ def conversation_new(request):
 @require_GET
 def conversation_thread(request, conversation_id):
     """The thread as the server renders it (sanitized Markdown), after each answer ends."""
-    conversation = _own(request, conversation_id)
+    return _thread_response(request, _own(request, conversation_id))
+
+
+def _thread_response(request, conversation: Conversation) -> JsonResponse:
     shown = conversation_messages(conversation=conversation)
     html = render_to_string(
         "web/_thread.html", {"rows": messages_for_display(shown, request.user)}, request=request
     )
     return JsonResponse({**_thread_payload(conversation, shown), "html": html})
+
+
+@signed_in
+@require_POST
+def conversation_version(request, conversation_id):
+    """Show another version of a turn ("2/3" with arrows): the thread comes back as /thread gives it."""
+    conversation = _own(request, conversation_id)
+    try:
+        conversation_show_version(
+            conversation=conversation, message_id=int(request.POST.get("message", ""))
+        )
+    except (ValueError, NotFound):
+        return JsonResponse(
+            {"error": {"code": "not_found", "message": "no such message in this conversation"}},
+            status=404,
+        )
+    return _thread_response(request, conversation)
+
+
+# The picture formats the chat shows, by their first bytes (what a browser would sniff): anything
+# else a person attached is sent to the model but never served back as something to render.
+_PICTURES = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+
+
+def _picture_type(data: bytes) -> str | None:
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return next((kind for magic, kind in _PICTURES if data.startswith(magic)), None)
+
+
+@login_required
+@require_GET
+def conversation_image(request, conversation_id, message_id: int, n: int):
+    """An image the person attached to a question, as the thread shows it."""
+    conversation = _own(request, conversation_id)
+    message = conversation.messages.filter(id=message_id).only("images").first()
+    if message is None or n >= len(message.images):
+        raise Http404("no such image")
+    data = base64.b64decode(message.images[n])
+    kind = _picture_type(data)
+    if kind is None:
+        raise Http404("not a picture the chat shows")
+    response = HttpResponse(data, content_type=kind)
+    response["Cache-Control"] = (
+        "private, max-age=86400, immutable"  # a message's images never change
+    )
+    return response
 
 
 @login_required

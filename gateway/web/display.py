@@ -10,6 +10,7 @@ from accounts.selectors import user_is_global_auditor
 from audit.models import AuditRecord
 from gateway.conversations.markdown import render_markdown
 from gateway.conversations.selectors import search_snippet
+from gateway.conversations.services import said_to_model
 from gateway.models import ChatMessage, Conversation
 
 # What a person reads when a call fails, by the contract's error code.
@@ -50,9 +51,26 @@ def messages_for_display(shown: list[ChatMessage], user) -> list[dict]:
     )
     audit_admin = user_is_global_auditor(user=user)
     figures = _answer_figures(shown)
+    said = [m.id for m in said_to_model(shown)]
     rows = []
     for message in shown:
         row = {"message": message, "is_last_answer": message.id == last_answer}
+        versions = getattr(message, "versions", [message.id])
+        if len(versions) > 1:
+            at = versions.index(message.id)
+            row["version"] = {
+                "number": at + 1,
+                "count": len(versions),
+                "previous": versions[at - 1] if at else None,
+                "next": versions[at + 1] if at + 1 < len(versions) else None,
+            }
+        if message.role == ChatMessage.Role.USER:
+            # where the question stands in the history the chat sends, for an edit
+            row["turn"] = said.index(message.id)
+            row["images"] = [
+                reverse("web-conversation-image", args=[message.conversation_id, message.id, n])
+                for n in range(len(message.images))
+            ]
         if message.role == ChatMessage.Role.ASSISTANT:
             row["html"] = render_markdown(message.content)
             row["error"] = PLAIN_ERRORS.get(message.error_code, message.error_message)

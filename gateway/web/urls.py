@@ -14,6 +14,16 @@ urlpatterns = [
         name="web-conversation-thread",
     ),
     path(
+        "c/<uuid:conversation_id>/version",
+        chat_views.conversation_version,
+        name="web-conversation-version",
+    ),
+    path(
+        "c/<uuid:conversation_id>/images/<int:message_id>/<int:n>",
+        chat_views.conversation_image,
+        name="web-conversation-image",
+    ),
+    path(
         "c/<uuid:conversation_id>/export.<str:fmt>",
         chat_views.conversation_download,
         name="web-conversation-export",

@@ -17,6 +17,7 @@
   let state = JSON.parse($("#thread-data").textContent); // null until the first message
   let controller = null;
   let busy = false; // an answer is being written (this page's, or one found running on arrival)
+  let attachments = []; // images waiting to go with the next question: { data (base64), url }
 
   const csrfToken = () => document.querySelector("[name=csrfmiddlewaretoken]").value;
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -97,17 +98,24 @@
     return response.json();
   }
 
-  function messageElement(role, text, model) {
+  function messageElement(role, text, model, images = []) {
     const article = document.createElement("article");
     article.className = `msg msg-${role}`;
     const who = document.createElement("div");
     who.className = "msg-role";
     who.textContent = role === "user" ? "You" : model;
+    article.append(who);
+    if (images.length) {
+      const strip = document.createElement("div");
+      strip.className = "msg-images";
+      images.forEach((data, index) => strip.append(picture(data, `Image ${index + 1} you attached`)));
+      article.append(strip);
+    }
     const body = document.createElement("div");
     body.className = role === "user" ? "msg-body msg-text" : "msg-body md streaming";
     body.textContent = text;
     body.dataset.raw = text;
-    article.append(who, body);
+    article.append(body);
     $("#thread-empty")?.remove();
     thread.append(article);
     scrollDown();
@@ -120,7 +128,10 @@
     stopButton.hidden = !busy;
     stopButton.disabled = false;
     picker.disabled = busy;
-    for (const button of thread.querySelectorAll("[data-regenerate]")) button.disabled = busy;
+    for (const button of thread.querySelectorAll("[data-regenerate], [data-edit], [data-show-version]")) {
+      button.disabled = busy || ("showVersion" in button.dataset && !button.dataset.showVersion);
+    }
+    $("#attach").disabled = busy;
     if (!busy) prompt.focus();
   }
 
@@ -293,13 +304,17 @@
         await sleep(Math.min(1000, 200 + attempt * 50));
         continue;
       }
-      thread.innerHTML = data.html;
-      decorateCode(thread);
-      state = data;
-      updateSidebar();
-      scrollDown();
+      applyThread(data);
       return null;
     }
+  }
+
+  function applyThread(data) {
+    thread.innerHTML = data.html;
+    decorateCode(thread);
+    state = data;
+    updateSidebar();
+    scrollDown();
   }
 
   async function awaitRunningAnswer() {
@@ -330,10 +345,17 @@
     } catch { /* storage off */ }
   }
 
-  async function ask(question) {
+  // A question (with the images attached to it), or null to answer the last question again; with
+  // `editTurn`, the question replaces the one at that place in the history (an edit: the earlier
+  // version is kept on the server and shown as ‹ 1/2 ›).
+  async function ask(question, { images = [], editTurn = null } = {}) {
     hideError();
     const model = picker.value;
     if (!model || busy) return;
+    if (images.length && !sees(model)) {
+      showError(`${model} does not read images. Pick a model that lists vision, or remove the images.`);
+      return;
+    }
     const settings = currentSettings();
     if (settings.temperature !== null && !(settings.temperature >= 0 && settings.temperature <= 2)) {
       showError("Temperature must be a number from 0 to 2.");
@@ -363,22 +385,40 @@
       return;
     }
 
-    const turns = state.history.slice();
+    let turns = state.history.slice();
     if (question === null) {
       if (turns.length && turns[turns.length - 1].role === "assistant") turns.pop();
       const answers = thread.querySelectorAll(".msg-assistant");
       answers[answers.length - 1]?.remove();
     } else {
-      turns.push({ role: "user", content: question });
-      messageElement("user", question);
-      prompt.value = "";
-      resize();
+      if (editTurn !== null) {
+        turns = turns.slice(0, editTurn);
+        const edited = thread.querySelector(`.msg[data-turn="${editTurn}"]`);
+        while (edited?.nextElementSibling) edited.nextElementSibling.remove();
+        edited?.remove();
+      }
+      turns.push(images.length ? { role: "user", content: question, images } : { role: "user", content: question });
     }
     const messages = (settings.system_prompt ? [{ role: "system", content: settings.system_prompt }] : []).concat(turns);
-    const body = messageElement("assistant", "", model).querySelector(".msg-body");
     const request = { model, messages, stream: true, conversation_id: state.id };
     if (!$("#think-toggle").hidden && $("#think").checked) request.think = true;
     if (settings.temperature !== null) request.options = { temperature: settings.temperature };
+    const payload = JSON.stringify(request);
+    if (payload.length > Number(composer.dataset.maxBytes)) {
+      const limit = Math.floor(Number(composer.dataset.maxBytes) / 1048576);
+      showError(`Too much to send at once: a message and its conversation's images may be at most ${limit} MB. Attach fewer or smaller images, or start a new chat.`);
+      if (editTurn !== null || question === null) await refreshThread();
+      return;
+    }
+    if (question !== null) {
+      messageElement("user", question, model, images);
+      if (editTurn === null) {
+        prompt.value = "";
+        resize();
+        setAttachments([]);
+      }
+    }
+    const body = messageElement("assistant", "", model).querySelector(".msg-body");
 
     controller = new AbortController();
     setBusy(true);
@@ -387,7 +427,7 @@
       const response = await fetch(composer.dataset.chatUrl, {
         method: "POST",
         headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-        body: JSON.stringify(request),
+        body: payload,
         signal: controller.signal,
         credentials: "same-origin",
       });
@@ -406,16 +446,124 @@
     }
     // a failure the thread shows on the answer itself is not said twice
     if (failure && (unread || !failureShownInThread(question))) showError(describe(failure), failure.code);
-    if ((failure || unread) && question !== null) {
+    if ((failure || unread) && question !== null && editTurn === null) {
       // A call refused before it started left nothing behind: give the question back.
       const last = state.history[state.history.length - 1];
       const kept = unread ? false : last && last.role === "user" && last.content === question;
       if (!kept && !prompt.value) {
         prompt.value = question;
         resize();
+        if (images.length && !attachments.length) setAttachments(images);
       }
       if (failure?.code === "unauthenticated") keepDraft(question);
     }
+  }
+
+  // --- images for vision models: picked, pasted or dropped; sent as base64 with the question ---
+  const sees = (model) => Boolean(cards[model]?.capabilities?.includes("vision"));
+  const IMAGE_TYPES = ["image/png", "image/jpeg", "image/webp", "image/gif"];
+
+  // the type from the first bytes, as the server does before it shows an image back
+  const SIGNATURES = { iVBORw0KGgo: "image/png", "/9j/": "image/jpeg", R0lGOD: "image/gif", UklGR: "image/webp" };
+  function picture(data, alt) {
+    const image = document.createElement("img");
+    const type = Object.entries(SIGNATURES).find(([start]) => data.startsWith(start))?.[1] || "application/octet-stream";
+    image.src = `data:${type};base64,${data}`;
+    image.alt = alt;
+    return image;
+  }
+
+  function setAttachments(list) {
+    attachments = list;
+    const strip = $("#attachments");
+    strip.replaceChildren();
+    attachments.forEach((data, index) => {
+      const figure = document.createElement("figure");
+      figure.className = "attachment";
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.textContent = "×";
+      remove.setAttribute("aria-label", `Remove image ${index + 1}`);
+      remove.addEventListener("click", () => setAttachments(attachments.filter((_, at) => at !== index)));
+      figure.append(picture(data, `Image ${index + 1} to send`), remove);
+      strip.append(figure);
+    });
+    strip.hidden = !attachments.length;
+  }
+
+  function readAsBase64(file) {
+    return new Promise((resolve, reject) => {
+      const reader = new FileReader();
+      reader.onload = () => resolve(String(reader.result).split(",", 2)[1]);
+      reader.onerror = () => reject(reader.error);
+      reader.readAsDataURL(file);
+    });
+  }
+
+  async function attach(files) {
+    const images = [...files].filter((file) => file.type.startsWith("image/"));
+    if (!images.length) return false;
+    hideError();
+    if (!sees(picker.value)) {
+      showError(`${picker.value} does not read images. Pick a model that lists vision to send them.`);
+      return true;
+    }
+    const unknown = images.filter((file) => !IMAGE_TYPES.includes(file.type));
+    if (unknown.length) showError("Only PNG, JPEG, WebP and GIF images can be sent; the others were left out.");
+    const read = await Promise.all(images.filter((file) => IMAGE_TYPES.includes(file.type)).map(readAsBase64));
+    const room = 16 - attachments.length; // the API takes up to 16 images per message
+    if (read.length > room) showError("At most 16 images go with one message; the rest were left out.");
+    setAttachments(attachments.concat(read.slice(0, Math.max(0, room))));
+    return true;
+  }
+
+  // Editing a sent question: it is asked again as changed, the earlier version kept (‹ 1/2 ›).
+  function openEditor(article) {
+    if (busy || article.querySelector(".msg-edit")) return;
+    const turn = Number(article.dataset.turn);
+    const sent = state.history[turn];
+    const body = article.querySelector(".msg-body");
+    const actions = article.querySelector(".msg-actions");
+    const editor = document.createElement("form");
+    editor.className = "msg-edit";
+    const field = document.createElement("textarea");
+    field.value = sent.content;
+    field.rows = Math.min(8, sent.content.split("\n").length + 1);
+    field.setAttribute("aria-label", "Edit your message");
+    const buttons = document.createElement("div");
+    buttons.className = "form-actions";
+    const cancel = document.createElement("button");
+    cancel.type = "button";
+    cancel.className = "secondary";
+    cancel.textContent = "Cancel";
+    const save = document.createElement("button");
+    save.type = "submit";
+    save.textContent = "Send edit";
+    buttons.append(cancel, save);
+    editor.append(field, buttons);
+    body.hidden = actions.hidden = true;
+    body.after(editor);
+    field.focus();
+    const close = () => {
+      editor.remove();
+      body.hidden = actions.hidden = false;
+    };
+    cancel.addEventListener("click", close);
+    field.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        event.stopPropagation();
+        close();
+      } else if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        editor.requestSubmit();
+      }
+    });
+    editor.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const question = field.value.trim();
+      if (!question && !(sent.images || []).length) return;
+      ask(question, { images: sent.images || [], editTurn: turn });
+    });
   }
 
   function resize() {
@@ -426,8 +574,35 @@
   composer.addEventListener("submit", (event) => {
     event.preventDefault();
     const question = prompt.value.trim();
-    if (question) ask(question);
+    if (question || attachments.length) ask(question, { images: attachments });
   });
+  $("#attach").addEventListener("click", () => $("#attach-input").click());
+  $("#attach-input").addEventListener("change", async (event) => {
+    await attach(event.target.files);
+    event.target.value = "";
+  });
+  prompt.addEventListener("paste", (event) => {
+    const files = [...(event.clipboardData?.files || [])];
+    if (files.some((file) => file.type.startsWith("image/"))) {
+      if (!event.clipboardData.getData("text/plain")) event.preventDefault();
+      attach(files);
+    }
+  });
+  const carriesFiles = (event) => [...(event.dataTransfer?.types || [])].includes("Files");
+  for (const zone of [composer, thread]) {
+    zone.addEventListener("dragover", (event) => {
+      if (!carriesFiles(event)) return;
+      event.preventDefault();
+      composer.classList.add("dropping");
+    });
+    zone.addEventListener("dragleave", () => composer.classList.remove("dropping"));
+    zone.addEventListener("drop", (event) => {
+      if (!carriesFiles(event)) return;
+      event.preventDefault();
+      composer.classList.remove("dropping");
+      attach(event.dataTransfer.files);
+    });
+  }
   prompt.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
@@ -441,6 +616,20 @@
     const regenerate = event.target.closest("[data-regenerate]");
     if (regenerate) {
       ask(null);
+      return;
+    }
+    const version = event.target.closest("[data-show-version]");
+    if (version?.dataset.showVersion) {
+      try {
+        applyThread(await postForm(`${composer.dataset.conversationUrl}${state.id}/version`, { message: version.dataset.showVersion }));
+      } catch (error) {
+        showError(error.message, error.code);
+      }
+      return;
+    }
+    const edit = event.target.closest("[data-edit]");
+    if (edit) {
+      openEditor(edit.closest(".msg"));
       return;
     }
     const copy = event.target.closest("[data-copy-text], [data-copy-code]");
@@ -535,6 +724,7 @@
     const card = cards[picker.value];
     const line = $("#model-card");
     $("#think-toggle").hidden = !card?.capabilities?.includes("thinking");
+    $("#attach").hidden = !sees(picker.value);
     if (!card || !card.known) {
       line.textContent = "";
       return;

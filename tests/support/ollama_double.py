@@ -105,8 +105,10 @@ class OllamaDouble:
         self._server.shutdown()
         self._server.server_close()
 
-    def add_model(self, name: str) -> None:
-        self.models.setdefault(name, DoubleModel(name))
+    def add_model(self, name: str, capabilities: list[str] | None = None) -> None:
+        model = self.models.setdefault(name, DoubleModel(name))
+        if capabilities is not None:
+            model.capabilities = capabilities
 
     # --- knobs ---
     def fail_next(self, status: int, error: str, times: int = 1) -> None:
