@@ -53,11 +53,11 @@ class BackendAdmin(RecordedAdminMixin, admin.ModelAdmin):
         "models_present",
         "checked_at",
     ]
-    list_filter = ["enabled", "health__status"]
+    list_filter = ["enabled", "follows_ollama_host", "health__status"]
     search_fields = ["name", "base_url"]
     list_select_related = ["health"]
     fieldsets = [
-        (None, {"fields": ["name", "base_url", "enabled"]}),
+        (None, {"fields": ["name", "base_url", "follows_ollama_host", "enabled"]}),
         (
             "Timeouts (seconds)",
             {"fields": ["connect_timeout", "first_token_timeout", "idle_timeout", "total_timeout"]},

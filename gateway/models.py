@@ -71,6 +71,11 @@ class Backend(models.Model):
     total_timeout = models.FloatField(
         default=default_total_timeout, help_text="Seconds a whole call may take."
     )
+    follows_ollama_host = models.BooleanField(
+        default=False,
+        help_text="Use the OLLAMA_HOST setting as the URL, whatever it is when a process starts "
+        "(the backend made from it on the first start does). Untick to set a URL of your own.",
+    )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -80,6 +85,30 @@ class Backend(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        if self.follows_ollama_host:
+            self.base_url = settings.OLLAMA_HOST
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        # A backend that follows OLLAMA_HOST is called at the URL this process was given, not at
+        # the one stored when the database was made: restarting with another OLLAMA_HOST is all
+        # it takes to move it, and every message names the URL actually called.
+        backend = super().from_db(db, field_names, values)
+        if backend.__dict__.get("follows_ollama_host") and "base_url" in backend.__dict__:
+            backend.base_url = settings.OLLAMA_HOST
+        return backend
+
+    def clean(self) -> None:
+        if self.follows_ollama_host and self.base_url != settings.OLLAMA_HOST:
+            raise ValidationError(
+                {
+                    "base_url": "This backend follows OLLAMA_HOST "
+                    f"({settings.OLLAMA_HOST}); untick that to set a URL of its own."
+                }
+            )
 
     @property
     def address(self) -> tuple[str, int]:

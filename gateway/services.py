@@ -1,8 +1,10 @@
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
+from gateway.errors import GatewayError, ModelNotFound, UpstreamUnavailable
 from gateway.models import Backend, ModelRoute, RouteTarget
+from gateway.selectors import route_get_for_team
 from gateway.upstream import client_for, translate_error
 
 
@@ -102,3 +104,51 @@ def routes_sync_from_backend(*, backend: Backend) -> SyncReport:
                 _route_join(backend, name)
             ].append(name)
     return SyncReport(backend=backend.name, created=created, existing=existing, joined=joined)
+
+
+def routes_bootstrap() -> list[SyncReport]:
+    """While the gateway has no route at all (a first start before Ollama answered), import what
+    the enabled backends serve. Raises UpstreamUnavailable naming each backend's URL and what went
+    wrong when none can be read: the real cause, not an unknown model."""
+    if ModelRoute.objects.exists():
+        return []
+    backends = list(Backend.objects.filter(enabled=True))
+    if not backends:
+        raise UpstreamUnavailable(
+            "Corral has no models yet and no backend switched on: add an Ollama server under "
+            "Backends in the admin, or set OLLAMA_HOST and restart Corral."
+        )
+    reports, failures = [], []
+    for backend in backends:
+        try:
+            reports.append(routes_sync_from_backend(backend=backend))
+        except GatewayError as exc:
+            failures.append(f"{backend.name} at {backend.base_url}: {exc.message}")
+        except IntegrityError:  # another call imported the same models at the same moment
+            reports.append(SyncReport(backend=backend.name, created=[], existing=[]))
+    if not reports:
+        raise UpstreamUnavailable(
+            "Corral has no models yet because no Ollama server answers ("
+            + "; ".join(failures)
+            + "). Start Ollama there, or set OLLAMA_HOST to where it runs and restart Corral; "
+            "its models are imported on the next call.",
+            retry_after=5,
+        )
+    return reports
+
+
+def route_for_call(*, team, model: str) -> ModelRoute:
+    """The route a call goes to (route_get_for_team), on a gateway with no model yet imported
+    from the backends first."""
+    try:
+        return route_get_for_team(team=team, model=model)
+    except ModelNotFound:
+        if not routes_bootstrap():
+            raise
+    if not ModelRoute.objects.exists():
+        urls = ", ".join(Backend.objects.filter(enabled=True).values_list("base_url", flat=True))
+        raise ModelNotFound(
+            f"model '{model}' is not available: the Ollama server at {urls} has no models yet; "
+            f"pull one there (ollama pull {model})"
+        )
+    return route_get_for_team(team=team, model=model)

@@ -1,9 +1,14 @@
+import contextlib
+
 from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError
 
 from gateway.backends.health import backends_health_check as _backends_health_check
 from gateway.completions import completion_callback_deliver, completion_run
+from gateway.errors import UpstreamUnavailable
+from gateway.models import BackendHealth
+from gateway.services import routes_bootstrap
 from gateway.tracing.outbox import otlp_batch_ids_due, otlp_batch_resend
 
 
@@ -76,5 +81,8 @@ def deliver_callback(completion_id: str) -> None:
 
 @shared_task(name="gateway.backends_health_check", ignore_result=True, expires=60)
 def backends_health_check() -> None:
-    """Beat: check every backend; failing ones leave rotation, recovered ones come back."""
-    _backends_health_check()
+    """Beat: check every backend; failing ones leave rotation, recovered ones come back. A gateway
+    started before its Ollama imports the models once one answers."""
+    if any(health.status == BackendHealth.Status.UP for health in _backends_health_check()):
+        with contextlib.suppress(UpstreamUnavailable):
+            routes_bootstrap()

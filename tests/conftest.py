@@ -72,7 +72,9 @@ def backend(db, ollama):
     """The `default` backend (created by the first migration), pointed at the Ollama double.
 
     A transactional test empties the tables afterwards, so it may have to be created again."""
-    default, _ = Backend.objects.update_or_create(name="default", defaults={"base_url": ollama.url})
+    default, _ = Backend.objects.update_or_create(
+        name="default", defaults={"base_url": ollama.url, "follows_ollama_host": False}
+    )
     # Its circuit and failure count live in Redis, across tests: each test starts with a clean one.
     backend_state_clear(backend_id=default.pk)
     yield default

@@ -3,6 +3,7 @@ a real socket between client and server. The web process is a subprocess; the te
 audit records from the same database and its spans from the OTLP receiver."""
 
 import json
+import sys
 import threading
 
 import httpx
@@ -132,6 +133,22 @@ def test_one_worker_holds_many_streams_at_once(server, token, ollama):
         for thread in threads:
             thread.join(timeout=60)
     assert AuditRecord.objects.filter(status="succeeded").count() == streams
+
+
+def test_runserver_traces_like_gunicorn(otlp_receiver, route, token, tmp_path):
+    """A developer's `manage.py runserver` (with its autoreloader, which serves from a child
+    process) gives every call its trace id and exports its span."""
+    port = processes.free_port()
+    env = processes.corral_env(otlp_receiver.endpoint)
+    command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"]
+    with processes.running(command, env, tmp_path / "runserver.log"):
+        base = f"http://127.0.0.1:{port}"
+        assert processes.wait_until_healthy(base), (tmp_path / "runserver.log").read_text()
+        body = processes.post_chat(base, token, "from runserver").json()
+        assert len(body["trace_id"]) == 32
+        assert AuditRecord.objects.get(id=body["id"]).trace_id == body["trace_id"]
+        span = otlp_receiver.span_for_audit(body["id"], timeout=15)
+        assert span.trace_id == body["trace_id"]
 
 
 def test_sdk_disabled_means_no_spans_and_calls_still_work(otlp_receiver, route, token, tmp_path):

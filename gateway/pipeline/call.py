@@ -35,7 +35,7 @@ from gateway.pipeline.budget import output_tokens_cap, prompt_tokens_estimate
 from gateway.pipeline.options import keep_alive_for, route_options, with_system_prompt
 from gateway.pipeline.types import Caller, CallMeta, Usage
 from gateway.redaction import redact, redact_messages, redact_value
-from gateway.selectors import route_get_for_team
+from gateway.services import route_for_call
 from gateway.tracing import genai
 
 logger = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ class PipelineCall:
         self.prompt_estimate = prompt_tokens_estimate(self.messages, self.tools)
         self.admission = Admission()
         try:
-            self.route = route_get_for_team(team=caller.team, model=self.model)
+            self.route = route_for_call(team=caller.team, model=self.model)
             self.options = route_options(self.route, self.request_options)
             self.messages = with_system_prompt(self.route, self.operation, self.messages)
             self.keep_alive = keep_alive_for(self.route, self.requested_keep_alive)
@@ -152,7 +152,7 @@ class PipelineCall:
                 self.route, self.options, self.operation
             )
             self.admission = limits_acquire(scopes=self.scopes, reserve=reserve)
-        except REFUSALS as refusal:
+        except (*REFUSALS, UpstreamUnavailable) as refusal:  # (no backend answers a first start)
             self.refuse(refusal)
             raise
         if self.meta is not None:
@@ -246,9 +246,9 @@ class PipelineCall:
         later (each run is admitted on its own). A refusal is recorded like begin()'s."""
         caller = self.caller
         try:
-            route_get_for_team(team=caller.team, model=self.model)
+            route_for_call(team=caller.team, model=self.model)
             limits_check(scopes=scopes_for(user=caller.user, token=caller.token, team=caller.team))
-        except REFUSALS as refusal:
+        except (*REFUSALS, UpstreamUnavailable) as refusal:
             self.refuse(refusal)
             raise
 

@@ -32,8 +32,9 @@ from gateway.conversations.services import (
     conversation_update,
     history_for_model,
 )
-from gateway.errors import NotFound
+from gateway.errors import NotFound, UpstreamUnavailable
 from gateway.models import ChatMessage, Conversation
+from gateway.services import routes_bootstrap
 from gateway.views import wants_json
 from gateway.web.display import PLAIN_ERRORS, grouped_by_date, messages_for_display, with_snippets
 from gateway.web.forms import ConversationRenameForm, ConversationSettingsForm
@@ -83,7 +84,14 @@ def chat(request, conversation_id=None):
     conversation = _own(request, conversation_id) if conversation_id else None
     shown = conversation_messages(conversation=conversation) if conversation else []
     search = request.GET.get("q", "").strip()[:200]
-    cards = model_cards_for_user(user=request.user)
+    cards, no_models_because = model_cards_for_user(user=request.user), ""
+    if not cards:
+        # a first start before Ollama answered: import its models now, or say why there are none
+        try:
+            if routes_bootstrap():
+                cards = model_cards_for_user(user=request.user)
+        except UpstreamUnavailable as exc:
+            no_models_because = exc.message
     models = [card["name"] for card in cards]
     recent = conversation_list_for_user(user=request.user).first()
     chosen = (conversation.model if conversation else "") or (recent.model if recent else "")
@@ -114,6 +122,7 @@ def chat(request, conversation_id=None):
             plain_errors=PLAIN_ERRORS,
             model_cards={card["name"]: card for card in cards},
             max_request_bytes=settings.CORRAL_MAX_REQUEST_BYTES,
+            no_models_because=no_models_because,
         ),
     )
 

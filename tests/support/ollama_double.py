@@ -155,7 +155,12 @@ class _Handler(ModelManagement, BaseHTTPRequestHandler):
     # Go's net/http (Ollama, the collector) sets TCP_NODELAY; without it a small response waits
     # out the peer's delayed ACK (~40 ms) between headers and body.
     disable_nagle_algorithm = True
+    # Ollama's own server sends no Server header; the double names itself, so that `bin/run` can
+    # say it is talking to a stand-in, not a model.
     server_version = "ollama-double"
+
+    def version_string(self) -> str:
+        return self.server_version
 
     def log_message(self, format, *args):  # keep test output quiet
         pass
@@ -513,7 +518,11 @@ def main() -> None:
     args = parser.parse_args()
     double = OllamaDouble(models=args.models, port=args.port)
     double.reply, double.chunk_delay = args.reply, args.chunk_delay
-    print(f"Ollama double at {double.url} serving {', '.join(double.models)}", flush=True)
+    print(
+        f"Ollama double at {double.url} serving {', '.join(double.models)}: a stand-in that "
+        "streams back what it is asked (not a model), for trying Corral without Ollama",
+        flush=True,
+    )
     double._server.serve_forever()
 
 

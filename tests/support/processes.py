@@ -49,7 +49,7 @@ def corral_env(otlp_endpoint: str, **extra: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _process(command: list[str], env: dict, log_path: Path):
+def running(command: list[str], env: dict, log_path: Path):
     with log_path.open("w") as log:
         # A session of its own, so a test can kill the process with all its children at once.
         process = subprocess.Popen(
@@ -86,16 +86,19 @@ def web_process(env: dict, log_dir: Path):
     }
     base = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"]
-    with _process(command, env, log_dir / "gunicorn.log") as process:
-
-        def up() -> bool:
-            try:
-                return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        assert wait_for(up, timeout=30), (log_dir / "gunicorn.log").read_text()
+    with running(command, env, log_dir / "gunicorn.log") as process:
+        assert wait_until_healthy(base), (log_dir / "gunicorn.log").read_text()
         yield base, process
+
+
+def wait_until_healthy(base: str, timeout: float = 30) -> bool:
+    def up() -> bool:
+        try:
+            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return wait_for(up, timeout=timeout)
 
 
 @contextlib.contextmanager
@@ -123,8 +126,8 @@ def worker(env: dict, log_dir: Path):
     ]
     log = log_dir / "celery.log"
     with (
-        _process(beat_command, env, log_dir / "beat.log"),
-        _process(worker_command, env, log) as process,
+        running(beat_command, env, log_dir / "beat.log"),
+        running(worker_command, env, log) as process,
     ):
         # Tests flush the Redis database, and with it kombu's queue bindings: a task sent before
         # the worker has declared its queues again would be dropped. Wait until it is ready.

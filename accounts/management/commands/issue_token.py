@@ -39,3 +39,9 @@ class Command(BaseCommand):
         except GatewayError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(secret)
+        if not user.has_usable_password():
+            # (stderr: stdout stays only the token, for scripts)
+            self.stderr.write(
+                f"{username} has no password, so cannot sign in to the web chat yet; to give one: "
+                f"python manage.py changepassword {username}"
+            )

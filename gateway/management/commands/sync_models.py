@@ -25,7 +25,7 @@ class Command(BaseCommand):
             try:
                 report = routes_sync_from_backend(backend=item)
             except GatewayError as exc:
-                self.stderr.write(f"{item.name}: {exc.message}")
+                self.stderr.write(f"{item.name} at {item.base_url}: {exc.message}")
                 failed = True
                 continue
             for name in report.created:
@@ -33,8 +33,8 @@ class Command(BaseCommand):
             for name in report.joined:
                 self.stdout.write(f"{report.backend}: now also serves {name}")
             self.stdout.write(
-                f"{report.backend}: {len(report.created)} added, {len(report.joined)} joined, "
-                f"{len(report.existing)} already present"
+                f"{report.backend} at {item.base_url}: {len(report.created)} added, "
+                f"{len(report.joined)} joined, {len(report.existing)} already present"
             )
         if failed:
             raise CommandError("some backends could not be read")
