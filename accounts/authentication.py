@@ -7,8 +7,8 @@ from accounts import tokens
 from accounts.models import ApiToken
 from accounts.selectors import token_standing
 from accounts.services import token_touch
-from gateway.process_cache import ProcessCache
-from gateway.request_info import client_ip
+from common.process_cache import ProcessCache
+from common.request_info import client_ip
 
 # A valid token, its user (with limits), team and standing (the tokens it was made with, its owner's
 # teams), by the digest of its secret: the lookup is most of what authenticating costs. Emptied when

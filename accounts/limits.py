@@ -19,8 +19,8 @@ from django.contrib.auth import get_user_model
 
 from accounts.models import ApiToken, Team, UserLimits
 from accounts.selectors import token_ancestors
-from gateway.errors import LimitsUnavailable, QuotaExceeded, RateLimited
-from gateway.redis import get_redis
+from common.errors import LimitsUnavailable, QuotaExceeded, RateLimited
+from common.redis import get_redis
 
 logger = logging.getLogger(__name__)
 

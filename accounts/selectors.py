@@ -5,7 +5,7 @@ from django.db.models import Q, QuerySet
 
 from accounts.models import ApiToken, Membership, Team
 from accounts.roles import READ_ALL_RECORDS
-from gateway.errors import InvalidRequest, NotFound
+from common.errors import InvalidRequest, NotFound
 
 
 def user_is_global_auditor(*, user) -> bool:

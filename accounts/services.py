@@ -14,7 +14,7 @@ from accounts import roles, tokens
 from accounts.models import LIMIT_FIELDS, ApiToken, Membership, Team
 from accounts.selectors import user_team_ids
 from audit.admin_actions import admin_action_record, snapshot
-from gateway.errors import InvalidRequest
+from common.errors import InvalidRequest
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractUser

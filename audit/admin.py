@@ -3,6 +3,7 @@ import json
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -26,6 +27,7 @@ from audit.export import EXPORTERS
 from audit.models import AdminAction, AuditCheckpoint, AuditRecord, ChainVerification
 from audit.selectors import audit_record_search, last_message_excerpt
 from audit.services import chain_verification_request
+from audit.tasks import verify_chain
 from gateway.admin_roles import ReadOnlyAdminMixin, TeamScopedMixin
 
 
@@ -299,7 +301,9 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, TeamScopedMixin, admin.ModelAdmin):
         For those who read every record (a mismatch names a record of any team)."""
         if request.method != "POST" or not user_is_global_auditor(user=request.user):
             raise PermissionDenied
-        verification = chain_verification_request(user=request.user)
+        verification, created = chain_verification_request(user=request.user)
+        if created:
+            transaction.on_commit(lambda: verify_chain.delay(verification.pk))
         messages.info(
             request,
             f"The chain is being verified (asked {timezone.localtime(verification.requested_at):%H:%M:%S}); "

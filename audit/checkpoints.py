@@ -23,7 +23,7 @@ from django.utils.dateparse import parse_datetime
 from opentelemetry import trace
 
 from audit.models import AuditCheckpoint
-from gateway.redis import get_redis
+from common.redis import get_redis
 
 logger = logging.getLogger("corral.audit.checkpoint")
 REDIS_KEY = "corral:audit:checkpoint"

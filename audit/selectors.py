@@ -7,7 +7,7 @@ from django.db.models.functions import Left, Length, TruncDate
 
 from accounts.selectors import team_ids_audited_by, user_is_global_auditor
 from audit.models import AuditRecord
-from gateway.errors import NotFound
+from common.errors import NotFound
 
 
 def audit_record_list_for_user(*, user) -> QuerySet[AuditRecord]:

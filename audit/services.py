@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
 
     from accounts.models import Team
-    from gateway.models import Backend
 
 
 def audit_record_open(
@@ -36,7 +35,8 @@ def audit_record_open(
     operation: str,
     model: str,
     upstream_model: str,
-    backend: Backend | None,
+    backend_id: int | None,
+    backend_name: str,
     stream: bool,
     options: dict,
     think: bool | str | None = None,
@@ -77,8 +77,8 @@ def audit_record_open(
         operation=operation,
         model=model[:200],  # the doors bound it; a refused call's record must never fail on it
         upstream_model=upstream_model[:200],
-        backend=backend,
-        backend_name=backend.name if backend else "",
+        backend_id=backend_id,
+        backend_name=backend_name,
         stream=stream,
         options=options,
         think=think,
@@ -108,7 +108,8 @@ def audit_record_finalize(
     completion_tokens: int = 0,
     latency_ms: int | None = None,
     ttft_ms: int | None = None,
-    backend: Backend | None = None,
+    backend_id: int | None = None,
+    backend_name: str = "",
     upstream_model: str = "",
     upstream_attempts: list[dict] | None = None,
     finished_at: datetime | None = None,
@@ -118,10 +119,10 @@ def audit_record_finalize(
     The backend is the one that served (or failed last): after a failover it is not the one the
     record was opened with."""
     served = {}
-    if backend is not None:
+    if backend_id is not None:
         served = {
-            "backend": backend,
-            "backend_name": backend.name,
+            "backend_id": backend_id,
+            "backend_name": backend_name,
             "upstream_model": upstream_model,
         }
     updated = AuditRecord.objects.filter(id=record_id, status=AuditRecord.Status.RUNNING).update(
@@ -168,20 +169,19 @@ VERIFICATION_JOIN_WINDOW = timedelta(minutes=10)
 
 
 @transaction.atomic
-def chain_verification_request(*, user) -> ChainVerification:
+def chain_verification_request(*, user) -> tuple[ChainVerification, bool]:
+    """A verification for the queue (the caller sends it: tasks.verify_chain), or the one already
+    waiting or running, joined; True when it is new."""
     pending = ChainVerification.objects.filter(
         state__in=[ChainVerification.State.QUEUED, ChainVerification.State.RUNNING],
         requested_at__gte=timezone.now() - VERIFICATION_JOIN_WINDOW,
     ).first()
     if pending is not None:
-        return pending
+        return pending, False
     verification = ChainVerification.objects.create(
         requested_at=timezone.now(), requested_by=user.get_username()
     )
-    from audit.tasks import verify_chain  # the tasks module imports these services
-
-    transaction.on_commit(lambda: verify_chain.delay(verification.pk))
-    return verification
+    return verification, True
 
 
 def chain_verification_run(*, verification_id: int) -> ChainVerification | None:

@@ -14,7 +14,7 @@ from typing import Any
 from django.db import InterfaceError, OperationalError
 
 from audit.services import audit_record_finalize
-from gateway.redis import get_redis
+from common.redis import get_redis
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +41,6 @@ def finalization_spool(*, record_id: str, finished_at: datetime, **fields: Any) 
 def finalizations_replay(limit: int = 1000) -> int:
     """Write spooled finalizations in the order they were made; stops at the first database error
     and puts that one back first in line. Returns how many were written."""
-    from gateway.models import Backend
-
     client = get_redis()
     written = 0
     for _ in range(limit):
@@ -50,12 +48,9 @@ def finalizations_replay(limit: int = 1000) -> int:
         if raw is None:
             break
         payload = json.loads(raw)
-        backend_id = payload.pop("backend_id", None)
         try:
-            backend = Backend.objects.filter(pk=backend_id).first() if backend_id else None
             audit_record_finalize(
-                **{**payload, "finished_at": datetime.fromisoformat(payload["finished_at"])},
-                backend=backend,
+                **{**payload, "finished_at": datetime.fromisoformat(payload["finished_at"])}
             )
         except (OperationalError, InterfaceError):
             client.lpush(SPOOL_KEY, raw)

@@ -1,24 +1,10 @@
-from datetime import timedelta
-
 from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError
 
 from audit.chain import audit_chain_seal, audit_content_purge
-from audit.services import audit_record_mark_interrupted, chain_verification_run
+from audit.services import chain_verification_run
 from audit.spool import finalizations_replay
-
-
-@shared_task(name="audit.mark_interrupted", ignore_result=True)
-def mark_interrupted() -> int:
-    from gateway.tracing.interrupted import export_interrupted_spans
-
-    finalizations_replay()  # an outcome waiting for the database is not an interruption
-    ids = audit_record_mark_interrupted(
-        older_than=timedelta(seconds=settings.CORRAL_AUDIT_INTERRUPTED_AFTER)
-    )
-    export_interrupted_spans(ids)
-    return len(ids)
 
 
 @shared_task(name="audit.replay_finalizations", ignore_result=True)

@@ -83,7 +83,7 @@ def main() -> None:
         )
         subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", DATABASE], check=True)
     os.environ.update(env)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "gateway.settings"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     import django
 
     django.setup()
@@ -146,7 +146,7 @@ def main() -> None:
     child = subprocess.run(
         [sys.executable, "manage.py", "audit_export", "--format", "csv", "--output", str(target)],
         cwd=ROOT,
-        env={**env, "DJANGO_SETTINGS_MODULE": "gateway.settings"},
+        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
         check=True,
     )
     elapsed = time.monotonic() - started

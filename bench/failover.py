@@ -77,7 +77,7 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="corral-bench-")
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "gateway.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
         "CORRAL_ENV_FILE": "",
         "SECRET_KEY": "bench",
         "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{tmp}/bench.sqlite3"),
@@ -96,9 +96,9 @@ def main() -> None:
 
     from accounts.services import token_issue, user_create
     from audit.models import AuditRecord
+    from common.redis import get_redis
     from gateway.backends.health import backends_health_check
     from gateway.models import Backend, ModelRoute
-    from gateway.redis import get_redis
     from gateway.services import route_create, route_target_add
 
     get_redis().flushdb()

@@ -37,7 +37,7 @@ def main() -> None:
     receiver.status = 503
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "gateway.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
         "CORRAL_ENV_FILE": "",
         "SECRET_KEY": "bench",
         "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{tmp}/bench.sqlite3"),
@@ -91,7 +91,7 @@ def main() -> None:
     print(f"outbox: {OtlpBatch.objects.count()} batches, {stored} spans")
 
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "gateway", "worker", "--beat", "--concurrency", "2",
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--beat", "--concurrency", "2",
          "--loglevel", "WARNING", "--schedule", f"{tmp}/beat-schedule"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

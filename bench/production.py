@@ -166,7 +166,7 @@ def main() -> None:
     ollama, corral = f"http://127.0.0.1:{ollama_port}", f"http://127.0.0.1:{corral_port}"
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "gateway.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
         "CORRAL_ENV_FILE": "",
         "DEBUG": "false",
         "SECRET_KEY": "bench-" + "x" * 50,
@@ -218,12 +218,12 @@ def main() -> None:
         token = manage(env, "issue_token", "bench", "--create-user", "--team", "bench")
         web = start([PYTHON, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"], "web.log")
         celery = start(
-            [PYTHON, "-m", "celery", "-A", "gateway", "worker", "--pool", "gevent", "--concurrency", "100",
+            [PYTHON, "-m", "celery", "-A", "config", "worker", "--pool", "gevent", "--concurrency", "100",
              "--loglevel", "WARNING"],
             "celery.log",
         )  # fmt: skip
         beat = start(
-            [PYTHON, "-m", "celery", "-A", "gateway", "beat", "--loglevel", "WARNING",
+            [PYTHON, "-m", "celery", "-A", "config", "beat", "--loglevel", "WARNING",
              "--schedule", str(tmp / "beat-schedule")],
             "beat.log",
         )  # fmt: skip

@@ -7,7 +7,7 @@ ollama client, psycopg 3, redis-py) yields to other greenlets on every socket wa
 
 import os
 
-wsgi_app = "gateway.wsgi:application"
+wsgi_app = "config.wsgi:application"
 bind = os.environ.get("CORRAL_BIND", "0.0.0.0:8000")
 worker_class = "gevent"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))

@@ -2,10 +2,10 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from audit.admin_actions import admin_action_record
+from common.errors import GatewayError
 from gateway.admin_roles import ReadOnlyAdminMixin, RecordedAdminMixin
 from gateway.backends.circuit import backend_states
 from gateway.backends.health import backends_health_check
-from gateway.errors import GatewayError
 from gateway.models import Backend, BackendHealth, Completion, ModelRoute, OtlpBatch, RouteTarget
 from gateway.selectors import route_targets_missing_model
 from gateway.services import routes_sync_from_backend

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 from django.conf import settings
 
-from gateway.errors import InvalidRequest
+from common.errors import InvalidRequest
 
 
 def _host_allowed(host: str) -> bool:

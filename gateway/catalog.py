@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from gateway.errors import UpstreamUnavailable
+from common.errors import UpstreamUnavailable
 from gateway.models import Backend, ModelRoute
 from gateway.upstream import client_for, translate_error
 

@@ -9,9 +9,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from accounts.authentication import BearerTokenAuthentication
+from common.redis import get_redis
 from gateway import tracing
 from gateway.backends.circuit import backend_states
-from gateway.redis import get_redis
 from gateway.selectors import backend_list_enabled
 from gateway.tracing.outbox import otlp_outbox_state
 

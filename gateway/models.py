@@ -6,6 +6,9 @@ from django.core.validators import MinValueValidator, RegexValidator, URLValidat
 from django.db import models
 from django.utils import timezone
 
+from common.durations import duration_seconds
+from common.ids import uuid7
+
 
 def default_connect_timeout() -> float:
     return settings.CORRAL_CONNECT_TIMEOUT
@@ -40,8 +43,6 @@ def default_max_keep_alive() -> str:
 
 
 def validate_duration(value: str) -> None:
-    from gateway.durations import duration_seconds
-
     try:
         duration_seconds(value)
     except ValueError as exc:
@@ -276,12 +277,6 @@ class OtlpBatch(models.Model):
         return f"{self.span_count} spans ({self.status})"
 
 
-def _uuid7():
-    from audit.models import uuid7
-
-    return uuid7()
-
-
 class Completion(models.Model):
     """An asynchronous chat completion: queued by the API, run by a Celery worker."""
 
@@ -294,7 +289,7 @@ class Completion(models.Model):
 
     FINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
-    id = models.UUIDField(primary_key=True, default=_uuid7, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="completions"
     )
@@ -340,7 +335,7 @@ class Conversation(models.Model):
     """A person's chat in the web UI. Its exchanges are audit records too (surface `web`); the
     conversation is the person's own copy, which they may rename or delete."""
 
-    id = models.UUIDField(primary_key=True, default=_uuid7, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
     )

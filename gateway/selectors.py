@@ -2,9 +2,9 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 
 from accounts.models import Team
-from gateway.errors import ModelForbidden, ModelNotFound
+from common.errors import ModelForbidden, ModelNotFound
+from common.process_cache import ProcessCache
 from gateway.models import Backend, BackendHealth, ModelRoute, RouteTarget
-from gateway.process_cache import ProcessCache
 
 
 def _team_has_all_models(team: Team | None) -> bool:

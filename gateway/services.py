@@ -2,7 +2,7 @@ from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
 
-from gateway.errors import GatewayError, ModelNotFound, UpstreamUnavailable
+from common.errors import GatewayError, ModelNotFound, UpstreamUnavailable
 from gateway.models import Backend, ModelRoute, RouteTarget
 from gateway.selectors import route_get_for_team
 from gateway.upstream import client_for, translate_error

@@ -1,14 +1,17 @@
 import contextlib
+from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError
 
+from audit.services import audit_record_mark_interrupted
+from audit.spool import finalizations_replay
+from common.errors import UpstreamUnavailable
 from gateway.backends.health import backends_health_check as _backends_health_check
-from gateway.completions import completion_callback_deliver, completion_run
-from gateway.errors import UpstreamUnavailable
 from gateway.models import BackendHealth
 from gateway.services import routes_bootstrap
+from gateway.tracing.interrupted import export_interrupted_spans
 from gateway.tracing.outbox import otlp_batch_ids_due, otlp_batch_resend
 
 
@@ -36,49 +39,6 @@ def otlp_sweep() -> int:
     return len(due)
 
 
-class TransientCompletionError(Exception):
-    """An attempt failed in a way worth retrying (the job is back in the queue)."""
-
-
-@shared_task(
-    bind=True,
-    name="gateway.run_completion",
-    ignore_result=True,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=(TransientCompletionError,),
-    retry_backoff=2,
-    retry_backoff_max=120,
-    retry_jitter=True,
-    max_retries=settings.CORRAL_COMPLETION_MAX_RETRIES,
-)
-def run_completion(self, completion_id: str) -> None:
-    outcome = completion_run(
-        completion_id=completion_id, final_attempt=self.request.retries >= self.max_retries
-    )
-    if outcome is not None and outcome.transient_error is not None:
-        raise TransientCompletionError(outcome.transient_error.message)
-
-
-class CallbackFailed(Exception):
-    pass
-
-
-@shared_task(
-    name="gateway.deliver_callback",
-    ignore_result=True,
-    acks_late=True,
-    autoretry_for=(CallbackFailed,),
-    retry_backoff=2,
-    retry_backoff_max=300,
-    retry_jitter=True,
-    max_retries=8,
-)
-def deliver_callback(completion_id: str) -> None:
-    if not completion_callback_deliver(completion_id=completion_id):
-        raise CallbackFailed(completion_id)
-
-
 @shared_task(name="gateway.backends_health_check", ignore_result=True, expires=60)
 def backends_health_check() -> None:
     """Beat: check every backend; failing ones leave rotation, recovered ones come back. A gateway
@@ -86,3 +46,15 @@ def backends_health_check() -> None:
     if any(health.status == BackendHealth.Status.UP for health in _backends_health_check()):
         with contextlib.suppress(UpstreamUnavailable):
             routes_bootstrap()
+
+
+@shared_task(name="audit.mark_interrupted", ignore_result=True)
+def mark_interrupted() -> int:
+    """Close the records of calls whose process died, and export the spans those calls never
+    ended (the task keeps its audit.* name: the beat schedule names it)."""
+    finalizations_replay()  # an outcome waiting for the database is not an interruption
+    ids = audit_record_mark_interrupted(
+        older_than=timedelta(seconds=settings.CORRAL_AUDIT_INTERRUPTED_AFTER)
+    )
+    export_interrupted_spans(ids)
+    return len(ids)

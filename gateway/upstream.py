@@ -7,8 +7,7 @@ import httpx
 import ollama
 from django.conf import settings
 
-from gateway.backends.routing import Timeouts, timeouts_for
-from gateway.errors import (
+from common.errors import (
     GatewayError,
     InvalidRequest,
     ModelNotFound,
@@ -16,6 +15,7 @@ from gateway.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from gateway.backends.routing import Timeouts, timeouts_for
 from gateway.models import Backend
 
 _clients: dict[tuple, ollama.Client] = {}

@@ -6,10 +6,10 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from rest_framework.test import APIClient
 
 from accounts.services import membership_ensure, team_get_or_create, token_issue, user_create
+from common.redis import get_redis
 from gateway import tracing
 from gateway.backends.circuit import backend_state_clear
 from gateway.models import Backend
-from gateway.redis import get_redis
 from gateway.services import route_create
 from tests.support.ollama_double import OllamaDouble
 from tests.support.otlp_receiver import OtlpReceiver
@@ -124,3 +124,14 @@ def admin_client(client, db):
     superuser = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
     client.force_login(superuser)
     return client
+
+
+@pytest.fixture
+def eager_celery():
+    """Tasks run in the test's own process as they are sent (set on the Celery app itself: its
+    configuration is read from Django's settings once, whichever test reads it first)."""
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False

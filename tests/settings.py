@@ -6,7 +6,7 @@ os.environ["CORRAL_ENV_FILE"] = ""  # a developer's .env must not leak into the 
 os.environ.setdefault("SECRET_KEY", "tests-only-not-a-secret")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 
-from gateway.settings import *  # noqa: F403
+from config.settings import *  # noqa: F403
 
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
 SESSION_COOKIE_SECURE = False

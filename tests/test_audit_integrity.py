@@ -394,9 +394,8 @@ def test_checkpoints_reach_the_trace(api, route, spans, django_capture_on_commit
 
 
 def test_verify_now_runs_in_celery_and_shows_a_badge(
-    admin_client, client, api, route, settings, django_capture_on_commit_callbacks
+    admin_client, client, api, route, eager_celery, django_capture_on_commit_callbacks
 ):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
     ids = make_calls(api, 3)
     audit_chain_seal()
     with django_capture_on_commit_callbacks(execute=True):

@@ -5,13 +5,14 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from audit.models import AuditRecord, uuid7
+from audit.models import AuditRecord
 from audit.services import (
     audit_record_finalize,
     audit_record_mark_interrupted,
     audit_record_open,
 )
-from audit.tasks import mark_interrupted
+from common.ids import uuid7
+from gateway.tasks import mark_interrupted
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +30,8 @@ def _open(user, *, started_at=None) -> AuditRecord:
         operation="chat",
         model="m",
         upstream_model="m:latest",
-        backend=None,
+        backend_id=None,
+        backend_name="",
         stream=False,
         options={},
         request_format=None,

@@ -5,8 +5,8 @@ import socket
 
 import pytest
 
+from common.errors import InvalidRequest
 from gateway import callbacks
-from gateway.errors import InvalidRequest
 from tests.support.webhook_receiver import WebhookReceiver
 
 

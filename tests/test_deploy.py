@@ -21,7 +21,7 @@ _VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)(?::?[-?][^}]*)?\}")
 
 def _read_by_corral() -> set[str]:
     """Environment names the settings and the gunicorn config read."""
-    sources = (ROOT / "gateway/settings.py").read_text() + (
+    sources = (ROOT / "config/settings.py").read_text() + (
         ROOT / "deploy/gunicorn.conf.py"
     ).read_text()
     return set(
@@ -58,10 +58,10 @@ def test_corral_commands_exist(name):
     elif command[0] == "gunicorn":
         config = command[command.index("-c") + 1]
         assert (ROOT / config).is_file()
-        assert 'wsgi_app = "gateway.wsgi:application"' in (ROOT / config).read_text()
-        assert (ROOT / "gateway/wsgi.py").is_file()
+        assert 'wsgi_app = "config.wsgi:application"' in (ROOT / config).read_text()
+        assert (ROOT / "config/wsgi.py").is_file()
     elif command[0] == "celery":
-        assert command[1:3] == ["-A", "gateway"] and (ROOT / "gateway/celery.py").is_file()
+        assert command[1:3] == ["-A", "config"] and (ROOT / "config/celery.py").is_file()
         assert command[3] in ("worker", "beat")
     else:
         pytest.fail(f"{name}: unexpected command {command}")
@@ -182,7 +182,7 @@ def test_check_deploy_is_clean_with_https_production_settings(tmp_path):
 
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "gateway.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
         "CORRAL_ENV_FILE": "",
         "DEBUG": "false",
         "SECRET_KEY": secrets.token_urlsafe(50),

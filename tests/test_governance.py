@@ -15,7 +15,7 @@ from accounts import roles
 from accounts.models import ApiToken, Membership
 from accounts.services import membership_ensure, team_get_or_create, token_issue, user_create
 from audit.models import AuditRecord
-from gateway.errors import InvalidRequest
+from common.errors import InvalidRequest
 from gateway.services import route_create
 from tests.conftest import MODEL
 from tests.support.admin_forms import team_form

@@ -208,7 +208,7 @@ def test_a_worker_forgets_a_model_taken_away(env, route, research, ollama, tmp_p
         research.allowed_routes.remove(route)
         time.sleep(1.0)
         # Queued past the check at submission, as a job accepted a moment earlier would be.
-        from gateway.tasks import run_completion
+        from gateway.completions.tasks import run_completion
 
         late = Completion.objects.create(user=user, token=token, team=research, request=body)
         run_completion.delay(str(late.id))

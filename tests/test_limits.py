@@ -8,8 +8,8 @@ import pytest
 from accounts.limits import Admission, Scope, limits_acquire, limits_remaining, limits_settle
 from accounts.models import ApiToken, UserLimits
 from audit.models import AuditRecord
-from gateway import redis as corral_redis
-from gateway.errors import QuotaExceeded, RateLimited
+from common import redis as corral_redis
+from common.errors import QuotaExceeded, RateLimited
 from tests.conftest import MODEL
 
 pytestmark = pytest.mark.django_db

@@ -50,7 +50,7 @@ def test_readyz_tells_strangers_only_whether_it_is_ready(client, api, backend, r
 
 
 def test_readyz_is_503_when_redis_is_down(admin_client, backend, settings):
-    from gateway import redis as corral_redis
+    from common import redis as corral_redis
 
     corral_redis.get_redis.cache_clear()
     settings.REDIS_URL = "redis://127.0.0.1:9/0"

@@ -60,8 +60,7 @@ def test_task_spans_join_the_enqueuing_trace_and_outbox_tasks_make_none(
 ):
     from opentelemetry import trace
 
-    from audit.tasks import mark_interrupted
-    from gateway.tasks import otlp_sweep
+    from gateway.tasks import mark_interrupted, otlp_sweep
 
     env = processes.corral_env(collector.endpoint)
     tracer = trace.get_tracer("test")

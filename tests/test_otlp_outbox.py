@@ -9,7 +9,6 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from gateway.celery import app as celery_app
 from gateway.models import OtlpBatch
 from gateway.tasks import otlp_resend, otlp_sweep
 from gateway.tracing.durable import DurableSpanExporter
@@ -24,13 +23,6 @@ def collector(otlp_receiver, monkeypatch):
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", f"{otlp_receiver.endpoint}/v1/traces")
     yield otlp_receiver
     otlp_receiver.status, otlp_receiver.retry_after = 200, None
-
-
-@pytest.fixture
-def eager_celery():
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = False
 
 
 def make_spans(count: int, prefix: str) -> list:

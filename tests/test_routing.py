@@ -419,7 +419,7 @@ def test_admin_shows_routes_whose_model_the_backend_lacks(admin_client, backends
 
 
 def test_the_beat_runs_the_health_check(backends):
-    from gateway.celery import app
+    from config.celery import app
     from gateway.tasks import backends_health_check as task
 
     schedule = {entry["task"] for entry in app.conf.beat_schedule.values()}

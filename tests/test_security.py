@@ -314,7 +314,7 @@ def test_the_lockout_holds_behind_a_proxy_whatever_the_client_writes(person, set
 
 @pytest.mark.django_db
 def test_the_client_address_is_the_trusted_hop(settings, rf):
-    from gateway.request_info import client_ip
+    from common.request_info import client_ip
 
     request = rf.get("/", HTTP_X_FORWARDED_FOR="6.6.6.6, 198.51.100.1, 10.0.0.2")
     request.META["REMOTE_ADDR"] = "10.0.0.3"

@@ -1,7 +1,7 @@
 from audit.models import AuditRecord
+from common.request_info import client_ip, user_agent
 from gateway.conversations.selectors import team_for_user_and_model
 from gateway.pipeline import Caller
-from gateway.request_info import client_ip, user_agent
 
 
 def caller_from_request(request, *, surface: str, model: str | None = None) -> Caller:

@@ -7,8 +7,8 @@ from rest_framework.views import APIView
 
 from audit.models import AuditRecord
 from audit.selectors import audit_record_get_for_user, audit_record_list_for_user
+from common.errors import InvalidRequest
 from gateway.api.base import NATIVE_AUTHENTICATION, RateLimitHeadersMixin
-from gateway.errors import InvalidRequest
 
 
 class CallSummarySerializer(serializers.ModelSerializer):

@@ -10,7 +10,7 @@ from gateway.api.chat_serializers import (
     ChatOutputSerializer,
     ErrorSerializer,
 )
-from gateway.api.sse import result_payload, sse_response
+from gateway.api.sse import sse_response
 from gateway.conversations.selectors import conversation_get_for_user
 from gateway.conversations.services import conversation_stop_probe, conversation_turn_prepare
 from gateway.pipeline import CallMeta, ChatRequest, chat_complete, chat_stream
@@ -25,26 +25,6 @@ ERROR_RESPONSES = {
     503: "upstream_unavailable: Ollama is unreachable or busy",
     504: "upstream_timeout: Ollama did not answer in time",
 }
-
-
-def chat_request_from(data: dict) -> ChatRequest:
-    options = dict(data.get("options") or {})
-    messages = [
-        {key: value for key, value in message.items() if value not in (None, [])}
-        for message in data["messages"]
-    ]
-    return ChatRequest(
-        model=data["model"],
-        messages=messages,
-        stream=data["stream"],
-        options=options,
-        format=data.get("format"),
-        tools=data.get("tools"),
-        keep_alive=data.get("keep_alive"),
-        think=data.get("think"),
-        conversation_id=data.get("conversation_id", ""),
-        metadata=dict(data.get("metadata") or {}),
-    )
 
 
 class ChatView(RateLimitHeadersMixin, APIView):
@@ -68,7 +48,7 @@ class ChatView(RateLimitHeadersMixin, APIView):
     def post(self, request):
         serializer = ChatInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        chat_request = chat_request_from(plain_data(serializer.validated_data))
+        chat_request = ChatRequest.from_data(plain_data(serializer.validated_data))
         caller = caller_from_request(
             request, surface=AuditRecord.Surface.API, model=chat_request.model
         )
@@ -89,9 +69,7 @@ class ChatView(RateLimitHeadersMixin, APIView):
                 chat_stream(caller=caller, request=chat_request, meta=meta),
                 keep_going=meta.keep_going,
             )
-        return Response(
-            result_payload(chat_complete(caller=caller, request=chat_request, meta=meta))
-        )
+        return Response(chat_complete(caller=caller, request=chat_request, meta=meta).payload())
 
 
 def plain_data(value):

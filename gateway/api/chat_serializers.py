@@ -3,6 +3,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
+from common.durations import duration_seconds
 from gateway.api.fields import (
     Base64Field,
     StrictBooleanField,
@@ -10,7 +11,6 @@ from gateway.api.fields import (
     StrictFloatField,
     StrictIntegerField,
 )
-from gateway.durations import duration_seconds
 
 ROLES = ["system", "user", "assistant", "tool"]
 

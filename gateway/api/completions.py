@@ -5,17 +5,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.models import AuditRecord
+from common.errors import InvalidRequest
 from gateway.api.base import RateLimitHeadersMixin
 from gateway.api.caller import caller_from_request
 from gateway.api.chat import ERROR_RESPONSES, plain_data
 from gateway.api.chat_serializers import ChatInputSerializer, ErrorSerializer
-from gateway.completions import (
-    completion_cancel,
-    completion_get_for_user,
-    completion_payload,
-    completion_submit,
-)
-from gateway.errors import InvalidRequest
+from gateway.completions.payloads import completion_payload
+from gateway.completions.selectors import completion_get_for_user
+from gateway.completions.services import completion_cancel, completion_submit
+from gateway.completions.tasks import completion_enqueue
 
 
 class CompletionInputSerializer(ChatInputSerializer):
@@ -84,6 +82,8 @@ class CompletionListView(RateLimitHeadersMixin, APIView):
             idempotency_key=key,
             callback_url=callback_url,
         )
+        if created:
+            completion_enqueue(completion)
         url = request.build_absolute_uri(reverse("api-completion-detail", args=[completion.id]))
         headers = {"Location": url}
         if not created:

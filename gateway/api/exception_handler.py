@@ -10,7 +10,7 @@ from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
 
-from gateway.errors import DatabaseUnavailable, GatewayError, RequestTooLarge
+from common.errors import DatabaseUnavailable, GatewayError, RequestTooLarge
 
 logger = logging.getLogger(__name__)
 

@@ -17,13 +17,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.models import AuditRecord
+from common.errors import GatewayError, ModelNotFound
 from gateway.api import ollama_requests
 from gateway.api.base import RateLimitHeadersMixin
 from gateway.api.caller import caller_from_request
 from gateway.api.chat import plain_data
 from gateway.api.exception_handler import handle_exception
 from gateway.catalog import backend_version, model_show, running_entries, tag_entries
-from gateway.errors import GatewayError, ModelNotFound
 from gateway.pipeline import (
     CallMeta,
     ChatRequest,

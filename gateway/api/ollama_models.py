@@ -8,10 +8,10 @@ from django.http import HttpResponse, StreamingHttpResponse
 from rest_framework.response import Response
 
 from accounts.roles import MANAGE_MODELS
+from common.errors import ActionForbidden, InvalidRequest
 from gateway.api import ollama_requests
 from gateway.api.ollama_door import OllamaView
 from gateway.backends.models_admin import STATUS_KEY, blob_exists, model_change, model_progress
-from gateway.errors import ActionForbidden, InvalidRequest
 
 
 class ModelAdminView(OllamaView):

@@ -5,7 +5,7 @@ from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-from gateway.errors import InvalidRequest, RequestTooLarge
+from common.errors import InvalidRequest, RequestTooLarge
 
 # Deeper than any real request, shallow enough for every recursive step after parsing.
 MAX_DEPTH = 32

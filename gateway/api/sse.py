@@ -9,32 +9,10 @@ from itertools import chain
 from django import db
 from django.http import StreamingHttpResponse
 
-from gateway.errors import GatewayError
+from common.errors import GatewayError
 from gateway.pipeline import ChatResult, Delta
 
 logger = logging.getLogger(__name__)
-
-
-def result_payload(result: ChatResult) -> dict:
-    """The non-stream response body, and the data of a stream's `done` event."""
-    message: dict = {"role": "assistant", "content": result.content}
-    if result.tool_calls:
-        message["tool_calls"] = result.tool_calls
-    if result.thinking:
-        message["thinking"] = result.thinking
-    return {
-        "id": result.id,
-        "model": result.model,
-        "message": message,
-        "done_reason": result.done_reason,
-        "usage": {
-            "prompt_tokens": result.usage.prompt_tokens,
-            "completion_tokens": result.usage.completion_tokens,
-            "total_tokens": result.usage.total_tokens,
-        },
-        "latency_ms": result.latency_ms,
-        "trace_id": result.trace_id,
-    }
 
 
 def _event(data: dict, name: str | None = None) -> bytes:
@@ -85,7 +63,7 @@ class _Relay:
             for event in events:
                 if isinstance(event, ChatResult):
                     self._ended = True
-                    yield _event(result_payload(event), "done")
+                    yield _event(event.payload(), "done")
                 else:
                     yield _delta_event(event)
             self._ended = True

@@ -8,8 +8,8 @@ from rest_framework.views import APIView
 
 from accounts.limits import limits_remaining, scopes_for
 from audit.selectors import audit_usage_by_day_and_model
+from common.errors import InvalidRequest
 from gateway.api.base import RateLimitHeadersMixin
-from gateway.errors import InvalidRequest
 
 
 class DayUsageSerializer(serializers.Serializer):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import redis
 from django.conf import settings
 
-from gateway.redis import get_redis
+from common.redis import get_redis
 
 logger = logging.getLogger(__name__)
 

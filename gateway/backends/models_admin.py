@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import httpx
 
 from audit.admin_actions import admin_action_note
-from gateway.errors import InvalidRequest, UpstreamError, UpstreamUnavailable
+from common.errors import InvalidRequest, UpstreamError, UpstreamUnavailable
 from gateway.models import Backend
 from gateway.services import route_follow_model_added, route_follow_model_deleted
 

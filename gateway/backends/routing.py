@@ -4,8 +4,8 @@ first, spread by weight and by how many calls each backend is serving right now.
 import random
 from dataclasses import dataclass
 
+from common.errors import UpstreamUnavailable
 from gateway.backends.circuit import BackendState, backend_states
-from gateway.errors import UpstreamUnavailable
 from gateway.models import Backend, BackendHealth, ModelRoute, RouteTarget
 
 _random = random.Random()  # noqa: S311 -- spreads load, guards no secret

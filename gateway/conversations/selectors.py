@@ -8,8 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from accounts.models import Team
+from common.errors import GatewayError, NotFound
 from gateway.catalog import model_show
-from gateway.errors import GatewayError, NotFound
 from gateway.models import ChatMessage, Conversation, ModelRoute
 from gateway.selectors import model_name_candidates, route_list_for_team
 

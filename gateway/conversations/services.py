@@ -10,11 +10,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.models import AuditRecord
+from common.errors import InvalidRequest
+from common.redis import get_redis
 from gateway.conversations.selectors import branch_through, conversation_messages
-from gateway.errors import InvalidRequest
 from gateway.models import ChatMessage, Conversation
 from gateway.pipeline.types import every_so_often
-from gateway.redis import get_redis
 
 DEFAULT_TITLE = "New chat"
 TITLE_LENGTH = 60

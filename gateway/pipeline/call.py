@@ -12,12 +12,10 @@ from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
 from accounts.limits import Admission, limits_acquire, limits_check, limits_settle, scopes_for
-from audit.models import AuditRecord, uuid7
+from audit.models import AuditRecord
 from audit.services import audit_record_finalize, audit_record_open
 from audit.spool import finalization_spool
-from gateway.backends.circuit import failure_record, inflight_enter, inflight_leave
-from gateway.backends.routing import Target, route_plan
-from gateway.errors import (
+from common.errors import (
     Cancelled,
     ClientDisconnected,
     DatabaseUnavailable,
@@ -31,10 +29,13 @@ from gateway.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from common.ids import uuid7
+from common.redaction import redact, redact_messages, redact_value
+from gateway.backends.circuit import failure_record, inflight_enter, inflight_leave
+from gateway.backends.routing import Target, route_plan
 from gateway.pipeline.budget import output_tokens_cap, prompt_tokens_estimate
 from gateway.pipeline.options import keep_alive_for, route_options, with_system_prompt
 from gateway.pipeline.types import Caller, CallMeta, Usage
-from gateway.redaction import redact, redact_messages, redact_value
 from gateway.services import route_for_call
 from gateway.tracing import genai
 
@@ -213,7 +214,8 @@ class PipelineCall:
                 operation=self.operation,
                 model=self.model,
                 upstream_model=target.upstream_model if target else "",
-                backend=target.backend if target else None,
+                backend_id=target.backend.pk if target else None,
+                backend_name=target.backend.name if target else "",
                 stream=self.stream,
                 options=self.options,
                 think=self.think,
@@ -393,16 +395,14 @@ class PipelineCall:
         """Finalize the audit record. False when the database went away during the call: the
         outcome then waits in Redis for the replay task."""
         backend = self.target.backend if self.target else None
+        served = {"backend_id": backend.pk, "backend_name": backend.name} if backend else {}
         try:
-            audit_record_finalize(record_id=self.record_id, backend=backend, **outcome)
+            audit_record_finalize(record_id=self.record_id, **served, **outcome)
         except (OperationalError, InterfaceError):
             with contextlib.suppress(OperationalError, InterfaceError):
                 connection.close()
             finalization_spool(
-                record_id=str(self.record_id),
-                finished_at=timezone.now(),
-                backend_id=backend.pk if backend else None,
-                **outcome,
+                record_id=str(self.record_id), finished_at=timezone.now(), **served, **outcome
             )
             return False
         return True

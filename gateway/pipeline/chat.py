@@ -11,7 +11,7 @@ from typing import Any
 import pydantic
 
 from audit.models import AuditRecord
-from gateway.errors import (
+from common.errors import (
     Cancelled,
     ClientDisconnected,
     InvalidRequest,

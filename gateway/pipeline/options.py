@@ -4,7 +4,7 @@
 import math
 from typing import Any
 
-from gateway.durations import duration_seconds
+from common.durations import duration_seconds
 from gateway.models import ModelRoute
 
 

@@ -38,6 +38,27 @@ class ChatRequest:
     conversation_id: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
 
+    @classmethod
+    def from_data(cls, data: dict) -> "ChatRequest":
+        """From the native API's validated body (a call, or a job kept for later); empty image
+        lists and nulls left out of the messages, as Ollama's client leaves them."""
+        messages = [
+            {key: value for key, value in message.items() if value not in (None, [])}
+            for message in data["messages"]
+        ]
+        return cls(
+            model=data["model"],
+            messages=messages,
+            stream=data["stream"],
+            options=dict(data.get("options") or {}),
+            format=data.get("format"),
+            tools=data.get("tools"),
+            keep_alive=data.get("keep_alive"),
+            think=data.get("think"),
+            conversation_id=data.get("conversation_id", ""),
+            metadata=dict(data.get("metadata") or {}),
+        )
+
 
 @dataclass(frozen=True)
 class GenerateRequest:
@@ -120,6 +141,27 @@ class ChatResult:
     # Ollama's own final-chunk fields (created_at, total_duration, load_duration,
     # prompt_eval_duration, eval_duration), for the doors that speak Ollama's format.
     upstream_final: dict[str, Any] = field(default_factory=dict)
+
+    def payload(self) -> dict:
+        """The native API's answer: the non-stream body, a stream's `done` event, a job's result."""
+        message: dict = {"role": "assistant", "content": self.content}
+        if self.tool_calls:
+            message["tool_calls"] = self.tool_calls
+        if self.thinking:
+            message["thinking"] = self.thinking
+        return {
+            "id": self.id,
+            "model": self.model,
+            "message": message,
+            "done_reason": self.done_reason,
+            "usage": {
+                "prompt_tokens": self.usage.prompt_tokens,
+                "completion_tokens": self.usage.completion_tokens,
+                "total_tokens": self.usage.total_tokens,
+            },
+            "latency_ms": self.latency_ms,
+            "trace_id": self.trace_id,
+        }
 
 
 def every_so_often(check: Callable[[], bool], seconds: float) -> Callable[[], bool]:

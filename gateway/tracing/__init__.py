@@ -23,6 +23,9 @@ from opentelemetry.sdk.trace.sampling import (
     SamplingResult,
 )
 
+from common.redaction import redact
+from common.request_info import redacted_query
+
 logger = logging.getLogger(__name__)
 
 # Tasks that deliver spans must not make spans: a collector outage would feed itself.
@@ -87,9 +90,6 @@ class SkipOutboxTasks(Sampler):
 def _without_credentials_in_the_url(span, request) -> None:
     """The server span records the URL and the user agent; a token a client put in the query stays
     out of it, and the redaction rules apply to the user agent as to every stored text."""
-    from gateway.redaction import redact
-    from gateway.request_info import redacted_query
-
     if not span.is_recording():
         return
     for name in ("http.user_agent", "user_agent.original"):
@@ -138,6 +138,7 @@ def start() -> None:
     if _endpoint_configured("TRACES"):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
+        # (imported here: the outbox is a model, and this module loads before the apps do)
         from gateway.tracing.durable import DurableSpanExporter, direct_timeout
 
         exporter = DurableSpanExporter(OTLPSpanExporter(timeout=direct_timeout()))

@@ -12,6 +12,9 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from common.tasks import task_send
+from gateway.tracing.outbox import otlp_batch_store
+
 logger = logging.getLogger(__name__)
 
 # After a failed export, batches go straight to the outbox for this long instead of waiting on a
@@ -35,9 +38,6 @@ class DurableSpanExporter(SpanExporter):
         return self._store(spans)
 
     def _store(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        from gateway.tasks import otlp_resend
-        from gateway.tracing.outbox import otlp_batch_store
-
         try:
             payload = encode_spans(spans).SerializeToString()
             with suppress_instrumentation():
@@ -48,7 +48,7 @@ class DurableSpanExporter(SpanExporter):
             return SpanExportResult.FAILURE
         try:
             with suppress_instrumentation():
-                otlp_resend.apply_async(args=[batch.id], countdown=1)
+                task_send("gateway.otlp_resend", batch.id, countdown=1)
         except Exception as exc:
             # The beat sweeper finds the batch anyway; the broker being away loses nothing.
             logger.warning("could not enqueue the re-send of OTLP batch %s: %s", batch.id, exc)

@@ -16,6 +16,8 @@ from django.urls import reverse
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
+from common.errors import NotFound, UpstreamUnavailable
+from common.http import wants_json
 from gateway.conversations.markdown import render_markdown
 from gateway.conversations.selectors import (
     conversation_export,
@@ -32,10 +34,8 @@ from gateway.conversations.services import (
     conversation_update,
     history_for_model,
 )
-from gateway.errors import NotFound, UpstreamUnavailable
 from gateway.models import ChatMessage, Conversation
 from gateway.services import routes_bootstrap
-from gateway.views import wants_json
 from gateway.web.display import PLAIN_ERRORS, grouped_by_date, messages_for_display, with_snippets
 from gateway.web.forms import ConversationRenameForm, ConversationSettingsForm
 from gateway.web.views import page_context

@@ -18,8 +18,8 @@ from accounts.models import Team
 from accounts.selectors import token_get_for_user, token_list_for_user, user_may_enter_admin
 from accounts.services import token_issue, token_revoke
 from audit.selectors import audit_record_get_for_user, audit_usage_by_day_and_model
+from common.errors import GatewayError
 from gateway.conversations.markdown import render_markdown
-from gateway.errors import GatewayError
 from gateway.selectors import route_list_for_team
 from gateway.web.forms import TokenCreateForm
 

@@ -14,8 +14,9 @@ from accounts import roles
 from accounts.models import ApiToken, Membership, Team, UserLimits
 from accounts.services import membership_ensure, team_get_or_create, token_issue, user_create
 from audit.chain import audit_chain_seal
-from audit.models import AuditRecord, uuid7
+from audit.models import AuditRecord
 from audit.services import audit_record_finalize, audit_record_open
+from common.ids import uuid7
 from gateway.models import Backend, Completion, ModelRoute
 from gateway.services import route_create
 
@@ -120,7 +121,8 @@ def _record(user, team: Team | None, marker: str) -> AuditRecord:
         operation=AuditRecord.Operation.CHAT,
         model="llama3.2",
         upstream_model="llama3.2:latest",
-        backend=None,
+        backend_id=None,
+        backend_name="",
         stream=False,
         options={},
         request_format=None,

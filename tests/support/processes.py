@@ -35,7 +35,7 @@ def database_url() -> str:
 def corral_env(otlp_endpoint: str, **extra: str) -> dict[str, str]:
     return {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "gateway.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
         "CORRAL_ENV_FILE": "",
         "SECRET_KEY": "e2e-secret",
         "DATABASE_URL": database_url(),
@@ -105,7 +105,7 @@ def wait_until_healthy(base: str, timeout: float = 30) -> bool:
 def worker(env: dict, log_dir: Path):
     """A Celery worker as in production (one process, tasks as greenlets of a gevent pool) and beat
     beside it, against the tests' Redis database. Yields the worker process."""
-    celery = [sys.executable, "-m", "celery", "-A", "gateway"]
+    celery = [sys.executable, "-m", "celery", "-A", "config"]
     worker_command = [
         *celery,
         "worker",

@@ -8,7 +8,7 @@ from accounts.services import (
     user_create,
     user_make_staff,
 )
-from gateway.errors import GatewayError
+from common.errors import GatewayError
 
 
 class Command(BaseCommand):

@@ -8,9 +8,9 @@ from django.http import JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.views import APIView
 
+from common.errors import GatewayError, InvalidRequest, ModelNotFound
 from gateway.api.base import RateLimitHeadersMixin
 from gateway.api.exception_handler import handle_exception
-from gateway.errors import GatewayError, InvalidRequest, ModelNotFound
 from gateway.pipeline import ChatResult
 
 ERROR_TYPES = {

@@ -6,6 +6,7 @@ import time
 from rest_framework.response import Response
 
 from audit.models import AuditRecord
+from common.errors import InvalidRequest
 from gateway.api.caller import caller_from_request
 from gateway.api.openai import requests as openai_requests
 from gateway.api.openai.base import (
@@ -16,7 +17,6 @@ from gateway.api.openai.base import (
     usage_of,
     with_done,
 )
-from gateway.errors import InvalidRequest
 from gateway.pipeline import CallMeta, ChatResult, GenerateRequest, complete, generate_stream
 
 

@@ -6,10 +6,10 @@ import struct
 from rest_framework.response import Response
 
 from audit.models import AuditRecord
+from common.errors import InvalidRequest
 from gateway.api.caller import caller_from_request
 from gateway.api.openai import requests as openai_requests
 from gateway.api.openai.base import OpenAIView, model_name
-from gateway.errors import InvalidRequest
 from gateway.pipeline import CallMeta, EmbedRequest, embed
 from gateway.selectors import route_get_for_team, route_list_for_team
 

@@ -10,9 +10,9 @@ import json
 
 from django.conf import settings
 
+from common.errors import InvalidRequest
 from gateway.api.chat_serializers import OptionsSerializer
 from gateway.api.parsers import check_nesting
-from gateway.errors import InvalidRequest
 
 ROLES = ("system", "user", "assistant", "tool")
 MAX_CONTENT_PARTS = 256

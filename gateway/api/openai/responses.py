@@ -16,11 +16,11 @@ import uuid
 from rest_framework.response import Response
 
 from audit.models import AuditRecord
+from common.errors import GatewayError, InvalidRequest
 from gateway.api.caller import caller_from_request
 from gateway.api.openai import requests as openai_requests
 from gateway.api.openai import responses_input
 from gateway.api.openai.base import OpenAIView, event_stream, model_name
-from gateway.errors import GatewayError, InvalidRequest
 from gateway.pipeline import CallMeta, ChatRequest, ChatResult, chat_stream, complete
 
 

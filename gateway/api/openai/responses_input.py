@@ -8,8 +8,8 @@ from typing import Any
 from django.conf import settings
 
 from audit.selectors import audit_record_list_for_user
+from common.errors import InvalidRequest, NotFound
 from gateway.api.openai import requests as openai_requests
-from gateway.errors import InvalidRequest, NotFound
 
 UNSUPPORTED = {
     "background": "background runs are not supported; call without it (or use /api/v1/completions)",

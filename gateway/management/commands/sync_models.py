@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from gateway.errors import GatewayError
+from common.errors import GatewayError
 from gateway.models import Backend
 from gateway.services import routes_sync_from_backend
 

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-from gateway.redis import get_redis
+from common.redis import get_redis
 
 logger = logging.getLogger(__name__)
 

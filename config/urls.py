@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from config.views import json_not_found, json_server_error
 from gateway import health
-from gateway.views import json_not_found, json_server_error
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -32,10 +32,10 @@ else:
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-CSRF_FAILURE_VIEW = "gateway.views.csrf_failure"
+CSRF_FAILURE_VIEW = "config.views.csrf_failure"
 
 INSTALLED_APPS = [
-    "gateway.admin_site.CorralAdminConfig",
+    "config.apps.CorralAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -54,7 +54,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "gateway.log_context.RequestIdMiddleware",
+    "common.log_context.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -68,8 +68,8 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-ROOT_URLCONF = "gateway.urls"
-WSGI_APPLICATION = "gateway.wsgi.application"
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
     {
@@ -132,7 +132,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.float("CORRAL_LOGIN_LOCKOUT_MINUTES", 
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "gateway.web.views.locked_out"
-AXES_CLIENT_IP_CALLABLE = "gateway.request_info.client_ip"
+AXES_CLIENT_IP_CALLABLE = "common.request_info.client_ip"
 AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en-us"
@@ -309,6 +309,8 @@ CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# task modules that are not an app's tasks.py, which autodiscovery finds by itself
+CELERY_IMPORTS = ("gateway.completions.tasks",)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # A message a dead worker held goes back to the queue after this long (acks_late + Redis broker).
 CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -362,7 +364,7 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "gateway.log_context.ContextFilter"}},
+    "filters": {"context": {"()": "common.log_context.ContextFilter"}},
     "formatters": {
         "plain": {
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s "

@@ -1,11 +1,11 @@
-"""Asynchronous completions: submit, run (in a Celery task, through the same pipeline), cancel, call back.
+"""Asynchronous completions: keep a job, run it (in a Celery task, through the same pipeline),
+cancel it, call back.
 
-A job is run at least once by Celery (acks_late) and finished exactly once: its row is locked while an
-attempt claims it, a finished job is never run again, and an attempt that finds its predecessor's audit
-record still open records that predecessor as interrupted.
+A job is run at least once by Celery (acks_late) and finished exactly once: its row is locked while
+an attempt claims it, a finished job is never run again, and an attempt that finds its predecessor's
+audit record still open records that predecessor as interrupted.
 """
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,19 +17,18 @@ from accounts.models import ApiToken
 from accounts.selectors import token_standing
 from audit.models import AuditRecord
 from audit.services import audit_record_finalize
-from gateway.api.sse import result_payload
-from gateway.callbacks import callback_url_check
-from gateway.errors import (
+from common.errors import (
     GatewayError,
     InvalidRequest,
     LimitsUnavailable,
-    NotFound,
     RateLimited,
     Unauthenticated,
     UpstreamError,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from gateway.callbacks import callback_send, callback_url_check
+from gateway.completions.payloads import completion_payload
 from gateway.models import Completion
 from gateway.pipeline import Caller, CallMeta, ChatRequest, chat_complete
 from gateway.pipeline.call import PipelineCall
@@ -55,12 +54,11 @@ def completion_submit(
     idempotency_key: str = "",
     callback_url: str = "",
 ) -> tuple[Completion, bool]:
-    """Queue a job; with an Idempotency-Key already used by this user, return that job instead.
+    """Keep a job for the queue (the caller sends it there: tasks.completion_enqueue); with an
+    Idempotency-Key already used by this user, return that job instead.
 
     What would refuse the call now refuses the job now: a model the team may not use, an unknown
     model, a rate limit reached or a quota used up. Each attempt is admitted again when it runs."""
-    from gateway.tasks import run_completion
-
     if idempotency_key:
         existing = Completion.objects.filter(
             user=caller.user, idempotency_key=idempotency_key
@@ -87,22 +85,10 @@ def completion_submit(
                 idempotency_key=idempotency_key,
                 callback_url=callback_url,
             )
-            transaction.on_commit(lambda: run_completion.delay(str(completion.id)))
     except IntegrityError:
         # The same key arrived twice at once: the other request created the job.
         return Completion.objects.get(user=caller.user, idempotency_key=idempotency_key), False
     return completion, True
-
-
-def completion_get_for_user(*, user, completion_id: str) -> Completion:
-    try:
-        key = uuid.UUID(str(completion_id))
-    except ValueError:
-        raise NotFound(f"no completion with id '{completion_id}'") from None
-    completion = Completion.objects.filter(id=key, user=user).first()
-    if completion is None:
-        raise NotFound(f"no completion with id '{completion_id}'")
-    return completion
 
 
 @transaction.atomic
@@ -161,18 +147,14 @@ def _cancel_probe(completion_id) -> Callable[[], bool]:
 def _finish(completion: Completion, **fields) -> Completion:
     Completion.objects.filter(id=completion.id).update(finished_at=timezone.now(), **fields)
     completion.refresh_from_db()
-    if completion.callback_url:
-        from gateway.tasks import deliver_callback
-
-        transaction.on_commit(lambda: deliver_callback.delay(str(completion.id)))
     return completion
 
 
 def _pipeline_call(caller: Caller, request_data: dict) -> PipelineCall:
     """The job's call as the pipeline sees it, for the refusals made outside a run."""
-    from gateway.api.chat import chat_request_from
-
-    return chat_call(caller=caller, request=chat_request_from({**request_data, "stream": False}))
+    return chat_call(
+        caller=caller, request=ChatRequest.from_data({**request_data, "stream": False})
+    )
 
 
 def _standing_problem(completion: Completion, token: ApiToken | None) -> str | None:
@@ -185,8 +167,6 @@ def _standing_problem(completion: Completion, token: ApiToken | None) -> str | N
 def completion_run(*, completion_id: str, final_attempt: bool) -> RunOutcome | None:
     """One attempt at a job. A transient failure with attempts left puts the job back in the queue
     and reports it, so the task can retry it later."""
-    from gateway.api.chat import chat_request_from
-
     completion = _claim(completion_id)
     if completion is None:
         return None
@@ -206,7 +186,7 @@ def completion_run(*, completion_id: str, final_attempt: bool) -> RunOutcome | N
         _pipeline_call(caller, completion.request).refuse(refusal)
         error = refusal.as_dict()["error"]
         return RunOutcome(_finish(completion, status=Completion.Status.FAILED, error=error))
-    request: ChatRequest = chat_request_from({**completion.request, "stream": False})
+    request: ChatRequest = ChatRequest.from_data({**completion.request, "stream": False})
 
     def remember(audit_id: str) -> None:
         Completion.objects.filter(id=completion.id).update(audit_record_id=audit_id)
@@ -234,33 +214,14 @@ def completion_run(*, completion_id: str, final_attempt: bool) -> RunOutcome | N
         _finish(
             completion,
             status=Completion.Status.SUCCEEDED,
-            result=result_payload(result),
+            result=result.payload(),
             error=None,
         )
     )
 
 
-def completion_payload(completion: Completion) -> dict:
-    """The job as GET /api/v1/completions/{id} shows it, and as its callback carries it."""
-    body = {
-        "id": str(completion.id),
-        "status": completion.status,
-        "created_at": completion.created_at,
-        "started_at": completion.started_at,
-        "finished_at": completion.finished_at,
-        "attempts": completion.attempts,
-    }
-    if completion.result is not None:
-        body["result"] = completion.result
-    if completion.error is not None and completion.status != Completion.Status.SUCCEEDED:
-        body["error"] = completion.error
-    return body
-
-
 def completion_callback_deliver(*, completion_id: str) -> bool:
     """POST the finished job to its callback URL; True when the receiver took it (2xx)."""
-    from gateway.callbacks import callback_send
-
     completion = Completion.objects.select_related("token").filter(id=completion_id).first()
     if (
         completion is None

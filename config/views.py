@@ -1,14 +1,10 @@
+"""The project's error pages: the contract's JSON for API calls and the pages' own fetches,
+Django's pages otherwise."""
+
 from django.http import JsonResponse
 from django.views import csrf, defaults
 
-API_PREFIXES = ("/api/", "/ollama/", "/v1/")
-
-
-def wants_json(request) -> bool:
-    """API paths, and the web pages' own fetch calls (which ask for JSON)."""
-    return request.path.startswith(API_PREFIXES) or "application/json" in request.headers.get(
-        "Accept", ""
-    )
+from common.http import wants_json
 
 
 def csrf_failure(request, reason=""):

@@ -8,7 +8,9 @@ from celery.signals import (
     worker_shutdown,
 )
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+from gateway import tracing
 
 app = Celery("corral")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -18,8 +20,6 @@ app.autodiscover_tasks()
 @worker_process_init.connect(weak=False)
 def start_tracing(**kwargs) -> None:
     # prefork: in each child, after the fork
-    from gateway import tracing
-
     tracing.start()
 
 
@@ -29,14 +29,10 @@ def start_tracing_in_a_single_process(sender=None, **kwargs) -> None:
     # and sends no worker_process_init; prefork's parent must not start threads before forking.
     pool = getattr(sender, "pool_cls", None)
     if pool is not None and not getattr(pool, "__module__", "").endswith(".prefork"):
-        from gateway import tracing
-
         tracing.start()
 
 
 @worker_process_shutdown.connect(weak=False)
 @worker_shutdown.connect(weak=False)
 def flush_tracing(**kwargs) -> None:
-    from gateway import tracing
-
     tracing.shutdown()

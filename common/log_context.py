@@ -10,7 +10,7 @@ import uuid
 
 from opentelemetry import trace
 
-from gateway.request_info import redacted_query
+from common.request_info import redacted_query
 
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 _trace_id: contextvars.ContextVar[str] = contextvars.ContextVar("trace_id", default="")

@@ -1,5 +1,7 @@
 from django.contrib import admin
-from django.contrib.admin.apps import AdminConfig
+
+from accounts.selectors import user_may_enter_admin
+from config.admin_login import AdminSignInForm
 
 
 class CorralAdminSite(admin.AdminSite):
@@ -12,20 +14,8 @@ class CorralAdminSite(admin.AdminSite):
     # The list pages are wide (the audit list has nine columns): the index and breadcrumbs lead
     # everywhere the side menu would, and its 290 px go to the columns.
     enable_nav_sidebar = False
-
-    @property
-    def login_form(self):
-        # Django's admin form lets in staff only; auditors and team admins sign in here too.
-        from gateway.admin_login import AdminSignInForm
-
-        return AdminSignInForm
+    # Django's admin form lets in staff only; auditors and team admins sign in here too.
+    login_form = AdminSignInForm
 
     def has_permission(self, request) -> bool:
-        # Imported here: this module is loaded with INSTALLED_APPS, before any model exists.
-        from accounts.selectors import user_may_enter_admin
-
         return user_may_enter_admin(user=request.user)
-
-
-class CorralAdminConfig(AdminConfig):
-    default_site = "gateway.admin_site.CorralAdminSite"

@@ -1,0 +1,1 @@
+"""Asynchronous completions: services keep, run and cancel jobs; tasks run them on Celery."""
