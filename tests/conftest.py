@@ -135,3 +135,24 @@ def eager_celery():
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = False
+
+
+# Suites that start Corral's own processes (gunicorn, Celery), a browser, a fuzzer against a live
+# server, or the heavy client libraries: left out of the quick run, bin/test -m "not slow".
+SLOW_SUITES = (
+    "tests/clients/",
+    "tests/web_ui/",
+    "tests/test_attacks_e2e.py",
+    "tests/test_completions.py",
+    "tests/test_faults.py",
+    "tests/test_governance_e2e.py",
+    "tests/test_otlp_e2e.py",
+    "tests/test_schema_fuzz.py",
+    "tests/test_server_e2e.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid.startswith(SLOW_SUITES):
+            item.add_marker(pytest.mark.slow)

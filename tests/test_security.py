@@ -198,6 +198,7 @@ def test_every_session_write_needs_the_csrf_token(owned, person):
         assert accepted.status_code < 500
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_no_token_secret_in_logs_error_bodies_audit_rows_or_spans(
     otlp_receiver, route, token, tmp_path, ollama
