@@ -8,9 +8,8 @@ OLLAMA_API_KEY) works unchanged: NDJSON streaming by default, the final chunk's 
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from itertools import chain
 
-from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -23,6 +22,7 @@ from gateway.api.base import RateLimitHeadersMixin
 from gateway.api.caller import caller_from_request
 from gateway.api.chat import plain_data
 from gateway.api.exception_handler import handle_exception
+from gateway.api.relay import Encoder, Events, stream_response
 from gateway.catalog import backend_version, model_show, running_entries, tag_entries
 from gateway.pipeline import (
     CallMeta,
@@ -98,22 +98,11 @@ def _line(obj: dict) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
-class _NdjsonRelay:
-    """Ollama's NDJSON stream from the pipeline's events; close() always reaches the pipeline."""
+def _ndjson(model: str, kind: str) -> Encoder:
+    """Ollama's NDJSON stream of one answer: a chunk per delta, a final chunk with the counters,
+    or an `{"error"}` line for what broke it."""
 
-    def __init__(self, first, events: Iterator, model: str, kind: str) -> None:
-        self._events = events
-        self._body = self._encode(chain([first], events), model, kind)
-
-    def __iter__(self):
-        return self._body
-
-    def close(self) -> None:
-        self._body.close()
-        self._events.close()
-
-    @staticmethod
-    def _encode(events, model: str, kind: str):
+    def encode(events: Events) -> Iterator[bytes]:
         try:
             for event in events:
                 if isinstance(event, ChatResult):
@@ -141,15 +130,12 @@ class _NdjsonRelay:
         except GatewayError as exc:
             yield _line({"error": exc.message})
 
+    return encode
+
 
 def _answer(events: Iterator[Delta | ChatResult], *, stream: bool, model: str, kind: str):
     if stream:
-        first = next(events)
-        response = StreamingHttpResponse(
-            _NdjsonRelay(first, events, model, kind), content_type="application/x-ndjson"
-        )
-        response["X-Accel-Buffering"] = "no"
-        return response
+        return stream_response(events, _ndjson(model, kind), content_type="application/x-ndjson")
     result = complete(events)
     body: dict = {"model": model, "created_at": _now()}
     if kind == "chat":

@@ -2,14 +2,12 @@
 
 import json
 import logging
-import threading
 from collections.abc import Iterator
-from itertools import chain
 
-from django import db
 from django.http import StreamingHttpResponse
 
 from common.errors import GatewayError
+from gateway.api.relay import Events, stream_response
 from gateway.pipeline import ChatResult, Delta
 
 logger = logging.getLogger(__name__)
@@ -30,81 +28,26 @@ def _delta_event(delta: Delta) -> bytes:
     return _event(data)
 
 
-class _Relay:
-    """The response body. The server calls close() when the response ends or the client goes
-    away, even if the body was never iterated, so the pipeline always finalizes its call. With
-    keep_going, a call whose caller went away is finished in the background instead of stopped."""
-
-    def __init__(
-        self,
-        first: Delta | ChatResult,
-        events: Iterator[Delta | ChatResult],
-        keep_going: bool = False,
-    ) -> None:
-        self._events = events
-        self._keep_going = keep_going
-        self._ended = False
-        self._body = self._encode(chain([first], events))
-
-    def __iter__(self) -> Iterator[bytes]:
-        return self._body
-
-    def close(self) -> None:
-        self._body.close()
-        if self._keep_going and not self._ended:
-            threading.Thread(
-                target=_finish_unheard, args=(self._events,), name="corral-finish", daemon=True
-            ).start()
-        else:
-            self._events.close()
-
-    def _encode(self, events: Iterator[Delta | ChatResult]) -> Iterator[bytes]:
-        try:
-            for event in events:
-                if isinstance(event, ChatResult):
-                    self._ended = True
-                    yield _event(event.payload(), "done")
-                else:
-                    yield _delta_event(event)
-            self._ended = True
-        except GatewayError as exc:
-            self._ended = True
-            yield _event(exc.as_dict(), "error")
-        except Exception:
-            self._ended = True
-            logger.exception("stream failed")
-            yield _event(
-                {"error": {"code": "internal_error", "message": "internal error"}}, "error"
-            )
-
-
-def _finish_unheard(events: Iterator[Delta | ChatResult]) -> None:
-    """Read an answer nobody is listening to any more to its end: the pipeline records it (and
-    the web chat keeps it in its conversation) as if the caller had stayed."""
+def encode_events(events: Events) -> Iterator[bytes]:
+    """The native API's stream: `data: {"delta": ...}` per chunk, then one `event: done` carrying
+    the answer, or one `event: error` carrying what broke it."""
     try:
-        for _ in events:
-            pass
-    except GatewayError:
-        pass  # finalized and recorded by the pipeline like any failure
+        for event in events:
+            if isinstance(event, ChatResult):
+                yield _event(event.payload(), "done")
+            else:
+                yield _delta_event(event)
+    except GatewayError as exc:
+        yield _event(exc.as_dict(), "error")
     except Exception:
-        logger.exception("finishing an answer in the background failed")
-    finally:
-        events.close()
-        db.connections.close_all()  # this thread's own connections
+        logger.exception("stream failed")
+        yield _event({"error": {"code": "internal_error", "message": "internal error"}}, "error")
 
 
-def sse_response(
-    events: Iterator[Delta | ChatResult], *, keep_going: bool = False
-) -> StreamingHttpResponse:
-    """Relay the pipeline's events as they come.
-
-    The first event is pulled here, inside the view: a failure before the first byte is still a
-    plain HTTP error with its status code; after that, failures become an `event: error`.
-    """
-    first = next(events)
-    response = StreamingHttpResponse(
-        _Relay(first, events, keep_going), content_type="text/event-stream; charset=utf-8"
+def sse_response(events: Events, *, keep_going: bool = False) -> StreamingHttpResponse:
+    return stream_response(
+        events,
+        encode_events,
+        content_type="text/event-stream; charset=utf-8",
+        keep_going=keep_going,
     )
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
-    return response

@@ -2,15 +2,15 @@
 
 import json
 from collections.abc import Callable, Iterator
-from itertools import chain
 
-from django.http import JsonResponse, StreamingHttpResponse
+from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.views import APIView
 
 from common.errors import GatewayError, InvalidRequest, ModelNotFound
 from gateway.api.base import RateLimitHeadersMixin
 from gateway.api.exception_handler import handle_exception
+from gateway.api.relay import stream_response
 from gateway.pipeline import ChatResult
 
 ERROR_TYPES = {
@@ -83,21 +83,6 @@ def sse(obj) -> bytes:
     return f"data: {data}\n\n".encode()
 
 
-class _Relay:
-    """A streamed answer; close() always reaches the pipeline, whatever the client does."""
-
-    def __init__(self, first, events: Iterator, encode: Callable[[Iterator], Iterator[bytes]]):
-        self._events = events
-        self._body = encode(chain([first], events))
-
-    def __iter__(self):
-        return self._body
-
-    def close(self) -> None:
-        self._body.close()
-        self._events.close()
-
-
 def with_done(chunks: Iterator[bytes]) -> Iterator[bytes]:
     """Chat and text completion streams end with `data: [DONE]`, or with the error that broke
     them, as an event the OpenAI SDK raises on."""
@@ -111,13 +96,7 @@ def with_done(chunks: Iterator[bytes]) -> Iterator[bytes]:
 def event_stream(events: Iterator, encode: Callable[[Iterator], Iterator[bytes]]):
     """Server-sent events from the pipeline's events. The first is taken here, so what fails
     before the first byte is still a plain HTTP error in OpenAI's shape."""
-    first = next(events)
-    response = StreamingHttpResponse(
-        _Relay(first, events, encode), content_type="text/event-stream; charset=utf-8"
-    )
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
-    return response
+    return stream_response(events, encode, content_type="text/event-stream; charset=utf-8")
 
 
 def model_name(data: dict) -> str:
