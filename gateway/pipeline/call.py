@@ -33,9 +33,10 @@ from common.ids import uuid7
 from common.redaction import redact, redact_messages, redact_value
 from gateway.backends.circuit import failure_record, inflight_enter, inflight_leave
 from gateway.backends.routing import Target, route_plan
+from gateway.models import ModelRoute
 from gateway.pipeline.budget import output_tokens_cap, prompt_tokens_estimate
 from gateway.pipeline.options import keep_alive_for, route_options, with_system_prompt
-from gateway.pipeline.types import Caller, CallMeta, Usage
+from gateway.pipeline.types import Asked, Caller, CallMeta, Usage
 from gateway.services import route_for_call
 from gateway.tracing import genai
 
@@ -97,60 +98,45 @@ def _count_failure(target: Target, error: GatewayError) -> None:
 class PipelineCall:
     """One call's bookkeeping. `begin()` runs steps 1-4 of the pipeline; `finish()` step 6."""
 
-    def __init__(
-        self,
-        *,
-        caller: Caller,
-        operation: str,
-        model: str,
-        stream: bool,
-        options: dict[str, Any],
-        messages: list[dict[str, Any]],
-        meta: CallMeta | None = None,
-        request_format: Any = None,
-        tools: list | None = None,
-        metadata: dict | None = None,
-        conversation_id: str = "",
-        keep_alive: str | float | None = None,
-        think: bool | str | None = None,
-        tool_choice: str | dict | None = None,
-    ) -> None:
+    def __init__(self, *, caller: Caller, asked: Asked, meta: CallMeta | None = None) -> None:
         self.caller = caller
-        self.operation = operation
-        self.model = model
-        self.stream = stream
-        self.request_options = options
-        self.messages = messages
+        self.asked = asked
         self.meta = meta
-        self.request_format = request_format
-        self.tools = tools
-        self.metadata = metadata or {}
-        self.conversation_id = conversation_id
-        self.requested_keep_alive = keep_alive
-        self.keep_alive = keep_alive
-        self.think = think
-        self.tool_choice = tool_choice
-        self.finished = False
-        self._inflight_on: int | None = None
         self.record_id = uuid7()
         self.started = time.monotonic()
-        # What a call refused before its route was resolved is recorded with.
-        self.options = options
+        self.finished = False
+        # What the route makes of the request (its options, system prompt and keep-alive cap);
+        # until begin() resolves the route, what was asked: a refused call is recorded with it.
+        self.route: ModelRoute | None = None
+        self.options = asked.options
+        self.messages = asked.messages
+        self.keep_alive = asked.keep_alive
+        self.scopes: list = []
+        self.prompt_estimate = 0
+        self.admission = Admission()
+        # The backends to try, the one being tried, and what each failed attempt said.
+        self.plan: list[Target] = []
         self.target: Target | None = None
+        self.attempts: list[dict[str, Any]] = []
         self.server_address, self.server_port = "", 0
+        self._inflight_on: int | None = None
+        # The span and the record's trace, from the moment the record is opened.
+        self.span = None
+        self.trace_id = ""
+        self.capture = False
 
     def begin(self) -> "PipelineCall":
         caller = self.caller
+        asked = self.asked
         self.scopes = scopes_for(user=caller.user, token=caller.token, team=caller.team)
-        self.prompt_estimate = prompt_tokens_estimate(self.messages, self.tools)
-        self.admission = Admission()
+        self.prompt_estimate = prompt_tokens_estimate(asked.messages, asked.tools)
         try:
-            self.route = route_for_call(team=caller.team, model=self.model)
-            self.options = route_options(self.route, self.request_options)
-            self.messages = with_system_prompt(self.route, self.operation, self.messages)
-            self.keep_alive = keep_alive_for(self.route, self.requested_keep_alive)
+            self.route = route_for_call(team=caller.team, model=asked.model)
+            self.options = route_options(self.route, asked.options)
+            self.messages = with_system_prompt(self.route, asked.operation, asked.messages)
+            self.keep_alive = keep_alive_for(self.route, asked.keep_alive)
             reserve = self.prompt_estimate + output_tokens_cap(
-                self.route, self.options, self.operation
+                self.route, self.options, asked.operation
             )
             self.admission = limits_acquire(scopes=self.scopes, reserve=reserve)
         except (*REFUSALS, UpstreamUnavailable) as refusal:  # (no backend answers a first start)
@@ -164,7 +150,6 @@ class PipelineCall:
         except UpstreamUnavailable as exc:  # every backend is out: still a call, still audited
             self.plan, unroutable = [], exc
         self.target = self.plan[0] if self.plan else None
-        self.attempts: list[dict[str, Any]] = []
         self.server_address, self.server_port = (
             self.target.backend.address if self.target else ("", 0)
         )
@@ -183,11 +168,18 @@ class PipelineCall:
         self.capture = genai.capture_content(caller.team)
         # What is stored and exported is redacted; what goes to the model is what the caller sent.
         kept_messages = redact_messages(self.messages)
+        asked = self.asked
+        # The call as the span and the record both describe it, said once.
+        described = {
+            "operation": asked.operation,
+            "model": asked.model,
+            "stream": asked.stream,
+            "options": self.options,
+            "token_prefix": caller.token_prefix,
+            "conversation_id": asked.conversation_id,
+        }
         self.span = genai.start_span(
-            operation=self.operation,
-            model=self.model,
-            stream=self.stream,
-            options=self.options,
+            **described,
             messages=kept_messages,
             capture=self.capture,
             server_address=self.server_address,
@@ -195,37 +187,30 @@ class PipelineCall:
             audit_id=str(self.record_id),
             username=caller.user.get_username(),
             team=caller.team.slug if caller.team else "",
-            token_prefix=caller.token_prefix,
-            conversation_id=self.conversation_id,
         )
         context = self.span.get_span_context()
         self.trace_id = format(context.trace_id, "032x") if context.is_valid else ""
         target = self.target
         try:
             audit_record_open(
+                **described,
+                messages=_audit_messages(kept_messages),
                 record_id=self.record_id,
                 started_at=timezone.now(),
                 user=caller.user,
                 team=caller.team,
-                token_prefix=caller.token_prefix,
                 client_ip=caller.client_ip,
                 user_agent=redact(caller.user_agent),
                 surface=caller.surface,
-                operation=self.operation,
-                model=self.model,
                 upstream_model=target.upstream_model if target else "",
                 backend_id=target.backend.pk if target else None,
                 backend_name=target.backend.name if target else "",
-                stream=self.stream,
-                options=self.options,
-                think=self.think,
+                think=asked.think,
                 keep_alive=_duration_text(self.keep_alive),
-                tool_choice=self.tool_choice,
-                request_format=self.request_format,
-                tools=self.tools,
-                messages=_audit_messages(kept_messages),
-                metadata=redact_value(self.metadata),
-                conversation_id=self.conversation_id,
+                tool_choice=asked.tool_choice,
+                request_format=asked.format,
+                tools=asked.tools,
+                metadata=redact_value(asked.metadata),
                 trace_id=self.trace_id,
                 span_id=format(context.span_id, "016x") if context.is_valid else "",
                 refused=(refused.code, refused.message) if refused else None,
@@ -248,7 +233,7 @@ class PipelineCall:
         later (each run is admitted on its own). A refusal is recorded like begin()'s."""
         caller = self.caller
         try:
-            route_for_call(team=caller.team, model=self.model)
+            route_for_call(team=caller.team, model=self.asked.model)
             limits_check(scopes=scopes_for(user=caller.user, token=caller.token, team=caller.team))
         except (*REFUSALS, UpstreamUnavailable) as refusal:
             self.refuse(refusal)
@@ -366,8 +351,8 @@ class PipelineCall:
                 release_db_connection()
         finally:
             genai.record_metrics(
-                operation=self.operation,
-                model=self.model,
+                operation=self.asked.operation,
+                model=self.asked.model,
                 response_model=response_model,
                 server_address=self.server_address,
                 server_port=self.server_port,
@@ -380,7 +365,7 @@ class PipelineCall:
             genai.end_span(
                 self.span,
                 response_model=response_model,
-                completion=text if self.operation != "embeddings" else None,
+                completion=text if self.asked.operation != "embeddings" else None,
                 capture=self.capture,
                 finish_reason=finish_reason,
                 prompt_tokens=usage.prompt_tokens,

@@ -189,7 +189,7 @@ def _generation(
         )
         yield ChatResult(
             id=str(call.record_id),
-            model=call.model,
+            model=call.asked.model,
             upstream_model=response_model or call.upstream_model,
             content="".join(content),
             thinking="".join(thinking),
@@ -225,22 +225,7 @@ def chat_call(
     *, caller: Caller, request: ChatRequest, meta: CallMeta | None = None
 ) -> PipelineCall:
     """The pipeline's bookkeeping of one chat request (made, refused or vetted)."""
-    return PipelineCall(
-        caller=caller,
-        operation=AuditRecord.Operation.CHAT,
-        model=request.model,
-        stream=request.stream,
-        options=request.options,
-        messages=request.messages,
-        meta=meta,
-        request_format=request.format,
-        tools=request.tools,
-        metadata=request.metadata,
-        conversation_id=request.conversation_id,
-        keep_alive=request.keep_alive,
-        think=request.think,
-        tool_choice=request.tool_choice,
-    )
+    return PipelineCall(caller=caller, asked=request.asked(), meta=meta)
 
 
 def chat_stream(
@@ -271,18 +256,7 @@ def generate_stream(
     *, caller: Caller, request: GenerateRequest, meta: CallMeta | None = None
 ) -> Iterator[Delta | ChatResult]:
     """Ollama's /api/generate through the pipeline (a completion rather than a chat)."""
-    call = PipelineCall(
-        caller=caller,
-        operation=AuditRecord.Operation.GENERATE,
-        model=request.model,
-        stream=request.stream,
-        options=request.options,
-        messages=request.messages,
-        meta=meta,
-        request_format=request.format,
-        keep_alive=request.keep_alive,
-        think=request.think,
-    )
+    call = PipelineCall(caller=caller, asked=request.asked(), meta=meta)
 
     def open_upstream(client, upstream_model):
         return client.generate(

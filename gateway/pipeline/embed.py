@@ -9,16 +9,7 @@ FINAL_FIELDS = ("total_duration", "load_duration")
 
 
 def embed(*, caller: Caller, request: EmbedRequest, meta: CallMeta | None = None) -> EmbedResult:
-    call = PipelineCall(
-        caller=caller,
-        operation=AuditRecord.Operation.EMBEDDINGS,
-        model=request.model,
-        stream=False,
-        options=request.options,
-        messages=[{"role": "user", "content": text} for text in request.input],
-        meta=meta,
-        keep_alive=request.keep_alive,
-    ).begin()
+    call = PipelineCall(caller=caller, asked=request.asked(), meta=meta).begin()
     for target in call.targets():
         try:
             response = client_for(target.backend, target.timeouts).embed(

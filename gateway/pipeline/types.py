@@ -6,6 +6,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 
 from accounts.models import ApiToken, Team
+from audit.models import AuditRecord
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,25 @@ class Caller:
     @property
     def token_prefix(self) -> str:
         return self.token.prefix if self.token else ""
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What one call asks for, whichever door it came through: described once, by its request,
+    and read from here by the pipeline, the span and the audit record."""
+
+    operation: str
+    model: str
+    messages: list[dict[str, Any]]
+    stream: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+    format: str | dict | None = None
+    tools: list[dict[str, Any]] | None = None
+    keep_alive: str | float | None = None
+    think: bool | str | None = None
+    tool_choice: str | dict | None = None
+    conversation_id: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -59,6 +79,22 @@ class ChatRequest:
             metadata=dict(data.get("metadata") or {}),
         )
 
+    def asked(self) -> Asked:
+        return Asked(
+            operation=AuditRecord.Operation.CHAT,
+            model=self.model,
+            messages=self.messages,
+            stream=self.stream,
+            options=self.options,
+            format=self.format,
+            tools=self.tools,
+            keep_alive=self.keep_alive,
+            think=self.think,
+            tool_choice=self.tool_choice,
+            conversation_id=self.conversation_id,
+            metadata=self.metadata,
+        )
+
 
 @dataclass(frozen=True)
 class GenerateRequest:
@@ -84,6 +120,18 @@ class GenerateRequest:
             prompt["images"] = self.images
         return [*messages, prompt]
 
+    def asked(self) -> Asked:
+        return Asked(
+            operation=AuditRecord.Operation.GENERATE,
+            model=self.model,
+            messages=self.messages,
+            stream=self.stream,
+            options=self.options,
+            format=self.format,
+            keep_alive=self.keep_alive,
+            think=self.think,
+        )
+
 
 @dataclass(frozen=True)
 class EmbedRequest:
@@ -93,6 +141,15 @@ class EmbedRequest:
     dimensions: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
     keep_alive: str | float | None = None
+
+    def asked(self) -> Asked:
+        return Asked(
+            operation=AuditRecord.Operation.EMBEDDINGS,
+            model=self.model,
+            messages=[{"role": "user", "content": text} for text in self.input],
+            options=self.options,
+            keep_alive=self.keep_alive,
+        )
 
 
 @dataclass(frozen=True)
