@@ -1,6 +1,6 @@
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -80,19 +80,10 @@ class ChatRequest:
         )
 
     def asked(self) -> Asked:
+        # a chat request holds exactly what a call asks for
         return Asked(
             operation=AuditRecord.Operation.CHAT,
-            model=self.model,
-            messages=self.messages,
-            stream=self.stream,
-            options=self.options,
-            format=self.format,
-            tools=self.tools,
-            keep_alive=self.keep_alive,
-            think=self.think,
-            tool_choice=self.tool_choice,
-            conversation_id=self.conversation_id,
-            metadata=self.metadata,
+            **{item.name: getattr(self, item.name) for item in fields(self)},
         )
 
 
