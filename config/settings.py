@@ -179,10 +179,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "PREPROCESSING_HOOKS": ["gateway.api.schema.only_the_native_api"],
+    "PREPROCESSING_HOOKS": ["gateway.api.native.schema.only_the_native_api"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "gateway.api.schema.document_errors",
+        "gateway.api.native.schema.document_errors",
     ],
     "ENUM_NAME_OVERRIDES": {
         "CallStatusEnum": "audit.models.AuditRecord.Status",
@@ -230,6 +230,8 @@ CORRAL_TOTAL_TIMEOUT = env.float("CORRAL_TOTAL_TIMEOUT", default=600.0)
 # Seconds each process keeps a resolved route (targets, backends, allowed teams) before asking the
 # database again; changes made elsewhere take at most this long to reach every process.
 CORRAL_ROUTE_CACHE_SECONDS = env.float("CORRAL_ROUTE_CACHE_SECONDS", default=5.0)
+# how long each process keeps a backend's model listing (/api/tags) for the listing doors
+CORRAL_TAGS_CACHE_SECONDS = env.float("CORRAL_TAGS_CACHE_SECONDS", default=30.0)
 
 # Health checks and the circuit breaker: a backend that fails its checks (or this many calls within
 # the window) is taken out of rotation for the cool-down, and put back when a check succeeds.

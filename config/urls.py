@@ -6,8 +6,8 @@ from gateway import health
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api/v1/", include("gateway.api.urls")),
-    path("ollama/", include("gateway.api.ollama_urls")),
+    path("api/v1/", include("gateway.api.native.urls")),
+    path("ollama/", include("gateway.api.ollama.urls")),
     path("v1/", include("gateway.api.openai.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

@@ -9,7 +9,7 @@ class GatewayConfig(AppConfig):
     def ready(self) -> None:
         from accounts.models import Team
         from gateway import tracing
-        from gateway.api import schema  # noqa: F401  (registers the OpenAPI extensions)
+        from gateway.api.native import schema  # noqa: F401  (registers the OpenAPI extensions)
         from gateway.models import Backend, ModelRoute, RouteTarget
         from gateway.selectors import resolved_routes
 

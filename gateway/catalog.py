@@ -2,21 +2,20 @@
 translated to the public model names callers know."""
 
 import logging
-import threading
-import time
 from typing import Any
 
 import httpx
 
 from common.errors import UpstreamUnavailable
+from common.process_cache import ProcessCache
 from gateway.models import Backend, ModelRoute
 from gateway.upstream import client_for, translate_error
 
 logger = logging.getLogger(__name__)
 
-TAGS_TTL = 30.0
-_tags_cache: dict[int, tuple[float, dict[str, dict]]] = {}
-_lock = threading.Lock()
+# Each backend's /api/tags, kept a few seconds per process (a listing is asked for by every client
+# that starts up, and the backend's answer changes only when a model is pulled or deleted).
+backend_listings = ProcessCache("CORRAL_TAGS_CACHE_SECONDS", max_entries=100)
 
 
 def _dump(model: Any) -> dict:
@@ -24,20 +23,17 @@ def _dump(model: Any) -> dict:
 
 
 def backend_tags(backend: Backend) -> dict[str, dict]:
-    """The backend's /api/tags by model name, kept for a short while; empty if it cannot answer."""
-    now = time.monotonic()
-    cached = _tags_cache.get(backend.pk)
-    if cached and now - cached[0] < TAGS_TTL:
-        return cached[1]
-    try:
-        listing = client_for(backend).list()
-        tags = {model.model: _dump(model) for model in listing.models if model.model}
-    except Exception as exc:
-        logger.warning("backend %s did not list its models: %s", backend.name, exc)
-        tags = {}
-    with _lock:
-        _tags_cache[backend.pk] = (now, tags)
-    return tags
+    """The backend's /api/tags by model name; empty if it cannot answer."""
+
+    def load() -> dict[str, dict]:
+        try:
+            listing = client_for(backend).list()
+        except Exception as exc:
+            logger.warning("backend %s did not list its models: %s", backend.name, exc)
+            return {}
+        return {model.model: _dump(model) for model in listing.models if model.model}
+
+    return backend_listings.get_or_load((backend.pk, backend.base_url), load)
 
 
 def tag_entries(routes: list[ModelRoute]) -> list[dict]:

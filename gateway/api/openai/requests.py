@@ -11,7 +11,7 @@ import json
 from django.conf import settings
 
 from common.errors import InvalidRequest
-from gateway.api.chat_serializers import OptionsSerializer
+from gateway.api.fields import OptionsSerializer
 from gateway.api.parsers import check_nesting
 
 ROLES = ("system", "user", "assistant", "tool")

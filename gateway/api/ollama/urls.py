@@ -1,7 +1,6 @@
 from django.urls import include, path, re_path
 
-from gateway.api import ollama_door as views
-from gateway.api import ollama_models as models
+from gateway.api.ollama import models, views
 
 urlpatterns = [
     path("", views.running),

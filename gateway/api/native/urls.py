@@ -3,12 +3,16 @@ from csp.decorators import csp_update
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from gateway.api.calls import CallDetailView, CallListView
-from gateway.api.chat import ChatView
-from gateway.api.completions import CompletionCancelView, CompletionDetailView, CompletionListView
-from gateway.api.models import ModelListView
-from gateway.api.tokens import TokenDetailView, TokenListView
-from gateway.api.usage import UsageView
+from gateway.api.native.calls import CallDetailView, CallListView
+from gateway.api.native.chat import ChatView
+from gateway.api.native.completions import (
+    CompletionCancelView,
+    CompletionDetailView,
+    CompletionListView,
+)
+from gateway.api.native.models import ModelListView
+from gateway.api.native.tokens import TokenDetailView, TokenListView
+from gateway.api.native.usage import UsageView
 
 urlpatterns = [
     path("chat", ChatView.as_view(), name="api-chat"),

@@ -5,12 +5,13 @@ from rest_framework.views import APIView
 from audit.models import AuditRecord
 from gateway.api.base import NATIVE_AUTHENTICATION, RateLimitHeadersMixin
 from gateway.api.caller import caller_from_request
-from gateway.api.chat_serializers import (
+from gateway.api.fields import plain_data
+from gateway.api.native.serializers import (
     ChatInputSerializer,
     ChatOutputSerializer,
     ErrorSerializer,
 )
-from gateway.api.sse import sse_response
+from gateway.api.native.sse import sse_response
 from gateway.conversations.selectors import conversation_get_for_user
 from gateway.conversations.services import conversation_stop_probe, conversation_turn_prepare
 from gateway.pipeline import CallMeta, ChatRequest, chat_complete, chat_stream
@@ -70,12 +71,3 @@ class ChatView(RateLimitHeadersMixin, APIView):
                 keep_going=meta.keep_going,
             )
         return Response(chat_complete(caller=caller, request=chat_request, meta=meta).payload())
-
-
-def plain_data(value):
-    """Validated data as plain dicts and lists, as Ollama's client and the JSON fields want them."""
-    if isinstance(value, dict):
-        return {key: plain_data(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [plain_data(item) for item in value]
-    return value

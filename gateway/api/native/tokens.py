@@ -6,8 +6,7 @@ from rest_framework.views import APIView
 from accounts.selectors import team_get_for_member, token_get_for_user, token_list_for_user
 from accounts.services import token_issue, token_revoke
 from gateway.api.base import RateLimitHeadersMixin
-from gateway.api.chat_serializers import RejectUnknownFields
-from gateway.api.fields import StrictCharField
+from gateway.api.fields import RejectUnknownFields, StrictCharField
 
 
 class TokenOutputSerializer(serializers.Serializer):

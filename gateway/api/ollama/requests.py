@@ -7,18 +7,16 @@ from django.conf import settings
 from rest_framework import exceptions, serializers
 from rest_framework.negotiation import DefaultContentNegotiation
 
-from gateway.api.chat_serializers import (
+from gateway.api.fields import (
     ROLES,
+    Base64Field,
     FunctionCallSerializer,
     KeepAliveField,
     OptionsSerializer,
-    ToolSerializer,
-)
-from gateway.api.fields import (
-    Base64Field,
     StrictBooleanField,
     StrictCharField,
     StrictIntegerField,
+    ToolSerializer,
 )
 
 

@@ -8,8 +8,9 @@ from audit.models import AuditRecord
 from common.errors import InvalidRequest
 from gateway.api.base import RateLimitHeadersMixin
 from gateway.api.caller import caller_from_request
-from gateway.api.chat import ERROR_RESPONSES, plain_data
-from gateway.api.chat_serializers import ChatInputSerializer, ErrorSerializer
+from gateway.api.fields import plain_data
+from gateway.api.native.chat import ERROR_RESPONSES
+from gateway.api.native.serializers import ChatInputSerializer, ErrorSerializer
 from gateway.completions.payloads import completion_payload
 from gateway.completions.selectors import completion_get_for_user
 from gateway.completions.services import completion_cancel, completion_submit

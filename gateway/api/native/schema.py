@@ -53,7 +53,7 @@ def document_errors(result: dict, generator, request, public) -> dict:
 class StrictInputExtension(OpenApiSerializerExtension):
     """Input serializers that refuse unknown fields say so: additionalProperties is false."""
 
-    target_class = "gateway.api.chat_serializers.RejectUnknownFields"
+    target_class = "gateway.api.fields.RejectUnknownFields"
     match_subclasses = True
 
     def map_serializer(self, auto_schema, direction):

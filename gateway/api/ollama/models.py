@@ -9,8 +9,8 @@ from rest_framework.response import Response
 
 from accounts.roles import MANAGE_MODELS
 from common.errors import ActionForbidden, InvalidRequest
-from gateway.api import ollama_requests
-from gateway.api.ollama_door import OllamaView
+from gateway.api.ollama import requests as ollama_requests
+from gateway.api.ollama.views import OllamaView
 from gateway.backends.models_admin import STATUS_KEY, blob_exists, model_change, model_progress
 
 

@@ -17,11 +17,11 @@ from rest_framework.views import APIView
 
 from audit.models import AuditRecord
 from common.errors import GatewayError, ModelNotFound
-from gateway.api import ollama_requests
 from gateway.api.base import RateLimitHeadersMixin
 from gateway.api.caller import caller_from_request
-from gateway.api.chat import plain_data
 from gateway.api.exception_handler import handle_exception
+from gateway.api.fields import plain_data
+from gateway.api.ollama import requests as ollama_requests
 from gateway.api.relay import Encoder, Events, stream_response
 from gateway.catalog import backend_version, model_show, running_entries, tag_entries
 from gateway.pipeline import (
