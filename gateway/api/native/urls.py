@@ -10,7 +10,7 @@ from gateway.api.native.completions import (
     CompletionDetailView,
     CompletionListView,
 )
-from gateway.api.native.models import ModelListView
+from gateway.api.native.model_list import ModelListView
 from gateway.api.native.tokens import TokenDetailView, TokenListView
 from gateway.api.native.usage import UsageView
 
