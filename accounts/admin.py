@@ -6,8 +6,8 @@ from django.db.models import Q
 from accounts.models import LIMIT_FIELDS, ApiToken, Membership, Team, UserLimits
 from accounts.selectors import users_a_team_admin_may_add
 from accounts.services import token_issue, token_revoke, token_terms
+from audit.admin_roles import RecordedAdminMixin, TeamScopedMixin, team_ids_with_role
 from common.errors import GatewayError
-from gateway.admin_roles import RecordedAdminMixin, TeamScopedMixin, team_ids_with_role
 
 LIMITS = list(LIMIT_FIELDS)
 

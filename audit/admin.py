@@ -20,6 +20,7 @@ from audit.admin_filters import (
     TeamFilter,
     UserFilter,
 )
+from audit.admin_roles import ReadOnlyAdminMixin, TeamScopedMixin
 from audit.chain import audit_chain_state
 from audit.checkpoints import checkpoint_is_genuine
 from audit.dashboard import bar_chart, dashboard
@@ -28,7 +29,6 @@ from audit.models import AdminAction, AuditCheckpoint, AuditRecord, ChainVerific
 from audit.selectors import audit_record_search, last_message_excerpt
 from audit.services import chain_verification_request
 from audit.tasks import verify_chain
-from gateway.admin_roles import ReadOnlyAdminMixin, TeamScopedMixin
 
 
 def _message_extras(message: dict) -> str:

@@ -2,8 +2,8 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from audit.admin_actions import admin_action_record
+from audit.admin_roles import ReadOnlyAdminMixin, RecordedAdminMixin
 from common.errors import GatewayError
-from gateway.admin_roles import ReadOnlyAdminMixin, RecordedAdminMixin
 from gateway.backends.circuit import backend_states
 from gateway.backends.health import backends_health_check
 from gateway.models import Backend, BackendHealth, Completion, ModelRoute, OtlpBatch, RouteTarget
