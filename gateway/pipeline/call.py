@@ -276,21 +276,28 @@ class PipelineCall:
             inflight_leave(backend_id=self._inflight_on)
             self._inflight_on = None
 
-    def can_fail_over(self, error: GatewayError) -> bool:
-        """Only before anything reached the caller, and only for what another backend may not
-        share: unreachable, busy, timed out, failing, or without the model."""
-        return self.target is not self.plan[-1] and isinstance(
-            error, UpstreamUnavailable | UpstreamTimeout | UpstreamError | ModelNotFound
-        )
-
-    def attempt_failed(self, error: GatewayError) -> None:
-        """Note a backend that failed this call, for the record, the span and the breaker."""
-        backend = self.target.backend
+    def fails_over(self, error: GatewayError, *, answered_caller: bool = False) -> bool:
+        """After the target failed: True when the call goes on to the next target, the failure
+        noted for the record, the span and the breaker; False when the error is the call's. Only
+        before anything reached the caller, and only for what another backend may not share:
+        unreachable, busy, timed out, failing, or without the model."""
+        if (
+            answered_caller
+            or self.target is self.plan[-1]
+            or not isinstance(
+                error, UpstreamUnavailable | UpstreamTimeout | UpstreamError | ModelNotFound
+            )
+        ):
+            return False
         self.attempts.append(_attempt(self.target, error, self.elapsed_ms()))
         genai.record_failover(
-            self.span, backend=backend.name, error_type=error.code, error_message=error.message
+            self.span,
+            backend=self.target.backend.name,
+            error_type=error.code,
+            error_message=error.message,
         )
         _count_failure(self.target, error)
+        return True
 
     def elapsed_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)

@@ -151,8 +151,7 @@ def _generation(
                     upstream.close()
                     upstream = None
                 # Once a byte reached the caller the answer is theirs: no silent retry elsewhere.
-                if chunks_seen == 0 and call.can_fail_over(error):
-                    call.attempt_failed(error)
+                if call.fails_over(error, answered_caller=chunks_seen > 0):
                     continue
                 status = AuditRecord.Status.FAILED
                 if isinstance(error, Cancelled):

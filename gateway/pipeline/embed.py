@@ -23,8 +23,7 @@ def embed(*, caller: Caller, request: EmbedRequest, meta: CallMeta | None = None
             break
         except Exception as exc:
             error = translate_error(exc, target.backend, target.upstream_model)
-            if call.can_fail_over(error):
-                call.attempt_failed(error)
+            if call.fails_over(error):
                 continue
             call.finish(AuditRecord.Status.FAILED, usage=Usage(), error=error)
             raise error from exc
