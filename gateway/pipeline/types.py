@@ -1,6 +1,6 @@
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -25,7 +25,7 @@ class Caller:
         return self.token.prefix if self.token else ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Asked:
     """What one call asks for, whichever door it came through: described once, by its request,
     and read from here by the pipeline, the span and the audit record."""
@@ -39,24 +39,16 @@ class Asked:
     tools: list[dict[str, Any]] | None = None
     keep_alive: str | float | None = None
     think: bool | str | None = None
-    tool_choice: str | dict | None = None
-    conversation_id: str = ""
-    metadata: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ChatRequest:
-    model: str
-    messages: list[dict[str, Any]]
-    stream: bool = False
-    options: dict[str, Any] = field(default_factory=dict)
-    format: str | dict | None = None
-    tools: list[dict[str, Any]] | None = None
-    keep_alive: str | float | None = None
-    think: bool | str | None = None
     tool_choice: str | dict | None = None  # as the caller asked it (recorded; the door applies it)
     conversation_id: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChatRequest(Asked):
+    """A chat call as a door hands it to the pipeline: exactly what it asks for."""
+
+    operation: str = AuditRecord.Operation.CHAT
 
     @classmethod
     def from_data(cls, data: dict) -> "ChatRequest":
@@ -80,11 +72,7 @@ class ChatRequest:
         )
 
     def asked(self) -> Asked:
-        # a chat request holds exactly what a call asks for
-        return Asked(
-            operation=AuditRecord.Operation.CHAT,
-            **{item.name: getattr(self, item.name) for item in fields(self)},
-        )
+        return self
 
 
 @dataclass(frozen=True)
