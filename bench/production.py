@@ -196,7 +196,7 @@ def main() -> None:
         manage(
             env, "shell", "-c",
             f"from gateway.models import Backend; Backend.objects.filter(name='default')"
-            f".update(base_url='{url}')",
+            f".update(base_url='{url}', follows_ollama_host=False)",
         )  # fmt: skip
         # Corral's processes keep a resolved route for CORRAL_ROUTE_CACHE_SECONDS (5).
         time.sleep(6)
