@@ -1,13 +1,14 @@
+"""The Ollama servers Corral calls, what their health checks said, and the routes from public
+model names to them."""
+
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator, URLValidator
 from django.db import models
-from django.utils import timezone
 
 from common.durations import duration_seconds
-from common.ids import uuid7
 
 
 def default_connect_timeout() -> float:
@@ -246,165 +247,3 @@ class RouteTarget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.route_id} -> {self.upstream_model} on {self.backend_id}"
-
-
-class OtlpBatch(models.Model):
-    """A span batch the collector did not take, kept as the exact OTLP request bytes until it does."""
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        DELIVERED = "delivered", "Delivered"
-        REJECTED = "rejected", "Rejected (permanent)"
-
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    payload = models.BinaryField()
-    span_count = models.PositiveIntegerField()
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField()
-    leased_until = models.DateTimeField(null=True, blank=True)
-    last_status_code = models.IntegerField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["created_at"]
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="otlp_batch_due")]
-        verbose_name = "OTLP batch"
-        verbose_name_plural = "OTLP outbox"
-
-    def __str__(self) -> str:
-        return f"{self.span_count} spans ({self.status})"
-
-
-class Completion(models.Model):
-    """An asynchronous chat completion: queued by the API, run by a Celery worker."""
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
-
-    FINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
-
-    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="completions"
-    )
-    token = models.ForeignKey(
-        "accounts.ApiToken", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    team = models.ForeignKey(
-        "accounts.Team", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    client_ip = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.CharField(max_length=512, blank=True)
-    request = models.JSONField(help_text="the chat request, as the native API took it")
-    idempotency_key = models.CharField(max_length=200, blank=True)
-    callback_url = models.URLField(max_length=2000, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    cancel_requested = models.BooleanField(default=False)
-    attempts = models.PositiveIntegerField(default=0)
-    audit_record_id = models.UUIDField(
-        null=True, blank=True, help_text="the current or last attempt"
-    )
-    result = models.JSONField(null=True, blank=True)
-    error = models.JSONField(null=True, blank=True)
-    callback_status = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["user", "idempotency_key"],
-                condition=~models.Q(idempotency_key=""),
-                name="completion_idempotency_per_user",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"completion {self.id} ({self.status})"
-
-
-class Conversation(models.Model):
-    """A person's chat in the web UI. Its exchanges are audit records too (surface `web`); the
-    conversation is the person's own copy, which they may rename or delete."""
-
-    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
-    )
-    title = models.CharField(max_length=200, default="New chat")
-    model = models.CharField(max_length=200, blank=True, help_text="the public model name")
-    system_prompt = models.TextField(blank=True)
-    temperature = models.FloatField(null=True, blank=True)
-    # The last message of the branch the person sees; earlier versions of a message (an edited
-    # question, a regenerated answer) stay as its siblings under the same parent.
-    head = models.ForeignKey(
-        "ChatMessage", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["-updated_at"]
-        indexes = [models.Index(fields=["user", "-updated_at"], name="conversation_recent")]
-
-    def __str__(self) -> str:
-        return self.title
-
-
-class ChatMessage(models.Model):
-    """One turn of a conversation; an answer points at the audit record of the call that made it."""
-
-    class Role(models.TextChoices):
-        USER = "user", "User"
-        ASSISTANT = "assistant", "Assistant"
-
-    class Status(models.TextChoices):
-        STREAMING = "streaming", "Streaming"
-        COMPLETE = "complete", "Complete"
-        STOPPED = "stopped", "Stopped"
-        FAILED = "failed", "Failed"
-
-    conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="messages"
-    )
-    # the message this one follows (None: a first question); its siblings are its other versions
-    parent = models.ForeignKey(
-        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="children"
-    )
-    # when this message was last on the branch shown: going back to a turn shows the versions
-    # below it as the person left them
-    shown_at = models.DateTimeField(default=timezone.now)
-    role = models.CharField(max_length=16, choices=Role.choices)
-    model = models.CharField(max_length=200, blank=True, help_text="the model that answered")
-    content = models.TextField(blank=True)
-    thinking = models.TextField(blank=True, help_text="what a thinking model thought first")
-    # A question's images as the model is sent them (base64), sent again with every later turn
-    # because the model keeps nothing between calls; the audit record keeps only their digests.
-    images = models.JSONField(default=list, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
-    error_code = models.CharField(max_length=64, blank=True)
-    error_message = models.TextField(blank=True)
-    # No database constraint: audit records outlive conversations and are never deleted.
-    audit_record = models.ForeignKey(
-        "audit.AuditRecord",
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["id"]
-
-    def __str__(self) -> str:
-        return f"{self.role}: {self.content[:40]}"
