@@ -142,3 +142,11 @@ def test_images_are_picked_pasted_or_dropped_for_a_vision_model(page, ollama, ba
     send(page, "And the colours?")
     answered(page)
     assert ollama.requests[-1]["body"]["messages"][0]["images"] == [PNG, PNG]
+
+    # on a phone the pictures, the versions and the composer fit the width
+    page.get_by_role("button", name="Regenerate").click()
+    page.locator(".msg-assistant .version-count", has_text="2/2").wait_for()
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.locator(".msg-user .msg-images img").first.scroll_into_view_if_needed()
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=SHOTS / "chat-images-phone.png")
