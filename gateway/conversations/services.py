@@ -86,10 +86,11 @@ def conversation_delete(*, conversation: Conversation) -> None:
     conversation.delete()
 
 
-def _turn(message: ChatMessage) -> dict[str, Any]:
-    turn = {"role": message.role, "content": message.content}
-    if message.images:
-        turn["images"] = list(message.images)
+def _turn(role: str, content: str, images: list[str] | None) -> dict[str, Any]:
+    """A turn as the model is sent it (and as a call's messages are compared with the stored)."""
+    turn = {"role": role, "content": content or ""}
+    if images:
+        turn["images"] = list(images)
     return turn
 
 
@@ -106,7 +107,7 @@ def said_to_model(messages: list[ChatMessage]) -> list[ChatMessage]:
 
 def history_for_model(messages: list[ChatMessage]) -> list[dict[str, Any]]:
     """The turns a conversation sends to the model, images with their question."""
-    return [_turn(message) for message in said_to_model(messages)]
+    return [_turn(m.role, m.content, m.images) for m in said_to_model(messages)]
 
 
 @transaction.atomic
@@ -190,8 +191,12 @@ def conversation_turn_prepare(
     (an edit). Anything else is refused."""
     shown = conversation_messages(conversation=conversation)
     said = said_to_model(shown)
-    history = [_turn(message) for message in said]
-    sent = [_turn_sent(message) for message in messages if message.get("role") != "system"]
+    history = [_turn(m.role, m.content, m.images) for m in said]
+    sent = [
+        _turn(message.get("role"), message.get("content"), message.get("images"))
+        for message in messages
+        if message.get("role") != "system"
+    ]
     if sent and sent[-1]["role"] == ChatMessage.Role.USER:
         asked = len(sent) - 1
         if sent == history[: len(sent)]:
@@ -216,10 +221,3 @@ def conversation_turn_prepare(
     raise InvalidRequest(
         f"messages do not continue conversation {conversation.id}; reload it and try again"
     )
-
-
-def _turn_sent(message: dict[str, Any]) -> dict[str, Any]:
-    turn = {"role": message.get("role"), "content": message.get("content") or ""}
-    if message.get("images"):
-        turn["images"] = list(message["images"])
-    return turn

@@ -16,7 +16,14 @@ from django.urls import reverse
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
-from common.errors import NotFound, UpstreamUnavailable
+from common.errors import (
+    GatewayError,
+    InvalidRequest,
+    NotFound,
+    RequestTooLarge,
+    Unauthenticated,
+    UpstreamUnavailable,
+)
 from common.http import wants_json
 from gateway.conversations.markdown import render_markdown
 from gateway.conversations.selectors import (
@@ -51,10 +58,7 @@ def signed_in(view):
         if request.user.is_authenticated:
             return view(request, *args, **kwargs)
         if wants_json(request):
-            return JsonResponse(
-                {"error": {"code": "unauthenticated", "message": "the session has ended"}},
-                status=401,
-            )
+            return _error(Unauthenticated("the session has ended"))
         return redirect_to_login(request.get_full_path())
 
     return wrapper
@@ -170,11 +174,10 @@ def conversation_version(request, conversation_id):
         conversation_show_version(
             conversation=conversation, message_id=int(request.POST.get("message", ""))
         )
-    except (ValueError, NotFound):
-        return JsonResponse(
-            {"error": {"code": "not_found", "message": "no such message in this conversation"}},
-            status=404,
-        )
+    except ValueError:
+        return _error(NotFound("no such message in this conversation"))
+    except NotFound as exc:
+        return _error(exc)
     return _thread_response(request, conversation)
 
 
@@ -236,10 +239,7 @@ def render_preview(request):
     same sanitizer on the server), so the chat shows formatting as it arrives."""
     text = request.POST.get("text", "")
     if len(text) > RENDER_LIMIT:
-        return JsonResponse(
-            {"error": {"code": "request_too_large", "message": "too much text to render"}},
-            status=413,
-        )
+        return _error(RequestTooLarge("too much text to render"))
     return JsonResponse({"html": render_markdown(text)})
 
 
@@ -278,11 +278,13 @@ def conversation_settings(request, conversation_id):
     return redirect("web-conversation", conversation.id)
 
 
+def _error(error: GatewayError) -> JsonResponse:
+    """An error in the contract's shape, for the chat's own fetch calls."""
+    return JsonResponse(error.as_dict(), status=error.status)
+
+
 def _form_error(form) -> JsonResponse:
-    """A form's errors in the contract's error shape, for the chat's own fetch calls."""
-    return JsonResponse(
-        {"error": {"code": "invalid_request", "message": form.errors.as_text()}}, status=400
-    )
+    return _error(InvalidRequest(form.errors.as_text()))
 
 
 @login_required
