@@ -204,7 +204,13 @@ def post(token, route, settings):
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
 
     def send(path: str, body: bytes | str):
-        return client.generic("POST", path, body, content_type="application/json")
+        response = client.generic("POST", path, body, content_type="application/json")
+        if response.streaming:
+            # Read to the end, as a server would (the test client then closes it): a stream left
+            # open is finished by the garbage collector later, in whatever thread it runs (once,
+            # the span exporter's, which then waited on the test's database lock).
+            b"".join(response.streaming_content)
+        return response
 
     return send
 

@@ -5,6 +5,7 @@ and the Ollama door both take (options, tools, format, keep_alive, think)."""
 import base64
 import binascii
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.settings import api_settings
@@ -203,6 +204,30 @@ class ThinkField(serializers.Field):
         if isinstance(data, bool) or data in ("low", "medium", "high"):
             return data
         self.fail("invalid")
+
+    def to_representation(self, value):
+        return value
+
+
+@extend_schema_field(
+    {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+)
+class EmbeddingInputField(serializers.Field):
+    """What to embed: one string or a list of them, as many as CORRAL_MAX_EMBEDDING_INPUTS."""
+
+    default_error_messages = {
+        "invalid": "must be a string or a list of strings (token arrays are not supported).",
+        "too_many": "at most {most} inputs ({count} sent).",
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            return [data]
+        if not isinstance(data, list) or not data or not all(isinstance(i, str) for i in data):
+            self.fail("invalid")
+        if len(data) > settings.CORRAL_MAX_EMBEDDING_INPUTS:
+            self.fail("too_many", most=settings.CORRAL_MAX_EMBEDDING_INPUTS, count=len(data))
+        return data
 
     def to_representation(self, value):
         return value

@@ -10,6 +10,7 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from gateway.api.fields import (
     ROLES,
     Base64Field,
+    EmbeddingInputField,
     FunctionCallSerializer,
     KeepAliveField,
     OptionsSerializer,
@@ -103,21 +104,10 @@ class OllamaGenerateSerializer(serializers.Serializer):
 
 class OllamaEmbedSerializer(serializers.Serializer):
     model = StrictCharField(max_length=200)
-    input = serializers.JSONField()
+    input = EmbeddingInputField()
     truncate = StrictBooleanField(required=False)
     dimensions = StrictIntegerField(required=False, min_value=1)
     keep_alive = KeepAliveField(required=False)
-
-    def validate_input(self, value):
-        if isinstance(value, str):
-            return [value]
-        if isinstance(value, list) and value and all(isinstance(item, str) for item in value):
-            if len(value) > settings.CORRAL_MAX_EMBEDDING_INPUTS:
-                raise serializers.ValidationError(
-                    f"at most {settings.CORRAL_MAX_EMBEDDING_INPUTS} inputs ({len(value)} sent)."
-                )
-            return value
-        raise serializers.ValidationError("must be a string or a list of strings.")
 
 
 class OllamaLegacyEmbeddingsSerializer(serializers.Serializer):

@@ -70,10 +70,12 @@ class OpenAIView(RateLimitHeadersMixin, APIView):
     def get_exception_handler(self):
         return openai_exception_handler
 
-    def body(self) -> dict:
+    def validated(self, serializer_class) -> dict:
         if not isinstance(self.request.data, dict):
             raise InvalidRequest("the body must be a JSON object.")
-        return self.request.data
+        serializer = serializer_class(data=self.request.data, context={"request": self.request})
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
 
 
 def sse(obj) -> bytes:
@@ -97,15 +99,6 @@ def event_stream(events: Iterator, encode: Callable[[Iterator], Iterator[bytes]]
     """Server-sent events from the pipeline's events. The first is taken here, so what fails
     before the first byte is still a plain HTTP error in OpenAI's shape."""
     return stream_response(events, encode, content_type="text/event-stream; charset=utf-8")
-
-
-def model_name(data: dict) -> str:
-    model = data.get("model")
-    if not isinstance(model, str) or not model:
-        raise InvalidRequest("model: is required.")
-    if len(model) > 200:
-        raise InvalidRequest("model: at most 200 characters.")
-    return model
 
 
 @csrf_exempt

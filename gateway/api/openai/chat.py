@@ -8,16 +8,9 @@ from rest_framework.response import Response
 
 from audit.models import AuditRecord
 from gateway.api.caller import caller_from_request
-from gateway.api.openai import requests as openai_requests
-from gateway.api.openai.base import (
-    OpenAIView,
-    event_stream,
-    model_name,
-    sse,
-    usage_of,
-    with_done,
-)
-from gateway.pipeline import CallMeta, ChatRequest, ChatResult, chat_stream, complete
+from gateway.api.openai.base import OpenAIView, event_stream, sse, usage_of, with_done
+from gateway.api.openai.serializers import ChatCompletionSerializer
+from gateway.pipeline import CallMeta, ChatResult, chat_stream, complete
 
 
 def _openai_tool_calls(tool_calls: list[dict] | None) -> list[dict]:
@@ -77,24 +70,11 @@ def _chat_chunks(events, model: str, created: int, include_usage: bool):
 
 class ChatCompletionsView(OpenAIView):
     def post(self, request):
-        data = self.body()
-        model = model_name(data)
-        openai_requests.choice_count(data)
-        stream = openai_requests.stream(data)
-        chat_request = ChatRequest(
-            model=model,
-            messages=openai_requests.messages(data),
-            stream=stream,
-            options=openai_requests.options(data),
-            format=openai_requests.response_format(data),
-            tools=openai_requests.tools_for_choice(data, openai_requests.tools(data)),
-            think=openai_requests.think(data),
-            tool_choice=data.get("tool_choice"),
-            metadata={"user": data["user"]} if isinstance(data.get("user"), str) else {},
-        )
+        body = self.validated(ChatCompletionSerializer)
+        chat_request, include_usage = body["request"], body["include_usage"]
+        model, stream = chat_request.model, chat_request.stream
         meta = request.corral_meta = CallMeta()
         caller = caller_from_request(request, surface=AuditRecord.Surface.OPENAI)
-        include_usage = openai_requests.include_usage(data)
         events = chat_stream(caller=caller, request=chat_request, meta=meta)
         created = int(time.time())
         if stream:

@@ -6,40 +6,10 @@ import time
 from rest_framework.response import Response
 
 from audit.models import AuditRecord
-from common.errors import InvalidRequest
 from gateway.api.caller import caller_from_request
-from gateway.api.openai import requests as openai_requests
-from gateway.api.openai.base import (
-    OpenAIView,
-    event_stream,
-    model_name,
-    sse,
-    usage_of,
-    with_done,
-)
-from gateway.pipeline import CallMeta, ChatResult, GenerateRequest, complete, generate_stream
-
-
-def _prompt(data: dict) -> str:
-    prompt = data.get("prompt")
-    if isinstance(prompt, list) and len(prompt) == 1:
-        prompt = prompt[0]
-    if not isinstance(prompt, str):
-        raise InvalidRequest(
-            "prompt: must be a string (or a list of one; token arrays and batches are not "
-            "supported)."
-        )
-    return prompt
-
-
-def _refuse_unsupported(data: dict) -> None:
-    """What Ollama cannot do is refused by name, not silently ignored."""
-    if data.get("echo"):
-        raise InvalidRequest("echo: returning the prompt with the completion is not supported.")
-    if data.get("logprobs") is not None:
-        raise InvalidRequest("logprobs: log probabilities are not supported.")
-    if data.get("best_of") not in (None, 1):
-        raise InvalidRequest("best_of: only 1 is supported.")
+from gateway.api.openai.base import OpenAIView, event_stream, sse, usage_of, with_done
+from gateway.api.openai.serializers import CompletionSerializer
+from gateway.pipeline import CallMeta, ChatResult, complete, generate_stream
 
 
 def _finish_reason(result: ChatResult) -> str:
@@ -68,22 +38,9 @@ def _completion_chunks(events, model: str, created: int, include_usage: bool):
 
 class CompletionsView(OpenAIView):
     def post(self, request):
-        data = self.body()
-        model = model_name(data)
-        openai_requests.choice_count(data)
-        _refuse_unsupported(data)
-        stream = openai_requests.stream(data)
-        include_usage = openai_requests.include_usage(data)
-        suffix = data.get("suffix")
-        if suffix is not None and not isinstance(suffix, str):
-            raise InvalidRequest("suffix: must be a string.")
-        generate_request = GenerateRequest(
-            model=model,
-            prompt=_prompt(data),
-            suffix=suffix or None,
-            stream=stream,
-            options=openai_requests.options(data),
-        )
+        body = self.validated(CompletionSerializer)
+        generate_request, include_usage = body["request"], body["include_usage"]
+        model, stream = generate_request.model, generate_request.stream
         meta = request.corral_meta = CallMeta()
         caller = caller_from_request(request, surface=AuditRecord.Surface.OPENAI)
         events = generate_stream(caller=caller, request=generate_request, meta=meta)

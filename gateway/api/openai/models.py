@@ -6,11 +6,10 @@ import struct
 from rest_framework.response import Response
 
 from audit.models import AuditRecord
-from common.errors import InvalidRequest
 from gateway.api.caller import caller_from_request
-from gateway.api.openai import requests as openai_requests
-from gateway.api.openai.base import OpenAIView, model_name
-from gateway.pipeline import CallMeta, EmbedRequest, embed
+from gateway.api.openai.base import OpenAIView
+from gateway.api.openai.serializers import EmbeddingSerializer
+from gateway.pipeline import CallMeta, embed
 from gateway.selectors import route_get_for_team, route_list_for_team
 
 
@@ -39,17 +38,12 @@ class ModelDetailView(OpenAIView):
 
 class EmbeddingsView(OpenAIView):
     def post(self, request):
-        data = self.body()
-        model = model_name(data)
-        inputs = openai_requests.embedding_inputs(data)
-        encoding = data.get("encoding_format", "float")
-        if encoding not in ("float", "base64"):
-            raise InvalidRequest("encoding_format: must be float or base64.")
-        dimensions = openai_requests.number(data, "dimensions", int)
+        body = self.validated(EmbeddingSerializer)
+        embed_request, encoding = body["request"], body["encoding_format"]
         meta = request.corral_meta = CallMeta()
         result = embed(
             caller=caller_from_request(request, surface=AuditRecord.Surface.OPENAI),
-            request=EmbedRequest(model=model, input=inputs, dimensions=dimensions),
+            request=embed_request,
             meta=meta,
         )
         return Response(
@@ -63,7 +57,7 @@ class EmbeddingsView(OpenAIView):
                     }
                     for index, vector in enumerate(result.embeddings)
                 ],
-                "model": model,
+                "model": embed_request.model,
                 "usage": {
                     "prompt_tokens": result.prompt_tokens,
                     "total_tokens": result.prompt_tokens,

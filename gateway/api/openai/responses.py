@@ -16,12 +16,11 @@ import uuid
 from rest_framework.response import Response
 
 from audit.models import AuditRecord
-from common.errors import GatewayError, InvalidRequest
+from common.errors import GatewayError
 from gateway.api.caller import caller_from_request
-from gateway.api.openai import requests as openai_requests
-from gateway.api.openai import responses_input
-from gateway.api.openai.base import OpenAIView, event_stream, model_name
-from gateway.pipeline import CallMeta, ChatRequest, ChatResult, chat_stream, complete
+from gateway.api.openai.base import OpenAIView, event_stream
+from gateway.api.openai.responses_input import ResponsesSerializer
+from gateway.pipeline import CallMeta, ChatResult, chat_stream, complete
 
 
 def _response_id(record_id: str) -> str:
@@ -259,44 +258,14 @@ def _stream(events, shape: _Shape, response_id: str):
 
 class ResponsesView(OpenAIView):
     def post(self, request):
-        data = self.body()
-        for field, why in responses_input.UNSUPPORTED.items():
-            if data.get(field):
-                raise InvalidRequest(f"{field}: {why}.")
-        model = model_name(data)
-        stream = openai_requests.stream(data)
-        instructions = data.get("instructions")
-        if instructions is not None:
-            instructions = openai_requests.string(instructions, "instructions")
-        messages = responses_input.input_messages(data)
-        previous = data.get("previous_response_id")
-        if previous is not None:
-            previous = openai_requests.string(previous, "previous_response_id")
-            messages = [*responses_input.history(request, previous, bool(instructions)), *messages]
-        if instructions:
-            messages = [{"role": "system", "content": instructions}, *messages]
-        if not messages:
-            raise InvalidRequest("input: must not be empty.")
-        chat_request = ChatRequest(
-            model=model,
-            messages=messages,
-            stream=stream,
-            options=responses_input.options(data),
-            format=responses_input.text_format(data),
-            tools=openai_requests.tools_for_choice(
-                {"tool_choice": responses_input.tool_choice(data)}, responses_input.tools(data)
-            ),
-            think=responses_input.think(data),
-            tool_choice=data.get("tool_choice"),
-            metadata=openai_requests.string_metadata(data.get("metadata")),
-        )
+        chat_request = self.validated(ResponsesSerializer)["request"]
         meta = request.corral_meta = CallMeta()
         caller = caller_from_request(request, surface=AuditRecord.Surface.OPENAI)
-        shape = _Shape(data, model, time.time())
+        shape = _Shape(request.data, chat_request.model, time.time())
         opened: list[str] = []
         meta.on_open = opened.append
         events = chat_stream(caller=caller, request=chat_request, meta=meta)
-        if stream:
+        if chat_request.stream:
             return event_stream(
                 events, lambda all_events: _stream(all_events, shape, _response_id(opened[0]))
             )

@@ -1,15 +1,36 @@
-"""What a Responses API request asks for, in the pipeline's terms: `input` items as Ollama's
-messages, the conversation so far from `previous_response_id`, tools, tool_choice, text.format and
-reasoning."""
+"""What a Responses API request asks for, read into the pipeline's ChatRequest: `input` items as
+Ollama's messages after the conversation so far (from `previous_response_id`), tools, tool_choice,
+text.format and reasoning."""
 
 import uuid
 from typing import Any
 
 from django.conf import settings
+from rest_framework import serializers
 
 from audit.selectors import audit_record_list_for_user
-from common.errors import InvalidRequest, NotFound
-from gateway.api.openai import requests as openai_requests
+from common.errors import NotFound
+from gateway.api.fields import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictDictField,
+    StrictIntegerField,
+)
+from gateway.api.openai.fields import (
+    REASONING_EFFORTS,
+    DataURLImageField,
+    MetadataField,
+    NullIsAbsent,
+    TextOrPartsField,
+    ToolArgumentsField,
+    ToolChoiceField,
+    TypedObjectField,
+    sampling_options,
+    think_of_effort,
+    tools_for_choice,
+)
+from gateway.api.openai.serializers import TextPart, text_and_images, text_field
+from gateway.pipeline import ChatRequest
 
 UNSUPPORTED = {
     "background": "background runs are not supported; call without it (or use /api/v1/completions)",
@@ -26,81 +47,190 @@ def record_id_of(response_id: str) -> str:
         raise NotFound(f"previous_response_id: no response '{response_id}'") from None
 
 
-def _text_of(content, where: str, images: list[str]) -> str:
-    """A message's content: a string, or input_text / output_text / input_image parts."""
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list):
-        raise InvalidRequest(f"{where}: must be a string or a list of parts.")
-    texts = []
-    for index, part in enumerate(content):
-        at = f"{where}[{index}]"
-        if not isinstance(part, dict):
-            raise InvalidRequest(f"{at}: must be an object.")
-        kind = part.get("type")
-        if kind in ("input_text", "output_text", "text"):
-            texts.append(openai_requests.string(part.get("text"), f"{at}.text"))
-        elif kind == "input_image":
-            url = part.get("image_url")
-            images.append(openai_requests.image_data(url, at))
-        elif kind == "refusal":
-            texts.append(openai_requests.string(part.get("refusal"), f"{at}.refusal"))
-        else:
-            raise InvalidRequest(f"{at}: parts of type {kind!r} are not supported.")
-    return "".join(texts)
+class InputImagePart(serializers.Serializer):
+    image_url = DataURLImageField(source="image")
 
 
-def input_messages(data: dict) -> list[dict]:
-    """`input` (a string or a list of items) as Ollama's messages."""
-    raw = data.get("input")
-    if isinstance(raw, str):
-        return [{"role": "user", "content": raw}]
-    items = openai_requests.bounded_list(raw, "input")
+class RefusalPart(serializers.Serializer):
+    refusal = text_field(source="text")
+
+
+PARTS = {
+    "input_text": TextPart,
+    "output_text": TextPart,
+    "text": TextPart,
+    "input_image": InputImagePart,
+    "refusal": RefusalPart,
+}
+
+
+def content_field(**kwargs) -> TextOrPartsField:
+    return TextOrPartsField(child=TypedObjectField(PARTS), max_length=256, **kwargs)
+
+
+class MessageItem(NullIsAbsent, serializers.Serializer):
+    role = serializers.ChoiceField(choices=["system", "developer", "user", "assistant"])
+    content = content_field()
+
+
+class FunctionCallItem(NullIsAbsent, serializers.Serializer):
+    call_id = text_field()
+    name = StrictCharField(max_length=200)
+    arguments = ToolArgumentsField(required=False, default=dict)
+
+
+class FunctionCallOutputItem(NullIsAbsent, serializers.Serializer):
+    call_id = text_field()
+    output = content_field(required=False, default="")
+
+
+class ReasoningItem(serializers.Serializer):
+    """The model's earlier reasoning: accepted, not sent back to Ollama."""
+
+
+ITEMS = {
+    "message": MessageItem,
+    "function_call": FunctionCallItem,
+    "function_call_output": FunctionCallOutputItem,
+    "reasoning": ReasoningItem,
+}
+
+
+def input_messages(items: list[dict]) -> list[dict]:
+    """Input items as Ollama's messages: a turn's parallel function calls in one assistant
+    message, each output named by the function its call id belonged to."""
     messages: list[dict] = []
     call_names: dict[str, str] = {}
-    for index, item in enumerate(items):
-        where = f"input[{index}]"
-        if not isinstance(item, dict):
-            raise InvalidRequest(f"{where}: must be an object.")
-        kind = item.get("type", "message")
-        if kind == "message":
-            role = item.get("role")
-            role = "system" if role == "developer" else role
-            if role not in ("system", "user", "assistant"):
-                raise InvalidRequest(f"{where}.role: {role!r} is not a valid role.")
-            images: list[str] = []
-            message = {"role": role, "content": _text_of(item.get("content"), where, images)}
+    for item in items:
+        if item["type"] == "message":
+            role = "system" if item["role"] == "developer" else item["role"]
+            text, images = text_and_images(item["content"])
+            message: dict[str, Any] = {"role": role, "content": text}
             if images:
                 message["images"] = images
             messages.append(message)
-        elif kind == "function_call":
-            name = openai_requests.string(item.get("name"), f"{where}.name")
-            call_id = openai_requests.string(item.get("call_id"), f"{where}.call_id")
-            arguments = openai_requests.tool_arguments(item.get("arguments"), f"{where}.arguments")
-            call_names[call_id] = name
-            call = {"function": {"name": name, "arguments": arguments}}
+        elif item["type"] == "function_call":
+            call_names[item["call_id"]] = item["name"]
+            call = {"function": {"name": item["name"], "arguments": item["arguments"]}}
             if messages and messages[-1]["role"] == "assistant" and not messages[-1]["content"]:
-                messages[-1].setdefault("tool_calls", []).append(call)  # parallel calls, one turn
+                messages[-1].setdefault("tool_calls", []).append(call)
             else:
                 messages.append({"role": "assistant", "content": "", "tool_calls": [call]})
-        elif kind == "function_call_output":
-            call_id = openai_requests.string(item.get("call_id"), f"{where}.call_id")
-            output = item.get("output")
-            text = output if isinstance(output, str) else _text_of(output, f"{where}.output", [])
-            message = {"role": "tool", "content": text}
-            if call_id in call_names:
-                message["tool_name"] = call_names[call_id]
+        elif item["type"] == "function_call_output":
+            message = {"role": "tool", "content": text_and_images(item["output"])[0]}
+            if item["call_id"] in call_names:
+                message["tool_name"] = call_names[item["call_id"]]
             messages.append(message)
-        elif kind == "reasoning":
-            continue  # the model's earlier reasoning: not sent back to Ollama
-        else:
-            raise InvalidRequest(f"{where}.type: items of type {kind!r} are not supported.")
     return messages
 
 
-def history(request, previous_id: str, instructions: bool) -> list[dict]:
+class FunctionToolSerializer(NullIsAbsent, serializers.Serializer):
+    type = serializers.ChoiceField(
+        choices=["function"],
+        error_messages={"invalid_choice": "only function tools are supported, not {input!r}."},
+    )
+    name = StrictCharField(max_length=200)
+    description = text_field(required=False)
+    parameters = StrictDictField(required=False)
+
+    def validate(self, attrs):
+        function = {
+            key: attrs[key] for key in ("name", "description", "parameters") if key in attrs
+        }
+        return {"type": "function", "function": function}
+
+
+class FormatSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["text", "json_object", "json_schema"])
+    schema = StrictDictField(required=False)
+
+    def validate(self, attrs):
+        if attrs["type"] == "json_schema":
+            if "schema" not in attrs:
+                raise serializers.ValidationError({"schema": ["is required."]})
+            return attrs["schema"]
+        return "json" if attrs["type"] == "json_object" else None
+
+
+class TextSerializer(NullIsAbsent, serializers.Serializer):
+    format = FormatSerializer(required=False)
+
+
+class ReasoningSerializer(NullIsAbsent, serializers.Serializer):
+    effort = serializers.ChoiceField(choices=REASONING_EFFORTS, required=False)
+
+
+class ResponsesSerializer(NullIsAbsent, serializers.Serializer):
+    """`POST /v1/responses`, read as {"request": ChatRequest}. Its context has the request, whose
+    user's own audit records hold what `previous_response_id` continues."""
+
+    model = StrictCharField(max_length=200)
+    input = TextOrPartsField(
+        child=TypedObjectField(ITEMS, default_type="message", noun="items"),
+        allow_empty=False,
+        max_length=settings.CORRAL_MAX_MESSAGES,
+    )
+    instructions = text_field(required=False)
+    previous_response_id = text_field(required=False)
+    stream = StrictBooleanField(required=False, default=False)
+    tools = FunctionToolSerializer(many=True, required=False, max_length=settings.CORRAL_MAX_TOOLS)
+    tool_choice = ToolChoiceField(required=False)
+    text = TextSerializer(required=False)
+    reasoning = ReasoningSerializer(required=False)
+    metadata = MetadataField(required=False, default=dict)
+    max_output_tokens = StrictIntegerField(required=False, min_value=1)
+    # checked here by Ollama's bounds, sent as options
+    temperature = serializers.JSONField(required=False)
+    top_p = serializers.JSONField(required=False)
+
+    def to_internal_value(self, data):
+        for field, why in UNSUPPORTED.items():
+            if isinstance(data, dict) and data.get(field):
+                raise serializers.ValidationError({field: [f"{why}."]})
+        return super().to_internal_value(data)
+
+    def validate(self, attrs):
+        asked = attrs["input"]
+        messages = (
+            [{"role": "user", "content": asked}]
+            if isinstance(asked, str)
+            else input_messages(asked)
+        )
+        instructions = attrs.get("instructions")
+        if "previous_response_id" in attrs:
+            earlier = history(self.context["request"], attrs["previous_response_id"], instructions)
+            messages = [*earlier, *messages]
+        if instructions:
+            messages = [{"role": "system", "content": instructions}, *messages]
+        if not messages:
+            raise serializers.ValidationError({"input": ["must not be empty."]})
+        sampled = {key: self.initial_data[key] for key in ("temperature", "top_p") if key in attrs}
+        request = ChatRequest(
+            model=attrs["model"],
+            messages=messages,
+            stream=attrs["stream"],
+            options=sampling_options(sampled, attrs.get("max_output_tokens")),
+            format=attrs.get("text", {}).get("format"),
+            tools=tools_for_choice(attrs.get("tools"), attrs.get("tool_choice")),
+            think=thinking(attrs.get("reasoning")),
+            tool_choice=self.initial_data.get("tool_choice"),
+            metadata=attrs["metadata"],
+        )
+        return {"request": request}
+
+
+def thinking(reasoning: dict | None):
+    """`reasoning` asks a thinking model to think (how hard, or not at all)."""
+    if reasoning is None:
+        return None
+    effort = reasoning.get("effort")
+    return True if effort is None else think_of_effort(effort)
+
+
+def history(request, previous_id: str, instructions: str | None) -> list[dict]:
     """The conversation so far, from the caller's own audit record of that response. Images of
-    earlier turns are not in the trail (only their digests), nor redacted text."""
+    earlier turns are not in the trail (only their digests), nor redacted text; the earlier
+    instructions are not carried over when new ones are given."""
     record = (
         audit_record_list_for_user(user=request.user)
         .filter(id=record_id_of(previous_id), user=request.user, status="succeeded")
@@ -108,88 +238,12 @@ def history(request, previous_id: str, instructions: bool) -> list[dict]:
     )
     if record is None:
         raise NotFound(f"previous_response_id: no response '{previous_id}'")
-    history = []
-    for message in record.messages:
-        if instructions and message.get("role") == "system":
-            continue  # instructions are not carried over from the previous response
-        history.append({k: v for k, v in message.items() if k != "images"})
+    history = [
+        {key: value for key, value in message.items() if key != "images"}
+        for message in record.messages
+        if not (instructions and message.get("role") == "system")
+    ]
     answer: dict[str, Any] = {"role": "assistant", "content": record.completion}
     if record.tool_calls:
         answer["tool_calls"] = record.tool_calls
     return [*history, answer]
-
-
-def tools(data: dict) -> list | None:
-    raw = data.get("tools")
-    if raw is None:
-        return None
-    tools = []
-    for index, tool in enumerate(
-        openai_requests.bounded_list(raw, "tools", settings.CORRAL_MAX_TOOLS)
-    ):
-        where = f"tools[{index}]"
-        if not isinstance(tool, dict) or tool.get("type") != "function":
-            kind = tool.get("type") if isinstance(tool, dict) else None
-            raise InvalidRequest(f"{where}.type: only function tools are supported, not {kind!r}.")
-        function = {"name": openai_requests.string(tool.get("name"), f"{where}.name")}
-        if tool.get("description") is not None:
-            function["description"] = openai_requests.string(
-                tool["description"], f"{where}.description"
-            )
-        if tool.get("parameters") is not None:
-            if not isinstance(tool["parameters"], dict):
-                raise InvalidRequest(f"{where}.parameters: must be an object.")
-            function["parameters"] = tool["parameters"]
-        tools.append({"type": "function", "function": function})
-    return tools
-
-
-def tool_choice(data: dict):
-    """Responses' tool_choice ({"type": "function", "name": ...}) in the chat form."""
-    choice = data.get("tool_choice")
-    if isinstance(choice, dict) and choice.get("type") == "function" and "name" in choice:
-        return {"type": "function", "function": {"name": choice["name"]}}
-    return choice
-
-
-def text_format(data: dict):
-    text = data.get("text")
-    if text is None:
-        return None
-    if not isinstance(text, dict):
-        raise InvalidRequest("text: must be an object.")
-    spec = text.get("format")
-    if spec is None:
-        return None
-    if not isinstance(spec, dict):
-        raise InvalidRequest("text.format: must be an object.")
-    kind = spec.get("type")
-    if kind == "text":
-        return None
-    if kind == "json_object":
-        return "json"
-    if kind == "json_schema" and isinstance(spec.get("schema"), dict):
-        return spec["schema"]
-    raise InvalidRequest(
-        "text.format: type must be text, json_object or json_schema (with a schema)."
-    )
-
-
-def think(data: dict):
-    reasoning = data.get("reasoning")
-    if reasoning is None:
-        return None
-    if not isinstance(reasoning, dict):
-        raise InvalidRequest("reasoning: must be an object.")
-    effort = reasoning.get("effort")
-    return True if effort is None else openai_requests.think({"reasoning_effort": effort})
-
-
-def options(data: dict) -> dict:
-    options = openai_requests.options(
-        {key: data.get(key) for key in ("temperature", "top_p") if key in data}
-    )
-    limit = openai_requests.number(data, "max_output_tokens", int)
-    if limit is not None:
-        options["num_predict"] = limit
-    return options
