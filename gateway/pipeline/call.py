@@ -5,7 +5,6 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from django.db import InterfaceError, OperationalError, connection
@@ -25,16 +24,14 @@ from common.errors import (
     ModelNotFound,
     QuotaExceeded,
     RateLimited,
-    UpstreamError,
-    UpstreamTimeout,
     UpstreamUnavailable,
 )
 from common.ids import uuid7
 from common.redaction import redact, redact_messages, redact_value
-from gateway.backends.circuit import failure_record, inflight_enter, inflight_leave
 from gateway.backends.routing import Target, route_plan
 from gateway.models import ModelRoute
 from gateway.pipeline.budget import output_tokens_cap, prompt_tokens_estimate
+from gateway.pipeline.failover import Failover, count_failure, failed_attempt
 from gateway.pipeline.options import keep_alive_for, route_options, with_system_prompt
 from gateway.pipeline.types import Asked, Caller, CallMeta, Usage
 from gateway.services import route_for_call
@@ -67,16 +64,6 @@ def _audit_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return kept
 
 
-def _attempt(target: Target, error: GatewayError, at_ms: int) -> dict[str, Any]:
-    return {
-        "backend": target.backend.name,
-        "outcome": "failed",
-        "error_code": error.code,
-        "error": error.message,
-        "at_ms": at_ms,
-    }
-
-
 def _duration_text(value: str | float | None) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # 0.0 as clients' JSON has it: "0", as Ollama's docs write it
@@ -87,15 +74,7 @@ def _duration_text(value: str | float | None) -> str:
 REFUSALS = (ModelNotFound, ModelForbidden, RateLimited, QuotaExceeded, LimitsUnavailable)
 
 
-def _count_failure(target: Target, error: GatewayError) -> None:
-    # Only the backend's own faults (see gateway.upstream.backend_fault): busy, a missing model and
-    # a bad request are the backend answering.
-    if getattr(error, "backend_fault", False):
-        backend = target.backend
-        failure_record(backend_id=backend.pk, backend_name=backend.name, reason=error.message)
-
-
-class PipelineCall:
+class PipelineCall(Failover):
     """One call's bookkeeping. `begin()` runs steps 1-4 of the pipeline; `finish()` step 6."""
 
     def __init__(self, *, caller: Caller, asked: Asked, meta: CallMeta | None = None) -> None:
@@ -261,44 +240,6 @@ class PipelineCall:
     def upstream_model(self) -> str:
         return self.target.upstream_model
 
-    def targets(self) -> Iterator[Target]:
-        """The backends to try in order; each one becomes the call's target while it is tried."""
-        for target in self.plan:
-            self._leave_backend()
-            self.target = target
-            self.server_address, self.server_port = target.backend.address
-            inflight_enter(backend_id=target.backend.pk)
-            self._inflight_on = target.backend.pk
-            yield target
-
-    def _leave_backend(self) -> None:
-        if self._inflight_on is not None:
-            inflight_leave(backend_id=self._inflight_on)
-            self._inflight_on = None
-
-    def fails_over(self, error: GatewayError, *, answered_caller: bool = False) -> bool:
-        """After the target failed: True when the call goes on to the next target, the failure
-        noted for the record, the span and the breaker; False when the error is the call's. Only
-        before anything reached the caller, and only for what another backend may not share:
-        unreachable, busy, timed out, failing, or without the model."""
-        if (
-            answered_caller
-            or self.target is self.plan[-1]
-            or not isinstance(
-                error, UpstreamUnavailable | UpstreamTimeout | UpstreamError | ModelNotFound
-            )
-        ):
-            return False
-        self.attempts.append(_attempt(self.target, error, self.elapsed_ms()))
-        genai.record_failover(
-            self.span,
-            backend=self.target.backend.name,
-            error_type=error.code,
-            error_message=error.message,
-        )
-        _count_failure(self.target, error)
-        return True
-
     def elapsed_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
 
@@ -328,8 +269,8 @@ class PipelineCall:
             if error is None or isinstance(error, ClientDisconnected | Cancelled):
                 self.attempts.append({"backend": target.backend.name, "outcome": "served"})
             else:
-                self.attempts.append(_attempt(target, error, self.elapsed_ms()))
-                _count_failure(target, error)
+                self.attempts.append(failed_attempt(target, error, self.elapsed_ms()))
+                count_failure(target, error)
         limits_settle(scopes=self.scopes, admission=self.admission, tokens=usage.total_tokens)
         try:
             written = self._record_outcome(

@@ -14,10 +14,12 @@ from audit.models import AuditRecord
 from common.errors import (
     Cancelled,
     ClientDisconnected,
+    GatewayError,
     InvalidRequest,
     UpstreamError,
     UpstreamTimeout,
 )
+from gateway.backends.routing import Target
 from gateway.pipeline.call import PipelineCall
 from gateway.pipeline.types import (
     Caller,
@@ -72,6 +74,45 @@ def _generate_delta(part: Any) -> Delta:
     return Delta(content=part.response or "", thinking=part.thinking or "")
 
 
+class _Answer:
+    """What has come of the answer so far, across the backends tried."""
+
+    def __init__(self, call: PipelineCall) -> None:
+        self.call = call
+        self.content: list[str] = []
+        self.thinking: list[str] = []
+        self.tool_calls: list[dict[str, Any]] = []
+        self.chunks = 0
+        self.ttft_ms: int | None = None
+        self.final: Any = None
+        self.stopped = False
+
+    def add(self, delta: Delta) -> None:
+        if self.ttft_ms is None:
+            self.ttft_ms = self.call.elapsed_ms()
+        self.chunks += 1
+        self.content.append(delta.content)
+        self.thinking.append(delta.thinking)
+        self.tool_calls.extend(delta.tool_calls or [])
+
+    def usage(self) -> Usage:
+        if self.final is not None:
+            return Usage(self.final.prompt_eval_count or 0, self.final.eval_count or 0)
+        # Ollama reports counts only in its final chunk. A call that stops before it is charged
+        # the prompt it sent (counted locally) and a token for each chunk it got.
+        return Usage(self.call.prompt_estimate if self.chunks else 0, self.chunks)
+
+    def so_far(self) -> dict[str, Any]:
+        """The answer as the call's finish() records it."""
+        return {
+            "usage": self.usage(),
+            "completion": "".join(self.content),
+            "thinking": "".join(self.thinking),
+            "tool_calls": self.tool_calls,
+            "ttft_ms": self.ttft_ms,
+        }
+
+
 def _generation(
     call: PipelineCall,
     open_upstream: Callable[[Any, str], Iterator[Any]],
@@ -79,44 +120,30 @@ def _generation(
 ) -> Iterator[Delta | ChatResult]:
     call.begin()
     meta = call.meta
-    content: list[str] = []
-    thinking: list[str] = []
-    tool_calls: list[dict[str, Any]] = []
-    chunks_seen = 0
-    ttft_ms: int | None = None
-    upstream = None
-    stopped = False
+    answer = _Answer(call)
 
-    def usage_of(final: Any) -> Usage:
-        if final is not None:
-            return Usage(final.prompt_eval_count or 0, final.eval_count or 0)
-        # Ollama reports counts only in its final chunk. A call that stops before it is charged
-        # the prompt it sent (counted locally) and a token for each chunk it got.
-        return Usage(call.prompt_estimate if chunks_seen else 0, chunks_seen)
-
-    try:
-        final = None
-        for target in call.targets():
-            backend, limits = target.backend, target.timeouts
-            answered = False
+    def attempt(target: Target) -> Iterator[Delta]:
+        backend, limits = target.backend, target.timeouts
+        answering = False
+        try:
             try:
-                try:
-                    upstream = open_upstream(client_for(backend, limits), target.upstream_model)
-                except (pydantic.ValidationError, ValueError, TypeError) as exc:
-                    # Ollama's client refused to build the request: nothing was sent, the
-                    # backend is not at fault.
-                    raise InvalidRequest(f"the request cannot be sent to Ollama: {exc}") from exc
+                upstream = open_upstream(client_for(backend, limits), target.upstream_model)
+            except (pydantic.ValidationError, ValueError, TypeError) as exc:
+                # Ollama's client refused to build the request: nothing was sent, the backend is
+                # not at fault.
+                raise InvalidRequest(f"the request cannot be sent to Ollama: {exc}") from exc
+            try:
                 for part in upstream:
-                    answered = True
-                    if final is not None:
-                        # Read on to the end of the body after the final chunk, so the
-                        # keep-alive connection goes back to the pool instead of being closed.
+                    answering = True
+                    if answer.final is not None:
+                        # Read on to the end of the body after the final chunk, so the keep-alive
+                        # connection goes back to the pool instead of being closed.
                         continue
                     if meta is not None and meta.cancelled is not None and meta.cancelled():
                         raise Cancelled("the completion was cancelled while it ran")
                     if meta is not None and meta.stopped is not None and meta.stopped():
-                        stopped = True
-                        break
+                        answer.stopped = True
+                        return
                     if time.monotonic() - call.started > limits.total:
                         raise backend_fault(
                             UpstreamTimeout(
@@ -125,78 +152,54 @@ def _generation(
                         )
                     delta = delta_of(part)
                     if delta.content or delta.thinking or delta.tool_calls:
-                        if ttft_ms is None:
-                            ttft_ms = call.elapsed_ms()
-                        chunks_seen += 1
-                        content.append(delta.content)
-                        thinking.append(delta.thinking)
-                        tool_calls.extend(delta.tool_calls or [])
+                        answer.add(delta)
                         yield delta
                     if part.done:
-                        final = part
-                if final is None and not stopped:
-                    raise backend_fault(
-                        UpstreamError(
-                            f"backend '{backend.name}' ended the answer before it was done"
-                        )
-                    )
-                break
-            except GeneratorExit:
+                        answer.final = part
+            finally:
+                # Closing the client's generator closes the HTTP response: Ollama stops
+                # generating (a stop, a failure, the caller gone).
+                upstream.close()
+            if answer.final is None:
+                raise backend_fault(
+                    UpstreamError(f"backend '{backend.name}' ended the answer before it was done")
+                )
+        except Exception as exc:
+            error = translate_error(
+                exc, backend, target.upstream_model, timeouts=limits, answering=answering
+            )
+            if error is exc:
                 raise
-            except Exception as exc:
-                error = translate_error(
-                    exc, backend, target.upstream_model, timeouts=limits, answering=answered
-                )
-                if upstream is not None:
-                    upstream.close()
-                    upstream = None
-                # Once a byte reached the caller the answer is theirs: no silent retry elsewhere.
-                if call.fails_over(error, answered_caller=chunks_seen > 0):
-                    continue
-                status = AuditRecord.Status.FAILED
-                if isinstance(error, Cancelled):
-                    status = AuditRecord.Status.CANCELLED
-                call.finish(
-                    status,
-                    usage=usage_of(None),
-                    completion="".join(content),
-                    thinking="".join(thinking),
-                    tool_calls=tool_calls,
-                    ttft_ms=ttft_ms,
-                    error=error,
-                )
-                raise error from exc
+            raise error from exc
 
-        if stopped:
-            # Closing the response now makes Ollama stop generating.
-            upstream.close()
-            upstream = None
+    try:
+        try:
+            # Once a byte reached the caller the answer is theirs: no silent retry elsewhere.
+            yield from call.first_answer(attempt, reached_caller=lambda: answer.chunks > 0)
+        except GatewayError as error:
+            status = AuditRecord.Status.FAILED
+            if isinstance(error, Cancelled):
+                status = AuditRecord.Status.CANCELLED
+            call.finish(status, **answer.so_far(), error=error)
+            raise
+        final = answer.final
         # A stopped answer is what came so far, charged as far as it got (no final chunk).
-        status = AuditRecord.Status.STOPPED if stopped else AuditRecord.Status.SUCCEEDED
-        done_reason = "stopped" if stopped else final.done_reason or "stop"
+        status = AuditRecord.Status.STOPPED if answer.stopped else AuditRecord.Status.SUCCEEDED
+        done_reason = "stopped" if answer.stopped else final.done_reason or "stop"
         response_model = (final.model or "") if final is not None else ""
-        usage = usage_of(final)
-        call.finish(
-            status,
-            usage=usage,
-            completion="".join(content),
-            thinking="".join(thinking),
-            tool_calls=tool_calls,
-            finish_reason=done_reason,
-            response_model=response_model,
-            ttft_ms=ttft_ms,
-        )
+        recorded = answer.so_far()
+        call.finish(status, **recorded, finish_reason=done_reason, response_model=response_model)
         yield ChatResult(
             id=str(call.record_id),
             model=call.asked.model,
             upstream_model=response_model or call.upstream_model,
-            content="".join(content),
-            thinking="".join(thinking),
-            tool_calls=tool_calls or None,
+            content=recorded["completion"],
+            thinking=recorded["thinking"],
+            tool_calls=recorded["tool_calls"] or None,
             done_reason=done_reason,
-            usage=usage,
+            usage=recorded["usage"],
             latency_ms=call.elapsed_ms(),
-            ttft_ms=ttft_ms,
+            ttft_ms=answer.ttft_ms,
             trace_id=call.trace_id,
             upstream_final={key: getattr(final, key, None) for key in FINAL_FIELDS}
             if final is not None
@@ -206,18 +209,10 @@ def _generation(
         if not call.finished:
             call.finish(
                 AuditRecord.Status.CLIENT_DISCONNECTED,
-                usage=usage_of(None),
-                completion="".join(content),
-                thinking="".join(thinking),
-                tool_calls=tool_calls,
-                ttft_ms=ttft_ms,
+                **answer.so_far(),
                 error=ClientDisconnected("the client went away before the answer was complete"),
             )
         raise
-    finally:
-        if upstream is not None:
-            # Closing the client's generator closes the HTTP response: Ollama stops generating.
-            upstream.close()
 
 
 def chat_call(

@@ -1,32 +1,36 @@
 """Embeddings through the pipeline: the same admission, route, audit record and span as a chat."""
 
+from collections.abc import Iterator
+from typing import Any
+
 from audit.models import AuditRecord
+from common.errors import GatewayError
+from gateway.backends.routing import Target
 from gateway.pipeline.call import PipelineCall
 from gateway.pipeline.types import Caller, CallMeta, EmbedRequest, EmbedResult, Usage
-from gateway.upstream import client_for, translate_error
+from gateway.upstream import client_for
 
 FINAL_FIELDS = ("total_duration", "load_duration")
 
 
 def embed(*, caller: Caller, request: EmbedRequest, meta: CallMeta | None = None) -> EmbedResult:
     call = PipelineCall(caller=caller, asked=request.asked(), meta=meta).begin()
-    for target in call.targets():
-        try:
-            response = client_for(target.backend, target.timeouts).embed(
-                model=target.upstream_model,
-                input=request.input,
-                truncate=request.truncate,
-                dimensions=request.dimensions,
-                options=call.options or None,
-                keep_alive=call.keep_alive,
-            )
-            break
-        except Exception as exc:
-            error = translate_error(exc, target.backend, target.upstream_model)
-            if call.fails_over(error):
-                continue
-            call.finish(AuditRecord.Status.FAILED, usage=Usage(), error=error)
-            raise error from exc
+
+    def attempt(target: Target) -> Iterator[Any]:
+        yield client_for(target.backend, target.timeouts).embed(
+            model=target.upstream_model,
+            input=request.input,
+            truncate=request.truncate,
+            dimensions=request.dimensions,
+            options=call.options or None,
+            keep_alive=call.keep_alive,
+        )
+
+    try:
+        (response,) = call.first_answer(attempt)
+    except GatewayError as error:
+        call.finish(AuditRecord.Status.FAILED, usage=Usage(), error=error)
+        raise
     usage = Usage(response.prompt_eval_count or 0, 0)
     call.finish(AuditRecord.Status.SUCCEEDED, usage=usage, response_model=response.model or "")
     return EmbedResult(
