@@ -3,10 +3,11 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
+from accounts.admin_roles import TeamScopedMixin, team_ids_with_role
 from accounts.models import LIMIT_FIELDS, ApiToken, Membership, Team, UserLimits
 from accounts.selectors import users_a_team_admin_may_add
 from accounts.services import token_issue, token_revoke, token_terms
-from audit.admin_roles import RecordedAdminMixin, TeamScopedMixin, team_ids_with_role
+from common.admin_log import RecordedAdminMixin
 from common.errors import GatewayError
 
 LIMITS = list(LIMIT_FIELDS)

@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts import roles, tokens
 from accounts.models import LIMIT_FIELDS, ApiToken, Membership, Team
 from accounts.selectors import user_team_ids
-from audit.admin_actions import admin_action_record, snapshot
+from common.admin_log import admin_change, snapshot
 from common.errors import InvalidRequest
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ def token_issue(
         expires_at=expires_at,
         **limits,
     )
-    admin_action_record(actor=actor, action="create", obj=token, after=snapshot(token))
+    admin_change(actor=actor, action="create", obj=token, after=snapshot(token))
     return token, secret
 
 
@@ -104,9 +104,7 @@ def token_revoke(*, token: ApiToken, actor: AbstractUser | None = None) -> ApiTo
         before = snapshot(token)
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
-        admin_action_record(
-            actor=actor, action="revoke", obj=token, before=before, after=snapshot(token)
-        )
+        admin_change(actor=actor, action="revoke", obj=token, before=before, after=snapshot(token))
     return token
 
 
@@ -123,7 +121,7 @@ def token_touch(*, token: ApiToken, ip: str | None, interval_seconds: int) -> No
 def team_get_or_create(*, slug: str, name: str = "", actor: AbstractUser | None = None) -> Team:
     team, created = Team.objects.get_or_create(slug=slug, defaults={"name": name or slug})
     if created:
-        admin_action_record(actor=actor, action="create", obj=team, after=snapshot(team))
+        admin_change(actor=actor, action="create", obj=team, after=snapshot(team))
     return team
 
 
@@ -139,9 +137,7 @@ def membership_ensure(
         team=team, user=user, defaults={"role": role}
     )
     if created:
-        admin_action_record(
-            actor=actor, action="create", obj=membership, after=snapshot(membership)
-        )
+        admin_change(actor=actor, action="create", obj=membership, after=snapshot(membership))
     return membership
 
 

@@ -10,6 +10,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from accounts.admin_roles import ReadOnlyAdminMixin, TeamScopedMixin
 from accounts.models import Membership
 from accounts.selectors import user_is_global_auditor
 from audit.admin_filters import (
@@ -20,7 +21,6 @@ from audit.admin_filters import (
     TeamFilter,
     UserFilter,
 )
-from audit.admin_roles import ReadOnlyAdminMixin, TeamScopedMixin
 from audit.chain import audit_chain_state
 from audit.checkpoints import checkpoint_is_genuine
 from audit.dashboard import bar_chart, dashboard

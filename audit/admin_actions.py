@@ -1,39 +1,10 @@
-"""Recording administrative changes: snapshots of an object before and after, secrets left out."""
-
-from datetime import date, datetime
-from decimal import Decimal
-from typing import Any
+"""The admin action log: every administrative change, written where it is made (see
+common.admin_log, whose announcements are written here)."""
 
 from django.db import models
 
 from audit.models import AdminAction
-
-# Never copied into the log: a hash of a secret is still a secret's fingerprint.
-SECRET_FIELDS = {"secret_hash", "webhook_secret", "password"}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, models.Model):
-        return value.pk
-    return value
-
-
-def snapshot(obj: models.Model | None) -> dict | None:
-    """The object's field values (many-to-many as sorted ids), for before/after comparison."""
-    if obj is None or obj.pk is None:
-        return None
-    values: dict[str, Any] = {}
-    for field in obj._meta.concrete_fields:
-        if field.name not in SECRET_FIELDS:
-            values[field.name] = _plain(getattr(obj, field.attname))
-    for field in obj._meta.many_to_many:
-        if field.remote_field.through._meta.auto_created:
-            values[field.name] = sorted(getattr(obj, field.name).values_list("pk", flat=True))
-    return values
+from common.admin_log import admin_changed
 
 
 def admin_action_note(
@@ -69,3 +40,11 @@ def admin_action_record(
         before=before,
         after=after,
     )
+
+
+def _write_announced_change(sender, *, actor, action, obj, before, after, **kwargs) -> None:
+    admin_action_record(actor=actor, action=action, obj=obj, before=before, after=after)
+
+
+def admin_action_log_connect() -> None:
+    admin_changed.connect(_write_announced_change, dispatch_uid="audit.admin_action_log")

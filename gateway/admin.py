@@ -1,8 +1,9 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from accounts.admin_roles import ReadOnlyAdminMixin
 from audit.admin_actions import admin_action_record
-from audit.admin_roles import ReadOnlyAdminMixin, RecordedAdminMixin
+from common.admin_log import RecordedAdminMixin
 from common.errors import GatewayError
 from gateway.backends.circuit import backend_states
 from gateway.backends.health import backends_health_check

@@ -8,6 +8,7 @@ class GatewayConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts.models import Team
+        from audit.admin_filters import model_names_from
         from gateway import tracing
         from gateway.api.native import schema  # noqa: F401  (registers the OpenAPI extensions)
         from gateway.models import Backend, ModelRoute, RouteTarget
@@ -18,6 +19,8 @@ class GatewayConfig(AppConfig):
         # worker_process_init).
         tracing.instrument()
         # Any write in this process (admin, services, shell) empties its route cache at once.
+        # The audit list filters by the models callers may ask for: the routes, kept here.
+        model_names_from(lambda: ModelRoute.objects.order_by("name").values_list("name", flat=True))
         resolved_routes.clear_on_change(
             Backend, ModelRoute, RouteTarget, Team, m2m_through=[Team.allowed_routes.through]
         )

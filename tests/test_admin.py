@@ -67,3 +67,9 @@ def test_audit_records_cannot_be_added_changed_or_deleted(admin_client, api, rou
     assert response.status_code == 403
     assert admin_client.post(f"/admin/audit/auditrecord/{record_id}/delete/").status_code == 403
     assert AuditRecord.objects.get(id=record_id).completion == "You said: hi"
+
+
+def test_the_audit_list_filters_by_the_configured_models(admin_client, route):
+    """The model filter's choices are the gateway's routes (named to the audit app at start)."""
+    page = admin_client.get("/admin/audit/auditrecord/").content.decode()
+    assert f"?model={MODEL}" in page.replace("&amp;", "&")

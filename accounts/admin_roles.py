@@ -2,11 +2,10 @@
 and Global auditors groups) is a Django permission, and the admin's own checks apply it. What a
 person holds in a team (team admin, team auditor) reaches that team's objects only, and each role
 is checked against the object's own team: an admin of one team who audits another changes the
-first team's objects and only reads the second's. Every change is written to the admin log."""
+first team's objects and only reads the second's."""
 
 from accounts.models import Membership
 from accounts.selectors import team_ids_administered_by, team_ids_audited_by
-from audit.admin_actions import admin_action_record, snapshot
 
 _ROLE_TEAMS = {
     Membership.Role.ADMIN: team_ids_administered_by,
@@ -96,48 +95,3 @@ class TeamScopedMixin:
         return super().has_change_permission(request, obj) or self._reaches(
             self.writable_teams(request), obj
         )
-
-
-class RecordedAdminMixin:
-    """Writes every create, change and delete made in the admin to the admin action log."""
-
-    def save_model(self, request, obj, form, change):
-        request._corral_before = snapshot(type(obj).objects.get(pk=obj.pk)) if change else None
-        super().save_model(request, obj, form, change)
-
-    def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
-        if getattr(request, "_corral_recorded", False):
-            return
-        obj = form.instance
-        admin_action_record(
-            actor=request.user,
-            action="change" if change else "create",
-            obj=obj,
-            before=getattr(request, "_corral_before", None),
-            after=snapshot(obj),
-        )
-
-    def save_formset(self, request, form, formset, change):
-        instances = formset.save(commit=False)
-        for obj in formset.deleted_objects:
-            admin_action_record(actor=request.user, action="delete", obj=obj, before=snapshot(obj))
-            obj.delete()
-        for obj in instances:
-            before = snapshot(type(obj).objects.filter(pk=obj.pk).first()) if obj.pk else None
-            obj.save()
-            action = "change" if before else "create"
-            admin_action_record(
-                actor=request.user, action=action, obj=obj, before=before, after=snapshot(obj)
-            )
-        formset.save_m2m()
-
-    def delete_model(self, request, obj):
-        before = snapshot(obj)
-        admin_action_record(actor=request.user, action="delete", obj=obj, before=before)
-        super().delete_model(request, obj)
-
-    def delete_queryset(self, request, queryset):
-        for obj in queryset:
-            admin_action_record(actor=request.user, action="delete", obj=obj, before=snapshot(obj))
-        super().delete_queryset(request, queryset)
