@@ -21,7 +21,7 @@ _VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)(?::?[-?][^}]*)?\}")
 
 def _read_by_corral() -> set[str]:
     """Environment names the settings and the gunicorn config read."""
-    sources = (ROOT / "config/settings.py").read_text() + (
+    sources = "".join(path.read_text() for path in (ROOT / "config/settings").glob("*.py")) + (
         ROOT / "deploy/gunicorn.conf.py"
     ).read_text()
     return set(

@@ -1,0 +1,7 @@
+"""Corral settings. Everything comes from the environment, read once, in these modules in turn:
+Django's own, Corral's, the processes' (Celery and logging), and the security headers."""
+
+from config.settings.corral import *  # noqa: F403
+from config.settings.django import *  # noqa: F403
+from config.settings.processes import *  # noqa: F403
+from config.settings.security import *  # noqa: F403
