@@ -21,9 +21,10 @@ _VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)(?::?[-?][^}]*)?\}")
 
 def _read_by_corral() -> set[str]:
     """Environment names the settings and the gunicorn config read."""
-    sources = "".join(path.read_text() for path in (ROOT / "config/settings").glob("*.py")) + (
-        ROOT / "deploy/gunicorn.conf.py"
-    ).read_text()
+    sources = (
+        "".join(path.read_text() for path in (ROOT / "config/settings").glob("*.py"))
+        + (ROOT / "deploy/gunicorn.conf.py").read_text()
+    )
     return set(
         re.findall(r"""(?:env(?:\.\w+)?\(|environ\.get\()\s*["']([A-Z0-9_]+)["']""", sources)
     )

@@ -1,127 +1,25 @@
-"""A faithful Ollama double: a real HTTP server on loopback speaking Ollama's wire format.
+"""The double's HTTP handler: Ollama's endpoints, NDJSON streams and error bodies."""
 
-NDJSON streaming with chunked transfer encoding (streaming is Ollama's default), the final chunk's
-counters, `{"error": "..."}` bodies with Ollama's status codes, and knobs the tests turn: latency,
-failures, mid-stream cuts, error lines and malformed lines.
-"""
+from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
+from typing import TYPE_CHECKING
 
-from tests.support import ollama_double_answers as answers
-from tests.support.loopback import LoopbackServer
-from tests.support.ollama_double_models import ModelManagement
+from tests.support.ollama_double import answers
+from tests.support.ollama_double.models import DoubleModel, ModelManagement
+
+if TYPE_CHECKING:
+    from tests.support.ollama_double.double import OllamaDouble
 
 VERSION = "0.12.6"
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-@dataclass
-class Failure:
-    status: int
-    error: str
-    times: int = 1
-
-
-@dataclass
-class DoubleModel:
-    name: str
-    family: str = "llama"
-    parameter_size: str = "3.2B"
-    quantization_level: str = "Q4_K_M"
-    size: int = 2_019_393_189
-    capabilities: list[str] = field(default_factory=lambda: ["completion", "tools"])
-
-    @property
-    def digest(self) -> str:
-        return hashlib.sha256(self.name.encode()).hexdigest()
-
-    def details(self) -> dict:
-        return {
-            "parent_model": "",
-            "format": "gguf",
-            "family": self.family,
-            "families": [self.family],
-            "parameter_size": self.parameter_size,
-            "quantization_level": self.quantization_level,
-        }
-
-
-class OllamaDouble:
-    """Start with `.start()`; `.url` is its base URL. Every knob can be changed between calls."""
-
-    def __init__(self, models: list[str] | None = None, port: int = 0) -> None:
-        self._initial_models = list(models or ["llama3.2:latest"])
-        self.reset()
-        self._server = LoopbackServer(("127.0.0.1", port), _Handler)
-        self._server.double = self
-        self._thread: threading.Thread | None = None
-
-    def reset(self) -> None:
-        if getattr(self, "release", None) is not None:
-            self.release.set()  # free any handler still held by the previous test
-        # the models it serves (pulls, copies and deletes of a test change them until the next)
-        self.models = {name: DoubleModel(name) for name in self._initial_models}
-        self.reply: str | None = None  # None: answer "You said: <last user message>"
-        # with tools sent, answer with this tool call instead of text (a tool's result: with text)
-        self.tool_call: dict | None = None
-        self.thinking = "Let me think about that."  # what is thought first when `think` is set
-        self.first_token_delay = 0.0
-        self.chunk_delay = 0.0
-        self.failures: list[Failure] = []
-        self.cut_after: int | None = None  # close the connection after N content chunks
-        self.error_after: int | None = None  # send an {"error"} line after N content chunks
-        self.malformed_after: int | None = None  # send a line that is not JSON after N chunks
-        self.omit_counters = False
-        self.hold_after: int | None = None  # after N content chunks, wait for `release`
-        self.release = threading.Event()
-        self.requests: list[dict] = []
-        self.disconnects = 0
-        self.completed_streams = 0
-        self.connections = 0  # TCP connections accepted: keep-alive reuse shows here
-        self.loaded_calls: list[str] = []  # "load" / "unload", for calls without messages
-        self.blobs: set[str] = set()
-
-    # --- lifecycle ---
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> "OllamaDouble":
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def add_model(self, name: str, capabilities: list[str] | None = None) -> None:
-        model = self.models.setdefault(name, DoubleModel(name))
-        if capabilities is not None:
-            model.capabilities = capabilities
-
-    # --- knobs ---
-    def fail_next(self, status: int, error: str, times: int = 1) -> None:
-        self.failures.append(Failure(status, error, times))
-
-    def _take_failure(self) -> Failure | None:
-        if not self.failures:
-            return None
-        failure = self.failures[0]
-        failure.times -= 1
-        if failure.times <= 0:
-            self.failures.pop(0)
-        return failure
 
 
 def _vector(text: str, dimensions: int) -> list[float]:
@@ -150,7 +48,7 @@ class _ClientGone(Exception):
     pass
 
 
-class _Handler(ModelManagement, BaseHTTPRequestHandler):
+class Handler(ModelManagement, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Go's net/http (Ollama, the collector) sets TCP_NODELAY; without it a small response waits
     # out the peer's delayed ACK (~40 ms) between headers and body.
@@ -504,27 +402,3 @@ class _Handler(ModelManagement, BaseHTTPRequestHandler):
         except _ClientGone:
             double.disconnects += 1
             self.close_connection = True
-
-
-def main() -> None:
-    """Run the double on its own: python -m tests.support.ollama_double --port 11434"""
-    import argparse
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--port", type=int, default=11434)
-    parser.add_argument("--model", action="append", dest="models")
-    parser.add_argument("--reply", help="answer this text instead of echoing the question")
-    parser.add_argument("--chunk-delay", type=float, default=0.0, help="seconds between chunks")
-    args = parser.parse_args()
-    double = OllamaDouble(models=args.models, port=args.port)
-    double.reply, double.chunk_delay = args.reply, args.chunk_delay
-    print(
-        f"Ollama double at {double.url} serving {', '.join(double.models)}: a stand-in that "
-        "streams back what it is asked (not a model), for trying Corral without Ollama",
-        flush=True,
-    )
-    double._server.serve_forever()
-
-
-if __name__ == "__main__":
-    main()

@@ -1,7 +1,40 @@
-"""The Ollama double's model management, as docs/api.md describes it: pull and create and push with
+"""The Ollama double's models: what it knows of each, and their management as docs/api.md
+describes it: pull and create and push with
 their progress streams (or one `{"status": "success"}` with `stream: false`), copy, delete, blobs."""
 
 import hashlib
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Failure:
+    status: int
+    error: str
+    times: int = 1
+
+
+@dataclass
+class DoubleModel:
+    name: str
+    family: str = "llama"
+    parameter_size: str = "3.2B"
+    quantization_level: str = "Q4_K_M"
+    size: int = 2_019_393_189
+    capabilities: list[str] = field(default_factory=lambda: ["completion", "tools"])
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.name.encode()).hexdigest()
+
+    def details(self) -> dict:
+        return {
+            "parent_model": "",
+            "format": "gguf",
+            "family": self.family,
+            "families": [self.family],
+            "parameter_size": self.parameter_size,
+            "quantization_level": self.quantization_level,
+        }
 
 
 def full_name(name: str) -> str:
