@@ -7,11 +7,13 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.views import APIView
 
+from audit.models import AuditRecord
 from common.errors import GatewayError, InvalidRequest, ModelNotFound
 from gateway.api.base import RateLimitHeadersMixin
+from gateway.api.caller import caller_from_request
 from gateway.api.exception_handler import handle_exception
 from gateway.api.relay import stream_response
-from gateway.pipeline import ChatResult
+from gateway.pipeline import Caller, CallMeta, ChatResult
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -70,6 +72,12 @@ class OpenAIView(RateLimitHeadersMixin, APIView):
     def get_exception_handler(self):
         return openai_exception_handler
 
+    def call(self) -> tuple[Caller, CallMeta]:
+        """Who calls through this door, and the call's meta (kept on the request: the access line
+        and the rate-limit headers read it)."""
+        meta = self.request.corral_meta = CallMeta()
+        return caller_from_request(self.request, surface=AuditRecord.Surface.OPENAI), meta
+
     def validated(self, serializer_class) -> dict:
         if not isinstance(self.request.data, dict):
             raise InvalidRequest("the body must be a JSON object.")
@@ -99,6 +107,11 @@ def event_stream(events: Iterator, encode: Callable[[Iterator], Iterator[bytes]]
     """Server-sent events from the pipeline's events. The first is taken here, so what fails
     before the first byte is still a plain HTTP error in OpenAI's shape."""
     return stream_response(events, encode, content_type="text/event-stream; charset=utf-8")
+
+
+def chunk_stream(events: Iterator, chunks: Callable[[Iterator], Iterator[bytes]]):
+    """Chat and text completion chunks as server-sent events, ending with `data: [DONE]`."""
+    return event_stream(events, lambda all_events: with_done(chunks(all_events)))
 
 
 @csrf_exempt

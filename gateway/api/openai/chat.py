@@ -6,11 +6,9 @@ import uuid
 
 from rest_framework.response import Response
 
-from audit.models import AuditRecord
-from gateway.api.caller import caller_from_request
-from gateway.api.openai.base import OpenAIView, event_stream, sse, usage_of, with_done
+from gateway.api.openai.base import OpenAIView, chunk_stream, sse, usage_of
 from gateway.api.openai.serializers import ChatCompletionSerializer
-from gateway.pipeline import CallMeta, ChatResult, chat_stream, complete
+from gateway.pipeline import ChatResult, chat_stream, complete
 
 
 def _openai_tool_calls(tool_calls: list[dict] | None) -> list[dict]:
@@ -73,16 +71,12 @@ class ChatCompletionsView(OpenAIView):
         body = self.validated(ChatCompletionSerializer)
         chat_request, include_usage = body["request"], body["include_usage"]
         model, stream = chat_request.model, chat_request.stream
-        meta = request.corral_meta = CallMeta()
-        caller = caller_from_request(request, surface=AuditRecord.Surface.OPENAI)
+        caller, meta = self.call()
         events = chat_stream(caller=caller, request=chat_request, meta=meta)
         created = int(time.time())
         if stream:
-            return event_stream(
-                events,
-                lambda all_events: with_done(
-                    _chat_chunks(all_events, model, created, include_usage)
-                ),
+            return chunk_stream(
+                events, lambda all_events: _chat_chunks(all_events, model, created, include_usage)
             )
         result = complete(events)
         message: dict = {"role": "assistant", "content": result.content or None}

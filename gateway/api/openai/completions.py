@@ -5,11 +5,9 @@ import time
 
 from rest_framework.response import Response
 
-from audit.models import AuditRecord
-from gateway.api.caller import caller_from_request
-from gateway.api.openai.base import OpenAIView, event_stream, sse, usage_of, with_done
+from gateway.api.openai.base import OpenAIView, chunk_stream, sse, usage_of
 from gateway.api.openai.serializers import CompletionSerializer
-from gateway.pipeline import CallMeta, ChatResult, complete, generate_stream
+from gateway.pipeline import ChatResult, complete, generate_stream
 
 
 def _finish_reason(result: ChatResult) -> str:
@@ -41,16 +39,13 @@ class CompletionsView(OpenAIView):
         body = self.validated(CompletionSerializer)
         generate_request, include_usage = body["request"], body["include_usage"]
         model, stream = generate_request.model, generate_request.stream
-        meta = request.corral_meta = CallMeta()
-        caller = caller_from_request(request, surface=AuditRecord.Surface.OPENAI)
+        caller, meta = self.call()
         events = generate_stream(caller=caller, request=generate_request, meta=meta)
         created = int(time.time())
         if stream:
-            return event_stream(
+            return chunk_stream(
                 events,
-                lambda all_events: with_done(
-                    _completion_chunks(all_events, model, created, include_usage)
-                ),
+                lambda all_events: _completion_chunks(all_events, model, created, include_usage),
             )
         result = complete(events)
         return Response(

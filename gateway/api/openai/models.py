@@ -5,11 +5,9 @@ import struct
 
 from rest_framework.response import Response
 
-from audit.models import AuditRecord
-from gateway.api.caller import caller_from_request
 from gateway.api.openai.base import OpenAIView
 from gateway.api.openai.serializers import EmbeddingSerializer
-from gateway.pipeline import CallMeta, embed
+from gateway.pipeline import embed
 from gateway.selectors import route_get_for_team, route_list_for_team
 
 
@@ -40,12 +38,8 @@ class EmbeddingsView(OpenAIView):
     def post(self, request):
         body = self.validated(EmbeddingSerializer)
         embed_request, encoding = body["request"], body["encoding_format"]
-        meta = request.corral_meta = CallMeta()
-        result = embed(
-            caller=caller_from_request(request, surface=AuditRecord.Surface.OPENAI),
-            request=embed_request,
-            meta=meta,
-        )
+        caller, meta = self.call()
+        result = embed(caller=caller, request=embed_request, meta=meta)
         return Response(
             {
                 "object": "list",

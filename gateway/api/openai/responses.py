@@ -15,12 +15,10 @@ import uuid
 
 from rest_framework.response import Response
 
-from audit.models import AuditRecord
 from common.errors import GatewayError
-from gateway.api.caller import caller_from_request
 from gateway.api.openai.base import OpenAIView, event_stream
 from gateway.api.openai.responses_input import ResponsesSerializer
-from gateway.pipeline import CallMeta, ChatResult, chat_stream, complete
+from gateway.pipeline import ChatResult, chat_stream, complete
 
 
 def _response_id(record_id: str) -> str:
@@ -259,8 +257,7 @@ def _stream(events, shape: _Shape, response_id: str):
 class ResponsesView(OpenAIView):
     def post(self, request):
         chat_request = self.validated(ResponsesSerializer)["request"]
-        meta = request.corral_meta = CallMeta()
-        caller = caller_from_request(request, surface=AuditRecord.Surface.OPENAI)
+        caller, meta = self.call()
         shape = _Shape(request.data, chat_request.model, time.time())
         opened: list[str] = []
         meta.on_open = opened.append
