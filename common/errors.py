@@ -94,6 +94,13 @@ class DatabaseUnavailable(GatewayError):
     code = "database_unavailable"
 
 
+class DatabaseBusy(GatewayError):
+    # Every pooled connection stayed in use by other calls for the queue timeout: a burst larger
+    # than this process drains in that time, not an outage.
+    status = 503
+    code = "database_busy"
+
+
 class ClientDisconnected(GatewayError):
     # nginx's "client closed request"; never sent to anyone, only recorded.
     status = 499

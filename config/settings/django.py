@@ -88,11 +88,15 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Connections come from a pool and go back to it as soon as a request (or a stream's
-    # bookkeeping step) is done: a long stream must not pin a PostgreSQL connection.
+    # bookkeeping step) is done: a long stream must not pin a PostgreSQL connection. Under a
+    # burst, a request waits in line for a connection (up to the queue timeout); it gives up after
+    # DATABASE_POOL_TIMEOUT only when the pool cannot open one (see common.postgresql.pool).
+    DATABASES["default"]["ENGINE"] = "common.postgresql"
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DATABASE_POOL_MIN", default=2),
         "max_size": env.int("DATABASE_POOL_MAX", default=20),
         "timeout": env.float("DATABASE_POOL_TIMEOUT", default=5.0),
+        "queue_timeout": env.float("DATABASE_POOL_QUEUE_TIMEOUT", default=60.0),
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # A connection is checked as it leaves the pool: after PostgreSQL restarts (or the network

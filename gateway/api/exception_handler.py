@@ -10,7 +10,8 @@ from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
 
-from common.errors import DatabaseUnavailable, GatewayError, RequestTooLarge
+from common.database_errors import database_error
+from common.errors import GatewayError, RequestTooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +59,8 @@ def handle_exception(exc, context):
         exc = RequestTooLarge(f"request body is larger than the limit of {limit} bytes")
     if isinstance(exc, OperationalError | InterfaceError):
         # The database is away (e.g. while authenticating a token that is not cached).
-        logger.warning("database unavailable: %s", exc)
-        exc = DatabaseUnavailable("the database is unavailable; try again shortly", retry_after=5)
+        logger.warning("database unavailable or busy: %s", exc)
+        exc = database_error(exc, "the database is unavailable; try again shortly")
     if isinstance(exc, GatewayError):
         return error_response(exc.status, exc.code, exc.message, exc.retry_after, exc.headers)
     if isinstance(exc, Http404):

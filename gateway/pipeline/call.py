@@ -14,9 +14,11 @@ from accounts.limits import Admission, limits_acquire, limits_check, limits_sett
 from audit.models import AuditRecord
 from audit.services import audit_record_finalize, audit_record_open
 from audit.spool import finalization_spool
+from common.database_errors import database_error
 from common.errors import (
     Cancelled,
     ClientDisconnected,
+    DatabaseBusy,
     DatabaseUnavailable,
     GatewayError,
     LimitsUnavailable,
@@ -196,10 +198,10 @@ class PipelineCall(Failover):
             )
         except (OperationalError, InterfaceError) as exc:
             # Never serve a call that has no audit record.
-            error = DatabaseUnavailable(
+            error = database_error(
+                exc,
                 "the audit trail cannot be written right now (database unavailable); "
                 "the call was not made, try again shortly",
-                retry_after=5,
             )
             genai.end_span(self.span, error_type=error.code, error_message=error.message)
             raise error from exc
@@ -224,7 +226,7 @@ class PipelineCall(Failover):
         self.finished = True
         try:
             self._open_record(refused=refusal)
-        except DatabaseUnavailable:
+        except (DatabaseUnavailable, DatabaseBusy):
             # The refusal stands; only its record could not be written (logged, span exported).
             logger.error("the refused call %s has no audit record: database away", self.record_id)
             return

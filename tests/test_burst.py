@@ -1,0 +1,77 @@
+"""A burst of calls against a small connection pool, through a real gunicorn process on PostgreSQL:
+waiting for a pooled connection is queueing, never "the database is unavailable" (issue 21). The
+pool here holds one connection and gives up on an unreachable database after 0.2 s; a burst of two
+hundred calls needs many of them to wait far longer than that for their turn (without the queue, they
+were answered 503 `database_unavailable`)."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from django.conf import settings as django_settings
+
+from audit.models import AuditRecord
+from tests.conftest import MODEL
+from tests.support import processes
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        "postgresql" not in django_settings.DATABASES["default"]["ENGINE"],
+        reason="the connection pool is PostgreSQL's (as CI and production run)",
+    ),
+]
+BURST = 200
+
+
+def _burst(base: str, token: str) -> list[httpx.Response]:
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "at once"}]}
+
+    def call(_):
+        return httpx.post(
+            f"{base}/api/v1/chat",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=120,
+        )
+
+    with ThreadPoolExecutor(BURST) as pool:
+        return list(pool.map(call, range(BURST)))
+
+
+def _web(tmp_path, otlp_receiver, **extra):
+    env = processes.corral_env(
+        otlp_receiver.endpoint,
+        DATABASE_POOL_MIN="1",
+        DATABASE_POOL_MAX="1",
+        DATABASE_POOL_TIMEOUT="0.2",
+        **extra,
+    )
+    return processes.web(env, tmp_path)
+
+
+def test_a_burst_waits_in_line_for_the_database_and_every_call_is_served(
+    otlp_receiver, route, token, tmp_path, ollama
+):
+    ollama.chunk_delay = 0.002
+    with _web(tmp_path, otlp_receiver) as base:
+        answers = _burst(base, token)
+    refused = [r.json() for r in answers if r.status_code != 200]
+    assert not refused, refused[:3]
+    assert AuditRecord.objects.filter(status="succeeded").count() == BURST
+
+
+def test_a_queue_that_does_not_drain_in_time_says_busy_not_unavailable(
+    otlp_receiver, route, token, tmp_path, ollama
+):
+    ollama.chunk_delay = 0.002
+    with _web(tmp_path, otlp_receiver, DATABASE_POOL_QUEUE_TIMEOUT="0.05") as base:
+        answers = _burst(base, token)
+    refused = [r for r in answers if r.status_code != 200]
+    assert refused, "every call got a connection within 50 ms: the burst did not queue"
+    for response in refused:
+        assert response.status_code == 503, response.text
+        error = response.json()["error"]
+        assert error["code"] == "database_busy", error
+        assert "database connections of this process stayed in use" in error["message"]
+        assert response.headers["Retry-After"] == "2"
