@@ -22,36 +22,66 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DATABASE = "corral_bench_audit"
 
-FILL = """
-INSERT INTO audit_auditrecord (
-    id, started_at, finished_at, user_id, username, team_id, team_slug, token_prefix, client_ip,
-    user_agent, surface, operation, model, upstream_model, backend_name, stream, options,
-    request_format, tools, messages, metadata, conversation_id, completion, tool_calls, status,
-    error_code, error_message, finish_reason, prompt_tokens, completion_tokens, latency_ms, ttft_ms,
-    trace_id, span_id, content_hash, chain_hash
-)
-SELECT
-    gen_random_uuid(),
-    now() - (n * interval '2 seconds'),
-    now() - (n * interval '2 seconds') + interval '800 milliseconds',
-    u.id, u.username, t.id, t.slug, 'crl_bench000', '10.1.2.3', 'bench/1.0',
-    (ARRAY['api', 'ollama', 'openai', 'web', 'async'])[1 + n % 5],
-    'chat',
-    (ARRAY['llama3.2', 'qwen3:8b', 'mistral', 'gemma3', 'phi4'])[1 + n % 5],
-    'llama3.2:latest', 'default', n % 2 = 0, '{}'::jsonb, NULL, NULL,
-    jsonb_build_array(jsonb_build_object('role', 'user', 'content',
-        'question ' || n || ' about ' || (ARRAY['invoices', 'kubernetes', 'holidays', 'python', 'contracts'])[1 + n % 5])),
-    '{}'::jsonb, '',
-    'answer ' || n || ' explaining ' || (ARRAY['tax rules', 'pods and nodes', 'leave policy', 'decorators', 'clauses'])[1 + n % 5],
-    NULL,
-    CASE WHEN n % 50 = 0 THEN 'failed' ELSE 'succeeded' END,
-    CASE WHEN n % 50 = 0 THEN 'upstream_error' ELSE '' END, '', 'stop',
-    20 + n % 200, 50 + n % 500, 300 + n % 3000, 40 + n % 400,
-    md5(n::text), substr(md5(n::text), 1, 16), '', ''
-FROM generate_series(1, %(count)s) AS n
-JOIN LATERAL (SELECT id, username FROM auth_user ORDER BY id OFFSET (n % 50) LIMIT 1) u ON true
-JOIN LATERAL (SELECT id, slug FROM accounts_team ORDER BY id OFFSET (n % 5) LIMIT 1) t ON true
-"""
+# What each column of a generated record holds, as SQL over n (1..count), u (a user) and t (a team).
+# Columns not named here are left NULL or given the model's default, so a column added later does not
+# break the fill (one without either is named in the error).
+FILL_VALUES = {
+    "id": "gen_random_uuid()",
+    "started_at": "now() - (n * interval '2 seconds')",
+    "finished_at": "now() - (n * interval '2 seconds') + interval '800 milliseconds'",
+    "user_id": "u.id",
+    "username": "u.username",
+    "team_id": "t.id",
+    "team_slug": "t.slug",
+    "token_prefix": "'crl_bench000'",
+    "client_ip": "'10.1.2.3'",
+    "user_agent": "'bench/1.0'",
+    "surface": "(ARRAY['api', 'ollama', 'openai', 'web', 'async'])[1 + n % 5]",
+    "operation": "'chat'",
+    "model": "(ARRAY['llama3.2', 'qwen3:8b', 'mistral', 'gemma3', 'phi4'])[1 + n % 5]",
+    "upstream_model": "'llama3.2:latest'",
+    "backend_name": "'default'",
+    "stream": "n % 2 = 0",
+    "messages": "jsonb_build_array(jsonb_build_object('role', 'user', 'content', 'question ' || n"
+    " || ' about ' || (ARRAY['invoices', 'kubernetes', 'holidays', 'python', 'contracts'])[1 + n % 5]))",
+    "completion": "'answer ' || n || ' explaining ' || (ARRAY['tax rules', 'pods and nodes', "
+    "'leave policy', 'decorators', 'clauses'])[1 + n % 5]",
+    "status": "CASE WHEN n % 50 = 0 THEN 'failed' ELSE 'succeeded' END",
+    "error_code": "CASE WHEN n % 50 = 0 THEN 'upstream_error' ELSE '' END",
+    "finish_reason": "'stop'",
+    "prompt_tokens": "20 + n % 200",
+    "completion_tokens": "50 + n % 500",
+    "latency_ms": "300 + n % 3000",
+    "ttft_ms": "40 + n % 400",
+    "trace_id": "md5(n::text)",
+    "span_id": "substr(md5(n::text), 1, 16)",
+}
+
+
+def fill_statement(count: int, connection) -> tuple[str, list]:
+    """INSERT ... SELECT of `count` generated audit records, with every NOT NULL column filled."""
+    from audit.models import AuditRecord
+
+    columns, values, params = [], [], []
+    for field in AuditRecord._meta.concrete_fields:
+        if field.column in FILL_VALUES:
+            columns.append(field.column)
+            values.append(FILL_VALUES[field.column].replace("%", "%%"))
+        elif not field.null:
+            if not field.has_default() and not field.empty_strings_allowed:
+                raise SystemExit(f"bench/audit_admin.py: give the fill a value for {field.column}")
+            columns.append(field.column)
+            values.append("%s")
+            params.append(field.get_db_prep_save(field.get_default(), connection))
+    # The SQL is this module's own constants; only the count comes from outside, as an int.
+    sql = f"""
+INSERT INTO audit_auditrecord ({", ".join(columns)})
+SELECT {", ".join(values)}
+FROM generate_series(1, {int(count)}) AS n
+JOIN LATERAL (SELECT id, username FROM auth_user ORDER BY id OFFSET (n %% 50) LIMIT 1) u ON true
+JOIN LATERAL (SELECT id, slug FROM accounts_team ORDER BY id OFFSET (n %% 5) LIMIT 1) t ON true
+"""  # noqa: S608
+    return sql, params
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -66,9 +96,15 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=40, help="timed requests per page")
     parser.add_argument("--reuse", action="store_true", help="keep an already filled database")
+    parser.add_argument("--database", default=DATABASE, help="created afresh unless --reuse")
+    parser.add_argument(
+        "--short", action="store_true", help="2,000 records, 2 requests a page (the test suite)"
+    )
     args = parser.parse_args()
+    if args.short:
+        args.records, args.requests = 2_000, 2
 
-    url = f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
+    url = f"postgres://postgres@127.0.0.1:5432/{args.database}"
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -76,12 +112,14 @@ def main() -> None:
         "SECRET_KEY": "bench",
         "OTEL_SDK_DISABLED": "true",
         "ALLOWED_HOSTS": "testserver,localhost",
+        "CORRAL_ACCESS_LOG_LEVEL": "WARNING",
     }
     if not args.reuse:
         subprocess.run(
-            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", DATABASE], check=True
+            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", args.database],
+            check=True,
         )
-        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", DATABASE], check=True)
+        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", args.database], check=True)
     os.environ.update(env)
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     import django
@@ -103,7 +141,7 @@ def main() -> None:
         User.objects.bulk_create([User(username=f"user{i:02d}") for i in range(50)])
         Team.objects.bulk_create([Team(slug=f"team{i}", name=f"Team {i}") for i in range(5)])
         with connection.cursor() as cursor:
-            cursor.execute(FILL.replace("%(count)s", str(int(args.records))))
+            cursor.execute(*fill_statement(args.records, connection))
             cursor.execute("ANALYZE audit_auditrecord")
         print(f"filled {args.records:,} audit records in {time.monotonic() - started:.0f} s")
     admin, _ = User.objects.get_or_create(

@@ -71,7 +71,12 @@ def main() -> None:
     )
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--short", action="store_true", help="40 calls, 8 at a time (the test suite)"
+    )
     args = parser.parse_args()
+    if args.short:
+        args.calls, args.concurrency = 40, 8
 
     gpus = {name: OllamaDouble(models=[UPSTREAM]).start() for name in ("gpu-a", "gpu-b")}
     tmp = tempfile.mkdtemp(prefix="corral-bench-")

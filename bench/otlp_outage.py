@@ -28,7 +28,10 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=10_000)
     parser.add_argument("--rate", type=float, default=2000.0, help="spans per second while down")
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--short", action="store_true", help="500 spans (the test suite)")
     args = parser.parse_args()
+    if args.short:
+        args.spans, args.timeout = 500, 60.0
 
     tmp = tempfile.mkdtemp(prefix="corral-bench-")
     from tests.support.otlp_receiver import OtlpReceiver

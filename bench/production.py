@@ -9,12 +9,15 @@ streams, from an asyncio client. Reports:
   P1  added latency, one call at a time, non-streaming: p50 and p99, Corral minus direct
   P2  requests per second at concurrency 16 and 64, Corral and direct
   P3  1,000 concurrent streams held to completion: added time to first token p50/p99; peak RSS
+  P4  1,000 streams opened at the same instant (a batch job's burst): how many are served, how many
+      refused and with what; time to first token; peak RSS
   P6  RSS of Corral's processes over a soak (default 10 minutes)
   floor  GET /healthz through the same server: what a request costs before Corral's own work
 
     apt-get install wrk
     .venv/bin/python bench/production.py                  # everything, about 15 minutes
     .venv/bin/python bench/production.py --soak-minutes 1 --only P1,P2
+    .venv/bin/python bench/production.py --short          # every part, small and quick (the suite)
 """
 
 import argparse
@@ -105,8 +108,11 @@ def _wrk(url: str, body: dict | None, connections: int, seconds: int, token: str
     }
 
 
-async def _streams(url: str, body: dict, headers: dict, count: int, ramp: float) -> list[float]:
-    """Open `count` streams over `ramp` seconds, hold each to its end; time to first token each."""
+async def _streams(
+    url: str, body: dict, headers: dict, count: int, ramp: float, refused: list | None = None
+) -> list[float]:
+    """Open `count` streams over `ramp` seconds (0: all at once), hold each to its end; time to
+    first token of each served one. What was refused goes to `refused` (status and error code)."""
     ttft: list[float] = []
     limits = httpx.Limits(max_connections=count + 10, max_keepalive_connections=0)
     async with httpx.AsyncClient(timeout=300, limits=limits) as client:
@@ -115,13 +121,18 @@ async def _streams(url: str, body: dict, headers: dict, count: int, ramp: float)
             await asyncio.sleep(delay)
             started = time.perf_counter()
             async with client.stream("POST", url, json=body, headers=headers) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    code = response.json().get("error", {}) if response.content else {}
+                    code = code.get("code", "") if isinstance(code, dict) else str(code)
+                    if refused is not None:
+                        refused.append((response.status_code, code))
+                    raise RuntimeError(f"stream answered {response.status_code} {code}")
                 first = None
                 async for line in response.aiter_lines():
                     if first is None and line.strip() and not line.startswith("event:"):
                         first = (time.perf_counter() - started) * 1000
                         ttft.append(first)
-                if response.status_code != 200:
-                    raise RuntimeError(f"stream answered {response.status_code}")
 
         results = await asyncio.gather(
             *(one(ramp * i / count) for i in range(count)), return_exceptions=True
@@ -140,13 +151,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--only", default="floor,P1,P2,P3,P6")
+    parser.add_argument("--only", default="floor,P1,P2,P3,P4,P6")
     parser.add_argument("--seconds", type=int, default=15, help="length of each wrk run")
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--soak-minutes", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (WEB_CONCURRENCY)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--ramp", type=float, default=10.0, help="P3: seconds over which streams open"
+    )
+    parser.add_argument(
+        "--stream-seconds", type=float, default=20.0, help="P3, P4: how long each stream lasts"
+    )
+    parser.add_argument(
+        "--short",
+        action="store_true",
+        help="every part, small: 2 s wrk runs, 60 streams of 1 s, a 12 s soak (the test suite)",
+    )
     args = parser.parse_args()
+    if args.short:
+        args.seconds, args.streams, args.soak_minutes = 2, 60, 0.2
+        args.ramp, args.stream_seconds = 1.0, 1.0
     only = set(args.only.split(","))
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
@@ -236,8 +261,9 @@ def main() -> None:
         }
         corral_body = {**direct_body, "model": "llama3.2"}
         direct_url, corral_url = f"{ollama}/api/chat", f"{corral}/api/v1/chat"
-        _wrk(corral_url, corral_body, 4, 5, token)  # warm up: connections, caches, JIT-less paths
-        _wrk(direct_url, direct_body, 4, 3)
+        # warm up: connections, caches, JIT-less paths
+        _wrk(corral_url, corral_body, 4, min(5, args.seconds), token)
+        _wrk(direct_url, direct_body, 4, min(3, args.seconds))
 
         def rss() -> dict:
             return {
@@ -291,19 +317,21 @@ def main() -> None:
                       f"{through['rps']:.0f}/s (p50 {through['p50']:.1f} ms, p99 {through['p99']:.1f} ms, "
                       f"{through['errors']} errors of {through['requests']})\n"
                       f"   CPU ms per call: {', '.join(f'{k} {v}' for k, v in cpu.items())}")  # fmt: skip
-        if "P3" in only:
-            ramp = 10.0
-            # 20 tokens a second apart: every stream is held about 20 s, so all are open at once
-            stream_env = {"chunk_delay": 1.0}
+        streaming = only & {"P3", "P4"}
+        if streaming:
+            # The 20 tokens spread over the stream's length: every stream is held that long, so
+            # all of them are open at once.
             slow = free_port()
             start([PYTHON, "-m", "tests.support.ollama_double", "--port", str(slow), "--model", UPSTREAM,
-                   "--reply", reply, "--chunk-delay", str(stream_env["chunk_delay"])], "ollama-slow.log")  # fmt: skip
+                   "--reply", reply, "--chunk-delay", str(args.stream_seconds / 20)], "ollama-slow.log")  # fmt: skip
             wait_up(f"http://127.0.0.1:{slow}/api/version")
             point_default_backend(f"http://127.0.0.1:{slow}")
-            body = {**direct_body, "stream": True}
-            direct_ttft = asyncio.run(
-                _streams(f"http://127.0.0.1:{slow}/api/chat", body, {}, args.streams, ramp)
-            )
+        slow_url = f"http://127.0.0.1:{slow}/api/chat" if streaming else ""
+        stream_body = {**direct_body, "stream": True}
+        corral_stream = ({**corral_body, "stream": True}, {"Authorization": f"Bearer {token}"})
+
+        def held(ramp: float, refused: list) -> tuple[list[float], dict]:
+            """Corral's streams opened over `ramp` seconds, with the peak RSS while they ran."""
             peak = {"web": 0.0, "celery": 0.0, "all_pss": 0.0}
 
             async def watched() -> list[float]:
@@ -316,14 +344,16 @@ def main() -> None:
 
                 sampler = asyncio.create_task(sample())
                 try:
-                    return await _streams(
-                        corral_url, {**corral_body, "stream": True},
-                        {"Authorization": f"Bearer {token}"}, args.streams, ramp,
-                    )  # fmt: skip
+                    return await _streams(corral_url, *corral_stream, args.streams, ramp, refused)
                 finally:
                     sampler.cancel()
 
-            corral_ttft = asyncio.run(watched())
+            return asyncio.run(watched()), peak
+
+        if "P3" in only:
+            ramp = args.ramp
+            direct_ttft = asyncio.run(_streams(slow_url, stream_body, {}, args.streams, ramp))
+            corral_ttft, peak = held(ramp, [])
             figures["P3"] = {
                 "streams": args.streams,
                 "completed_direct": len(direct_ttft),
@@ -335,13 +365,46 @@ def main() -> None:
                 "peak_rss_mb": {k: round(v, 1) for k, v in peak.items()},
             }
             p3 = figures["P3"]
-            print(f"P3 {args.streams} streams ({ramp:.0f} s ramp, ~20 s each): TTFT direct p50 "
+            print(f"P3 {args.streams} streams ({ramp:g} s ramp, ~{args.stream_seconds:g} s each): TTFT direct p50 "
                   f"{p3['direct_ttft_p50']} ms p99 {p3['direct_ttft_p99']} ms; Corral p50 "
                   f"{p3['corral_ttft_p50']} ms p99 {p3['corral_ttft_p99']} ms; added p50 "
                   f"{p3['corral_ttft_p50'] - p3['direct_ttft_p50']:.1f} ms, p99 "
                   f"{p3['corral_ttft_p99'] - p3['direct_ttft_p99']:.1f} ms; peak RSS web "
                   f"{peak['web']:.0f} MB, celery {peak['celery']:.0f} MB, all together "
                   f"{peak['web'] + peak['celery']:.0f} MB (PSS {peak['all_pss']:.0f} MB)")  # fmt: skip
+        if "P4" in only:
+            direct_refused: list = []
+            direct_ttft = asyncio.run(
+                _streams(slow_url, stream_body, {}, args.streams, 0.0, direct_refused)
+            )
+            refused: list = []
+            corral_ttft, peak = held(0.0, refused)
+            reasons: dict[str, int] = {}
+            for status, code in refused:
+                reasons[f"{status} {code}"] = reasons.get(f"{status} {code}", 0) + 1
+            figures["P4"] = {
+                "streams": args.streams,
+                "served_direct": len(direct_ttft),
+                "served_corral": len(corral_ttft),
+                "refused_corral": reasons,
+                "corral_ttft_p50": round(_pct(corral_ttft, 50), 2)
+                if len(corral_ttft) > 1
+                else None,
+                "corral_ttft_p99": round(_pct(corral_ttft, 99), 2)
+                if len(corral_ttft) > 1
+                else None,
+                "direct_ttft_p99": round(_pct(direct_ttft, 99), 2)
+                if len(direct_ttft) > 1
+                else None,
+                "peak_rss_mb": {k: round(v, 1) for k, v in peak.items()},
+            }
+            p4 = figures["P4"]
+            print(f"P4 {args.streams} streams opened at once: direct served {p4['served_direct']} "
+                  f"(TTFT p99 {p4['direct_ttft_p99']} ms); Corral served {p4['served_corral']}, "
+                  f"refused {sum(reasons.values())} {reasons or ''} (TTFT p50 {p4['corral_ttft_p50']} ms, "
+                  f"p99 {p4['corral_ttft_p99']} ms); peak RSS web {peak['web']:.0f} MB, celery "
+                  f"{peak['celery']:.0f} MB (PSS of all {peak['all_pss']:.0f} MB)")  # fmt: skip
+        if streaming:
             point_default_backend(ollama)
         if "P6" in only:
             seconds = int(args.soak_minutes * 60)
@@ -351,11 +414,14 @@ def main() -> None:
             )  # fmt: skip
             samples: list[tuple[float, float]] = []
             started = time.monotonic()
+            every = min(10.0, seconds / 3)
             while load.poll() is None:
                 samples.append((time.monotonic() - started, rss()["web"]))
-                time.sleep(10)
+                time.sleep(every)
             out = load.stdout.read()
-            after_warmup = [mb for at, mb in samples if at >= 60] or [samples[-1][1]]
+            after_warmup = [mb for at, mb in samples if at >= min(60, seconds / 3)] or [
+                samples[-1][1]
+            ]
             first, last = after_warmup[0], after_warmup[-1]
             figures["P6"] = {
                 "minutes": args.soak_minutes,

@@ -75,7 +75,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=32, help="for gthread")
     parser.add_argument("--wait", type=float, default=30.0, help="seconds to wait for first tokens")
+    parser.add_argument("--short", action="store_true", help="50 streams (the test suite)")
     args = parser.parse_args()
+    if args.short:
+        args.streams = 50
 
     double = OllamaDouble(models=[MODEL]).start()
     double.reply = "first second"

@@ -143,6 +143,7 @@ SLOW_SUITES = (
     "tests/clients/",
     "tests/web_ui/",
     "tests/test_attacks_e2e.py",
+    "tests/test_benches.py",
     "tests/test_burst.py",
     "tests/test_completions.py",
     "tests/test_faults.py",
