@@ -27,124 +27,19 @@ import os
 import platform
 import re
 import shutil
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.support import (  # noqa: E402
-    CpuBudget,
-    manage,
-    pids_named,
-    rss_mb,
-    tree,
-    wait_up,
-)
+from bench.load import pct, streams, wrk, wrk_script  # noqa: E402
+from bench.stack import UPSTREAM, Stack, production_stack  # noqa: E402
+from bench.support import CpuBudget  # noqa: E402
 from tests.support.processes import free_port  # noqa: E402
 
-PYTHON = sys.executable
-UPSTREAM = "llama3.2:latest"
 QUESTION = "Why is the sky blue?"
-
-WRK_SCRIPT = """
-wrk.method = "POST"
-wrk.body = [[%s]]
-wrk.headers["Content-Type"] = "application/json"
-%s
-"""
-
-
-def _wrk_script(body: dict | None, token: str = "") -> str:
-    """A wrk script file: a POST of the JSON body (with the token), or a plain GET without one."""
-    auth = f'wrk.headers["Authorization"] = "Bearer {token}"' if token else ""
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(WRK_SCRIPT % (json.dumps(body), auth) if body is not None else "")
-    return script.name
-
-
-def _wrk(url: str, body: dict | None, connections: int, seconds: int, token: str = "") -> dict:
-    """wrk against the URL: a POST of the JSON body, or a plain GET without one."""
-    script = _wrk_script(body, token)
-    threads = min(2, connections)
-    out = subprocess.run(
-        [
-            "wrk",
-            f"-t{threads}",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--latency",
-            "-s",
-            script,
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    os.unlink(script)
-
-    def ms(text: str) -> float:
-        value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
-        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-    percentiles = {
-        int(p): ms(v) for p, v in re.findall(r"^\s+(\d+)%\s+(\S+)\s*$", out, re.MULTILINE)
-    }
-    if 99 not in percentiles:
-        raise SystemExit(f"wrk said:\n{out}")
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "p50": percentiles[50],
-        "p99": percentiles[99],
-        "errors": int(errors.group(1)) if errors else 0,
-        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
-    }
-
-
-async def _streams(
-    url: str, body: dict, headers: dict, count: int, ramp: float, refused: list | None = None
-) -> list[float]:
-    """Open `count` streams over `ramp` seconds (0: all at once), hold each to its end; time to
-    first token of each served one. What was refused goes to `refused` (status and error code)."""
-    ttft: list[float] = []
-    limits = httpx.Limits(max_connections=count + 10, max_keepalive_connections=0)
-    async with httpx.AsyncClient(timeout=300, limits=limits) as client:
-
-        async def one(delay: float) -> None:
-            await asyncio.sleep(delay)
-            started = time.perf_counter()
-            async with client.stream("POST", url, json=body, headers=headers) as response:
-                if response.status_code != 200:
-                    await response.aread()
-                    code = response.json().get("error", {}) if response.content else {}
-                    code = code.get("code", "") if isinstance(code, dict) else str(code)
-                    if refused is not None:
-                        refused.append((response.status_code, code))
-                    raise RuntimeError(f"stream answered {response.status_code} {code}")
-                first = None
-                async for line in response.aiter_lines():
-                    if first is None and line.strip() and not line.startswith("event:"):
-                        first = (time.perf_counter() - started) * 1000
-                        ttft.append(first)
-
-        results = await asyncio.gather(
-            *(one(ramp * i / count) for i in range(count)), return_exceptions=True
-        )
-    failed = [r for r in results if isinstance(r, BaseException)]
-    if failed:
-        print(f"  {len(failed)} streams failed: {failed[0]!r}")
-    return ttft
-
-
-def _pct(values: list[float], q: int) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
 def main() -> None:
@@ -176,279 +71,172 @@ def main() -> None:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
 
-    tmp = Path(tempfile.mkdtemp(prefix="corral-prod-bench-"))
-    database = os.environ.get(
-        "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/corral_bench"
-    )
-    if database.startswith("postgres"):
-        name = database.rsplit("/", 1)[1]
-        subprocess.run(
-            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "--force", name],
-            check=True,
-        )
-        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], check=True)
-    ollama_port, otlp_port, corral_port = free_port(), free_port(), free_port()
-    ollama, corral = f"http://127.0.0.1:{ollama_port}", f"http://127.0.0.1:{corral_port}"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "CORRAL_ENV_FILE": "",
-        "DEBUG": "false",
-        "SECRET_KEY": "bench-" + "x" * 50,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "DATABASE_URL": database,
-        "REDIS_URL": "redis://127.0.0.1:6379/13",
-        "OLLAMA_HOST": ollama,
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp_port}",
-        "OTEL_SERVICE_NAME": "corral-bench",
-        "WEB_CONCURRENCY": str(args.workers),
-        "CORRAL_BIND": f"127.0.0.1:{corral_port}",
-        # limits are checked on every call (atomic Redis), set high enough never to refuse
-        "CORRAL_USER_REQUESTS_PER_MINUTE": "100000000",
-        "CORRAL_USER_TOKENS_PER_DAY": "100000000000",
-    }
-    procs: list[subprocess.Popen] = []
-
-    def start(command: list[str], log: str, extra: dict | None = None) -> subprocess.Popen:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env={**env, **(extra or {})}, stdout=(tmp / log).open("w"),
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        procs.append(process)
-        return process
-
-    def point_default_backend(url: str) -> None:
-        manage(
-            env, "shell", "-c",
-            f"from gateway.models import Backend; Backend.objects.filter(name='default')"
-            f".update(base_url='{url}', follows_ollama_host=False)",
-        )  # fmt: skip
-        # Corral's processes keep a resolved route for CORRAL_ROUTE_CACHE_SECONDS (5).
-        time.sleep(6)
-
     figures: dict = {"machine": f"{platform.node()}: {os.cpu_count()} cores, {platform.platform()}"}
-    try:
-        reply = " ".join(["token"] * 20)
-        upstream = start([PYTHON, "-m", "tests.support.ollama_double", "--port", str(ollama_port),
-                          "--model", UPSTREAM, "--reply", reply], "ollama.log")  # fmt: skip
-        receiver = start(
-            [PYTHON, "-m", "tests.support.otlp_receiver", "--port", str(otlp_port), "--quiet"],
-            "otlp.log",
-        )
-        wait_up(f"{ollama}/api/version")
-        subprocess.run(["redis-cli", "-n", "13", "flushdb"], check=True, capture_output=True)
-        manage(env, "migrate", "--noinput")
-        manage(env, "collectstatic", "--noinput")
-        manage(env, "sync_models")
-        token = manage(env, "issue_token", "bench", "--create-user", "--team", "bench")
-        web = start([PYTHON, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"], "web.log")
-        celery = start(
-            [PYTHON, "-m", "celery", "-A", "config", "worker", "--pool", "gevent", "--concurrency", "100",
-             "--loglevel", "WARNING"],
-            "celery.log",
-        )  # fmt: skip
-        beat = start(
-            [PYTHON, "-m", "celery", "-A", "config", "beat", "--loglevel", "WARNING",
-             "--schedule", str(tmp / "beat-schedule")],
-            "beat.log",
-        )  # fmt: skip
-        wait_up(f"{corral}/healthz")
-
-        direct_body = {
-            "model": UPSTREAM,
-            "messages": [{"role": "user", "content": QUESTION}],
-            "stream": False,
-        }
-        corral_body = {**direct_body, "model": "llama3.2"}
-        direct_url, corral_url = f"{ollama}/api/chat", f"{corral}/api/v1/chat"
-        # warm up: connections, caches, JIT-less paths
-        _wrk(corral_url, corral_body, 4, min(5, args.seconds), token)
-        _wrk(direct_url, direct_body, 4, min(3, args.seconds))
-
-        def rss() -> dict:
-            return {
-                "web": rss_mb(tree(web.pid)),
-                "celery": rss_mb(tree(celery.pid) + tree(beat.pid)),
-                "all_pss": rss_mb(tree(web.pid) + tree(celery.pid) + tree(beat.pid), "Pss"),
-            }
-
-        stack = {
-            "Corral web": lambda: tree(web.pid),
-            "Celery worker + beat": lambda: tree(celery.pid) + tree(beat.pid),
-            "PostgreSQL": lambda: pids_named("postgres"),
-            "Redis": lambda: pids_named("redis-server"),
-            "Ollama double": lambda: tree(upstream.pid),
-            "OTLP receiver": lambda: tree(receiver.pid),
-        }
-        figures["rss_idle_mb"] = rss()
-        if "P1" in only:
-            direct = _wrk(direct_url, direct_body, 1, args.seconds)
-            through = _wrk(corral_url, corral_body, 1, args.seconds, token)
-            figures["P1"] = {
-                "direct": direct,
-                "corral": through,
-                "added_p50_ms": round(through["p50"] - direct["p50"], 2),
-                "added_p99_ms": round(through["p99"] - direct["p99"], 2),
-            }
-            print(f"P1 one at a time: direct p50 {direct['p50']:.2f} ms p99 {direct['p99']:.2f} ms; "
-                  f"Corral p50 {through['p50']:.2f} ms p99 {through['p99']:.2f} ms; added p50 "
-                  f"{figures['P1']['added_p50_ms']:.2f} ms, p99 {figures['P1']['added_p99_ms']:.2f} ms")  # fmt: skip
-        if "floor" in only:
-            # The same server, middleware, server span and access line, no database or upstream:
-            # what any request costs here before Corral's own work.
-            alone = _wrk(f"{corral}/healthz", None, 1, args.seconds)
-            busy = _wrk(f"{corral}/healthz", None, 16, args.seconds)
-            figures["floor"] = {"one_at_a_time": alone, "concurrency_16": busy}
-            print(f"floor GET /healthz: one at a time p50 {alone['p50']:.2f} ms p99 {alone['p99']:.2f} ms; "
-                  f"concurrency 16 {busy['rps']:.0f}/s")  # fmt: skip
-        if "P2" in only:
-            figures["P2"] = {}
-            for connections in (16, 64):
-                direct = _wrk(direct_url, direct_body, connections, args.seconds)
-                with CpuBudget(stack) as budget:
-                    through = _wrk(corral_url, corral_body, connections, args.seconds, token)
-                cpu = budget.per_call_ms(through["requests"])
-                figures["P2"][connections] = {
-                    "direct": direct,
-                    "corral": through,
-                    "cpu_ms_per_call": cpu,
-                }
-                print(f"P2 concurrency {connections}: direct {direct['rps']:.0f}/s, Corral "
-                      f"{through['rps']:.0f}/s (p50 {through['p50']:.1f} ms, p99 {through['p99']:.1f} ms, "
-                      f"{through['errors']} errors of {through['requests']})\n"
-                      f"   CPU ms per call: {', '.join(f'{k} {v}' for k, v in cpu.items())}")  # fmt: skip
-        streaming = only & {"P3", "P4"}
-        if streaming:
-            # The 20 tokens spread over the stream's length: every stream is held that long, so
-            # all of them are open at once.
-            slow = free_port()
-            start([PYTHON, "-m", "tests.support.ollama_double", "--port", str(slow), "--model", UPSTREAM,
-                   "--reply", reply, "--chunk-delay", str(args.stream_seconds / 20)], "ollama-slow.log")  # fmt: skip
-            wait_up(f"http://127.0.0.1:{slow}/api/version")
-            point_default_backend(f"http://127.0.0.1:{slow}")
-        slow_url = f"http://127.0.0.1:{slow}/api/chat" if streaming else ""
-        stream_body = {**direct_body, "stream": True}
-        corral_stream = ({**corral_body, "stream": True}, {"Authorization": f"Bearer {token}"})
-
-        def held(ramp: float, refused: list) -> tuple[list[float], dict]:
-            """Corral's streams opened over `ramp` seconds, with the peak RSS while they ran."""
-            peak = {"web": 0.0, "celery": 0.0, "all_pss": 0.0}
-
-            async def watched() -> list[float]:
-                async def sample() -> None:
-                    while True:
-                        now = rss()
-                        for key in peak:
-                            peak[key] = max(peak[key], now[key])
-                        await asyncio.sleep(0.5)
-
-                sampler = asyncio.create_task(sample())
-                try:
-                    return await _streams(corral_url, *corral_stream, args.streams, ramp, refused)
-                finally:
-                    sampler.cancel()
-
-            return asyncio.run(watched()), peak
-
-        if "P3" in only:
-            ramp = args.ramp
-            direct_ttft = asyncio.run(_streams(slow_url, stream_body, {}, args.streams, ramp))
-            corral_ttft, peak = held(ramp, [])
-            figures["P3"] = {
-                "streams": args.streams,
-                "completed_direct": len(direct_ttft),
-                "completed_corral": len(corral_ttft),
-                "direct_ttft_p50": round(_pct(direct_ttft, 50), 2),
-                "direct_ttft_p99": round(_pct(direct_ttft, 99), 2),
-                "corral_ttft_p50": round(_pct(corral_ttft, 50), 2),
-                "corral_ttft_p99": round(_pct(corral_ttft, 99), 2),
-                "peak_rss_mb": {k: round(v, 1) for k, v in peak.items()},
-            }
-            p3 = figures["P3"]
-            print(f"P3 {args.streams} streams ({ramp:g} s ramp, ~{args.stream_seconds:g} s each): TTFT direct p50 "
-                  f"{p3['direct_ttft_p50']} ms p99 {p3['direct_ttft_p99']} ms; Corral p50 "
-                  f"{p3['corral_ttft_p50']} ms p99 {p3['corral_ttft_p99']} ms; added p50 "
-                  f"{p3['corral_ttft_p50'] - p3['direct_ttft_p50']:.1f} ms, p99 "
-                  f"{p3['corral_ttft_p99'] - p3['direct_ttft_p99']:.1f} ms; peak RSS web "
-                  f"{peak['web']:.0f} MB, celery {peak['celery']:.0f} MB, all together "
-                  f"{peak['web'] + peak['celery']:.0f} MB (PSS {peak['all_pss']:.0f} MB)")  # fmt: skip
-        if "P4" in only:
-            direct_refused: list = []
-            direct_ttft = asyncio.run(
-                _streams(slow_url, stream_body, {}, args.streams, 0.0, direct_refused)
-            )
-            refused: list = []
-            corral_ttft, peak = held(0.0, refused)
-            reasons: dict[str, int] = {}
-            for status, code in refused:
-                reasons[f"{status} {code}"] = reasons.get(f"{status} {code}", 0) + 1
-            figures["P4"] = {
-                "streams": args.streams,
-                "served_direct": len(direct_ttft),
-                "served_corral": len(corral_ttft),
-                "refused_corral": reasons,
-                "corral_ttft_p50": round(_pct(corral_ttft, 50), 2)
-                if len(corral_ttft) > 1
-                else None,
-                "corral_ttft_p99": round(_pct(corral_ttft, 99), 2)
-                if len(corral_ttft) > 1
-                else None,
-                "direct_ttft_p99": round(_pct(direct_ttft, 99), 2)
-                if len(direct_ttft) > 1
-                else None,
-                "peak_rss_mb": {k: round(v, 1) for k, v in peak.items()},
-            }
-            p4 = figures["P4"]
-            print(f"P4 {args.streams} streams opened at once: direct served {p4['served_direct']} "
-                  f"(TTFT p99 {p4['direct_ttft_p99']} ms); Corral served {p4['served_corral']}, "
-                  f"refused {sum(reasons.values())} {reasons or ''} (TTFT p50 {p4['corral_ttft_p50']} ms, "
-                  f"p99 {p4['corral_ttft_p99']} ms); peak RSS web {peak['web']:.0f} MB, celery "
-                  f"{peak['celery']:.0f} MB (PSS of all {peak['all_pss']:.0f} MB)")  # fmt: skip
-        if streaming:
-            point_default_backend(ollama)
-        if "P6" in only:
-            seconds = int(args.soak_minutes * 60)
-            load = subprocess.Popen(
-                ["wrk", "-t2", "-c16", f"-d{seconds}s", "-s", _wrk_script(corral_body, token), corral_url],
-                stdout=subprocess.PIPE, text=True,
-            )  # fmt: skip
-            samples: list[tuple[float, float]] = []
-            started = time.monotonic()
-            every = min(10.0, seconds / 3)
-            while load.poll() is None:
-                samples.append((time.monotonic() - started, rss()["web"]))
-                time.sleep(every)
-            out = load.stdout.read()
-            after_warmup = [mb for at, mb in samples if at >= min(60, seconds / 3)] or [
-                samples[-1][1]
-            ]
-            first, last = after_warmup[0], after_warmup[-1]
-            figures["P6"] = {
-                "minutes": args.soak_minutes,
-                "requests": int(re.search(r"(\d+) requests in", out).group(1)),
-                "rss_first_mb": round(first, 1),
-                "rss_last_mb": round(last, 1),
-                "rss_max_mb": round(max(after_warmup), 1),
-                "growth_pct": round((last - first) / first * 100, 1),
-                "samples": [(round(at), round(mb, 1)) for at, mb in samples],
-            }
-            p6 = figures["P6"]
-            print(f"P6 soak {args.soak_minutes:g} min at concurrency 16 ({p6['requests']} calls): web RSS "
-                  f"{p6['rss_first_mb']} MB after the first minute -> {p6['rss_last_mb']} MB at the end "
-                  f"(max {p6['rss_max_mb']}), growth {p6['growth_pct']} %")  # fmt: skip
-        figures["rss_end_mb"] = rss()
-    finally:
-        for process in reversed(procs):
-            if process.poll() is None:
-                process.terminate()
-        for process in procs:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    with production_stack(args.workers) as stack:
+        measure(stack, args, only, figures)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
-    print(f"logs in {tmp}")
+
+
+def measure(stack: Stack, args, only: set[str], figures: dict) -> None:
+    ollama, corral, token, rss = stack.ollama, stack.corral, stack.token, stack.rss
+    direct_body = {
+        "model": UPSTREAM,
+        "messages": [{"role": "user", "content": QUESTION}],
+        "stream": False,
+    }
+    corral_body = {**direct_body, "model": "llama3.2"}
+    direct_url, corral_url = f"{ollama}/api/chat", f"{corral}/api/v1/chat"
+    # warm up: connections, caches, JIT-less paths
+    wrk(corral_url, corral_body, 4, min(5, args.seconds), token)
+    wrk(direct_url, direct_body, 4, min(3, args.seconds))
+
+    figures["rss_idle_mb"] = rss()
+    if "P1" in only:
+        direct = wrk(direct_url, direct_body, 1, args.seconds)
+        through = wrk(corral_url, corral_body, 1, args.seconds, token)
+        figures["P1"] = {
+            "direct": direct,
+            "corral": through,
+            "added_p50_ms": round(through["p50"] - direct["p50"], 2),
+            "added_p99_ms": round(through["p99"] - direct["p99"], 2),
+        }
+        print(f"P1 one at a time: direct p50 {direct['p50']:.2f} ms p99 {direct['p99']:.2f} ms; "
+              f"Corral p50 {through['p50']:.2f} ms p99 {through['p99']:.2f} ms; added p50 "
+              f"{figures['P1']['added_p50_ms']:.2f} ms, p99 {figures['P1']['added_p99_ms']:.2f} ms")  # fmt: skip
+    if "floor" in only:
+        # The same server, middleware, server span and access line, no database or upstream:
+        # what any request costs here before Corral's own work.
+        alone = wrk(f"{corral}/healthz", None, 1, args.seconds)
+        busy = wrk(f"{corral}/healthz", None, 16, args.seconds)
+        figures["floor"] = {"one_at_a_time": alone, "concurrency_16": busy}
+        print(f"floor GET /healthz: one at a time p50 {alone['p50']:.2f} ms p99 {alone['p99']:.2f} ms; "
+              f"concurrency 16 {busy['rps']:.0f}/s")  # fmt: skip
+    if "P2" in only:
+        figures["P2"] = {}
+        for connections in (16, 64):
+            direct = wrk(direct_url, direct_body, connections, args.seconds)
+            with CpuBudget(stack.parts()) as budget:
+                through = wrk(corral_url, corral_body, connections, args.seconds, token)
+            cpu = budget.per_call_ms(through["requests"])
+            figures["P2"][connections] = {
+                "direct": direct,
+                "corral": through,
+                "cpu_ms_per_call": cpu,
+            }
+            print(f"P2 concurrency {connections}: direct {direct['rps']:.0f}/s, Corral "
+                  f"{through['rps']:.0f}/s (p50 {through['p50']:.1f} ms, p99 {through['p99']:.1f} ms, "
+                  f"{through['errors']} errors of {through['requests']})\n"
+                  f"   CPU ms per call: {', '.join(f'{k} {v}' for k, v in cpu.items())}")  # fmt: skip
+    streaming = only & {"P3", "P4"}
+    if streaming:
+        # The 20 tokens spread over the stream's length: every stream is held that long, so
+        # all of them are open at once.
+        slow = stack.double("ollama-slow", free_port(), args.stream_seconds / 20)
+        stack.point_default_backend(slow)
+    slow_url = f"{slow}/api/chat" if streaming else ""
+    stream_body = {**direct_body, "stream": True}
+    corral_stream = ({**corral_body, "stream": True}, {"Authorization": f"Bearer {token}"})
+
+    def held(ramp: float, refused: list) -> tuple[list[float], dict]:
+        """Corral's streams opened over `ramp` seconds, with the peak RSS while they ran."""
+        peak = {"web": 0.0, "celery": 0.0, "all_pss": 0.0}
+
+        async def watched() -> list[float]:
+            async def sample() -> None:
+                while True:
+                    now = rss()
+                    for key in peak:
+                        peak[key] = max(peak[key], now[key])
+                    await asyncio.sleep(0.5)
+
+            sampler = asyncio.create_task(sample())
+            try:
+                return await streams(corral_url, *corral_stream, args.streams, ramp, refused)
+            finally:
+                sampler.cancel()
+
+        return asyncio.run(watched()), peak
+
+    if "P3" in only:
+        ramp = args.ramp
+        direct_ttft = asyncio.run(streams(slow_url, stream_body, {}, args.streams, ramp))
+        corral_ttft, peak = held(ramp, [])
+        figures["P3"] = {
+            "streams": args.streams,
+            "completed_direct": len(direct_ttft),
+            "completed_corral": len(corral_ttft),
+            "direct_ttft_p50": round(pct(direct_ttft, 50), 2),
+            "direct_ttft_p99": round(pct(direct_ttft, 99), 2),
+            "corral_ttft_p50": round(pct(corral_ttft, 50), 2),
+            "corral_ttft_p99": round(pct(corral_ttft, 99), 2),
+            "peak_rss_mb": {k: round(v, 1) for k, v in peak.items()},
+        }
+        p3 = figures["P3"]
+        print(f"P3 {args.streams} streams ({ramp:g} s ramp, ~{args.stream_seconds:g} s each): TTFT direct p50 "
+              f"{p3['direct_ttft_p50']} ms p99 {p3['direct_ttft_p99']} ms; Corral p50 "
+              f"{p3['corral_ttft_p50']} ms p99 {p3['corral_ttft_p99']} ms; added p50 "
+              f"{p3['corral_ttft_p50'] - p3['direct_ttft_p50']:.1f} ms, p99 "
+              f"{p3['corral_ttft_p99'] - p3['direct_ttft_p99']:.1f} ms; peak RSS web "
+              f"{peak['web']:.0f} MB, celery {peak['celery']:.0f} MB, all together "
+              f"{peak['web'] + peak['celery']:.0f} MB (PSS {peak['all_pss']:.0f} MB)")  # fmt: skip
+    if "P4" in only:
+        direct_refused: list = []
+        direct_ttft = asyncio.run(
+            streams(slow_url, stream_body, {}, args.streams, 0.0, direct_refused)
+        )
+        refused: list = []
+        corral_ttft, peak = held(0.0, refused)
+        reasons: dict[str, int] = {}
+        for status, code in refused:
+            reasons[f"{status} {code}"] = reasons.get(f"{status} {code}", 0) + 1
+        figures["P4"] = {
+            "streams": args.streams,
+            "served_direct": len(direct_ttft),
+            "served_corral": len(corral_ttft),
+            "refused_corral": reasons,
+            "corral_ttft_p50": round(pct(corral_ttft, 50), 2) if len(corral_ttft) > 1 else None,
+            "corral_ttft_p99": round(pct(corral_ttft, 99), 2) if len(corral_ttft) > 1 else None,
+            "direct_ttft_p99": round(pct(direct_ttft, 99), 2) if len(direct_ttft) > 1 else None,
+            "peak_rss_mb": {k: round(v, 1) for k, v in peak.items()},
+        }
+        p4 = figures["P4"]
+        print(f"P4 {args.streams} streams opened at once: direct served {p4['served_direct']} "
+              f"(TTFT p99 {p4['direct_ttft_p99']} ms); Corral served {p4['served_corral']}, "
+              f"refused {sum(reasons.values())} {reasons or ''} (TTFT p50 {p4['corral_ttft_p50']} ms, "
+              f"p99 {p4['corral_ttft_p99']} ms); peak RSS web {peak['web']:.0f} MB, celery "
+              f"{peak['celery']:.0f} MB (PSS of all {peak['all_pss']:.0f} MB)")  # fmt: skip
+    if streaming:
+        stack.point_default_backend(ollama)
+    if "P6" in only:
+        seconds = int(args.soak_minutes * 60)
+        load = subprocess.Popen(
+            ["wrk", "-t2", "-c16", f"-d{seconds}s", "-s", wrk_script(corral_body, token), corral_url],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        samples: list[tuple[float, float]] = []
+        started = time.monotonic()
+        every = min(10.0, seconds / 3)
+        while load.poll() is None:
+            samples.append((time.monotonic() - started, rss()["web"]))
+            time.sleep(every)
+        out = load.stdout.read()
+        after_warmup = [mb for at, mb in samples if at >= min(60, seconds / 3)] or [samples[-1][1]]
+        first, last = after_warmup[0], after_warmup[-1]
+        figures["P6"] = {
+            "minutes": args.soak_minutes,
+            "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+            "rss_first_mb": round(first, 1),
+            "rss_last_mb": round(last, 1),
+            "rss_max_mb": round(max(after_warmup), 1),
+            "growth_pct": round((last - first) / first * 100, 1),
+            "samples": [(round(at), round(mb, 1)) for at, mb in samples],
+        }
+        p6 = figures["P6"]
+        print(f"P6 soak {args.soak_minutes:g} min at concurrency 16 ({p6['requests']} calls): web RSS "
+              f"{p6['rss_first_mb']} MB after the first minute -> {p6['rss_last_mb']} MB at the end "
+              f"(max {p6['rss_max_mb']}), growth {p6['growth_pct']} %")  # fmt: skip
+    figures["rss_end_mb"] = rss()
 
 
 if __name__ == "__main__":

@@ -66,3 +66,15 @@ def test_production():
         assert part in out, out
     assert "P4 60 streams opened at once" in out and "Corral served 60, refused 0" in out, out
     assert "P6 soak" in out, out
+
+
+@needs_postgresql
+@pytest.mark.skipif(not shutil.which("wrk"), reason="wrk is needed (.ci/run installs it)")
+def test_versus_litellm():
+    """LiteLLM's proxy, pinned in its own virtualenv (installed once per machine), beside Corral."""
+    out = run_bench(
+        "versus_litellm",
+        BENCH_DATABASE_URL="postgres://postgres@127.0.0.1:5432/corral_bench_short",
+    )
+    assert "Corral /v1 / LiteLLM: calls/s c16" in out, out
+    assert "LiteLLM      served 50/50" in out and "Corral /v1   served 50/50" in out, out

@@ -1,0 +1,146 @@
+"""Corral as production runs it, started on this machine for a bench: PostgreSQL and Redis (the local
+servers; a fresh database), gunicorn with deploy/gunicorn.conf.py and the production settings, a
+Celery worker (gevent pool) and beat, an OTLP receiver, and the Ollama double as the upstream in its
+own process."""
+
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.support import manage, pids_named, rss_mb, tree, wait_up
+from tests.support.processes import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+UPSTREAM = "llama3.2:latest"
+REPLY = " ".join(["token"] * 20)
+
+
+@dataclass
+class Stack:
+    env: dict
+    logs: Path
+    ollama: str
+    corral: str
+    token: str = ""
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def start(
+        self, name: str, command: list[str], extra: dict | None = None, *, env: dict | None = None
+    ) -> subprocess.Popen:
+        """A process of the bench, with Corral's environment (plus `extra`) unless given `env`."""
+        process = subprocess.Popen(
+            command, cwd=ROOT, env={**(self.env if env is None else env), **(extra or {})},
+            stdout=(self.logs / f"{name}.log").open("w"), stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        self.processes[name] = process
+        return process
+
+    def double(self, name: str, port: int, chunk_delay: float = 0.0) -> str:
+        """An Ollama double answering 20 tokens, `chunk_delay` seconds apart."""
+        self.start(name, [PYTHON, "-m", "tests.support.ollama_double", "--port", str(port),
+                          "--model", UPSTREAM, "--reply", REPLY, "--chunk-delay", str(chunk_delay)])  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        wait_up(f"{url}/api/version")
+        return url
+
+    def point_default_backend(self, url: str) -> None:
+        manage(
+            self.env, "shell", "-c",
+            f"from gateway.models import Backend; Backend.objects.filter(name='default')"
+            f".update(base_url='{url}', follows_ollama_host=False)",
+        )  # fmt: skip
+        # Corral's processes keep a resolved route for CORRAL_ROUTE_CACHE_SECONDS (5).
+        time.sleep(6)
+
+    def corral_pids(self) -> dict[str, list[int]]:
+        web = tree(self.processes["web"].pid)
+        celery = tree(self.processes["celery"].pid) + tree(self.processes["beat"].pid)
+        return {"web": web, "celery": celery}
+
+    def rss(self) -> dict:
+        pids = self.corral_pids()
+        return {
+            "web": rss_mb(pids["web"]),
+            "celery": rss_mb(pids["celery"]),
+            "all_pss": rss_mb(pids["web"] + pids["celery"], "Pss"),
+        }
+
+    def parts(self) -> dict:
+        """Every part of the stack, for CpuBudget."""
+        return {
+            "Corral web": lambda: self.corral_pids()["web"],
+            "Celery worker + beat": lambda: self.corral_pids()["celery"],
+            "PostgreSQL": lambda: pids_named("postgres"),
+            "Redis": lambda: pids_named("redis-server"),
+            "Ollama double": lambda: tree(self.processes["ollama"].pid),
+            "OTLP receiver": lambda: tree(self.processes["otlp"].pid),
+        }
+
+
+@contextlib.contextmanager
+def production_stack(workers: int = 2) -> Iterator[Stack]:
+    logs = Path(tempfile.mkdtemp(prefix="corral-bench-"))
+    database = os.environ.get(
+        "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/corral_bench"
+    )
+    if database.startswith("postgres"):
+        name = database.rsplit("/", 1)[1]
+        subprocess.run(
+            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "--force", name],
+            check=True,
+        )
+        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], check=True)
+    ollama_port, otlp_port, corral_port = free_port(), free_port(), free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "CORRAL_ENV_FILE": "",
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-" + "x" * 50,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "DATABASE_URL": database,
+        "REDIS_URL": "redis://127.0.0.1:6379/13",
+        "OLLAMA_HOST": f"http://127.0.0.1:{ollama_port}",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp_port}",
+        "OTEL_SERVICE_NAME": "corral-bench",
+        "WEB_CONCURRENCY": str(workers),
+        "CORRAL_BIND": f"127.0.0.1:{corral_port}",
+        # limits are checked on every call (atomic Redis), set high enough never to refuse
+        "CORRAL_USER_REQUESTS_PER_MINUTE": "100000000",
+        "CORRAL_USER_TOKENS_PER_DAY": "100000000000",
+    }
+    stack = Stack(env, logs, env["OLLAMA_HOST"], f"http://127.0.0.1:{corral_port}")
+    try:
+        stack.double("ollama", ollama_port)
+        stack.start("otlp", [PYTHON, "-m", "tests.support.otlp_receiver", "--port", str(otlp_port), "--quiet"])  # fmt: skip
+        subprocess.run(["redis-cli", "-n", "13", "flushdb"], check=True, capture_output=True)
+        manage(env, "migrate", "--noinput")
+        manage(env, "collectstatic", "--noinput")
+        manage(env, "sync_models")
+        stack.token = manage(env, "issue_token", "bench", "--create-user", "--team", "bench")
+        stack.start("web", [PYTHON, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"])
+        stack.start("celery", [PYTHON, "-m", "celery", "-A", "config", "worker", "--pool", "gevent",
+                               "--concurrency", "100", "--loglevel", "WARNING"])  # fmt: skip
+        stack.start("beat", [PYTHON, "-m", "celery", "-A", "config", "beat", "--loglevel", "WARNING",
+                             "--schedule", str(logs / "beat-schedule")])  # fmt: skip
+        wait_up(f"{stack.corral}/healthz")
+        yield stack
+    finally:
+        processes = list(stack.processes.values())
+        for process in reversed(processes):
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        print(f"logs in {logs}")

@@ -1,0 +1,187 @@
+"""Corral beside LiteLLM's proxy, in one run, against the same upstream with the same request.
+
+    .venv/bin/python bench/versus_litellm.py               # 15 s per wrk run, 1,000 streams at once
+    .venv/bin/python bench/versus_litellm.py --short       # seconds (the test suite runs it)
+
+LiteLLM's proxy is installed, pinned, in a virtualenv of its own (~/.cache/corral/litellm-<version>/,
+kept between checkouts; never in Corral's requirements) and run in its lightest setup: one worker, no database, no auth. Corral runs as
+production does (bench/stack.py: PostgreSQL, Redis limits, audit records, spans, Celery). Both call the
+same Ollama double; the same OpenAI-shaped chat request goes to LiteLLM's /v1/chat/completions,
+Corral's /v1/chat/completions and (in Ollama's shape) straight to the double. Reported: one call at a
+time (p50, and what each adds to the direct call), calls per second at concurrency 16 and 64, then
+N streams opened at the same instant against each (served, refused, time to first token, peak memory
+of all the processes of each), and the ratios.
+"""
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.load import pct, streams, wrk  # noqa: E402
+from bench.stack import UPSTREAM, production_stack  # noqa: E402
+from bench.support import rss_mb, tree, wait_up  # noqa: E402
+from tests.support.processes import free_port  # noqa: E402
+
+LITELLM = "1.80.0"
+QUESTION = [{"role": "user", "content": "Why is the sky blue?"}]
+
+
+def litellm_venv(version: str) -> Path:
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    venv = cache / "corral" / f"litellm-{version}"
+    if not (venv / "bin" / "litellm").exists():
+        print(f"installing litellm[proxy]=={version} into {venv} (once)", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "-q", f"litellm[proxy]=={version}"], check=True
+        )
+    return venv
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--seconds", type=int, default=15, help="length of each wrk run")
+    parser.add_argument("--streams", type=int, default=1000, help="opened at the same instant")
+    parser.add_argument("--stream-seconds", type=float, default=3.0, help="how long each lasts")
+    parser.add_argument("--litellm", default=LITELLM, help="LiteLLM's version")
+    parser.add_argument("--short", action="store_true", help="2 s runs, 50 streams (the suite)")
+    args = parser.parse_args()
+    if args.short:
+        args.seconds, args.streams, args.stream_seconds = 2, 50, 1.0
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    venv = litellm_venv(args.litellm)
+
+    with production_stack() as stack:
+        slow = stack.double("ollama-slow", free_port(), args.stream_seconds / 20)
+        config = stack.logs / "litellm.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "model_list": [
+                        {
+                            "model_name": name,
+                            "litellm_params": {"model": f"ollama_chat/{UPSTREAM}", "api_base": url},
+                        }
+                        for name, url in (("llama3.2", stack.ollama), ("llama3.2-slow", slow))
+                    ]
+                }
+            )
+        )
+        port = free_port()
+        proxy = stack.start(
+            "litellm",
+            [str(venv / "bin" / "litellm"), "--config", str(config), "--port", str(port),
+             "--host", "127.0.0.1", "--num_workers", "1"],
+            # its own environment: with Corral's DATABASE_URL it would want a database of its own
+            env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"),
+                 "LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False"},
+        )  # fmt: skip
+        litellm = f"http://127.0.0.1:{port}"
+        wait_up(f"{litellm}/health/liveliness", timeout=180)
+
+        body = {"model": "llama3.2", "messages": QUESTION, "stream": False}
+        doors = {
+            "direct": (f"{stack.ollama}/api/chat", {**body, "model": UPSTREAM}, ""),
+            "LiteLLM": (f"{litellm}/v1/chat/completions", body, ""),
+            "Corral /v1": (f"{stack.corral}/v1/chat/completions", body, stack.token),
+            "Corral /api/v1/chat": (f"{stack.corral}/api/v1/chat", body, stack.token),
+        }
+        for url, request, token in doors.values():  # warm up
+            wrk(url, request, 4, min(3, args.seconds), token)
+        rows: dict[str, dict] = {}
+        for name, (url, request, token) in doors.items():
+            rows[name] = {
+                "one": wrk(url, request, 1, args.seconds, token),
+                16: wrk(url, request, 16, args.seconds, token),
+                64: wrk(url, request, 64, args.seconds, token),
+            }
+
+        stack.point_default_backend(slow)
+        stream_body = {"messages": QUESTION, "stream": True}
+        burst = {
+            "LiteLLM": (
+                f"{litellm}/v1/chat/completions",
+                {**stream_body, "model": "llama3.2-slow"},
+                {},
+                lambda: tree(proxy.pid),
+            ),
+            "Corral /v1": (
+                f"{stack.corral}/v1/chat/completions",
+                {**stream_body, "model": "llama3.2"},
+                {"Authorization": f"Bearer {stack.token}"},
+                lambda: stack.corral_pids()["web"] + stack.corral_pids()["celery"],
+            ),
+        }
+        bursts = {}
+        for name, (url, request, headers, pids) in burst.items():
+            bursts[name] = asyncio.run(_burst(url, request, headers, args.streams, pids))
+
+    direct = rows["direct"]
+    print(
+        f"\nSide by side, one run, {args.seconds} s per wrk run (LiteLLM {args.litellm}, one worker):"
+    )
+    print(
+        f"{'':24s}{'one at a time p50':>20s}{'added p50':>12s}{'calls/s c16':>14s}{'calls/s c64':>14s}"
+    )
+    for name, row in rows.items():
+        added = "" if name == "direct" else f"{row['one']['p50'] - direct['one']['p50']:.2f} ms"
+        errors = sum(row[k]["errors"] for k in ("one", 16, 64))
+        print(f"{name:24s}{row['one']['p50']:>17.2f} ms{added:>12s}{row[16]['rps']:>14.0f}"
+              f"{row[64]['rps']:>14.0f}" + (f"   ({errors} non-2xx)" if errors else ""))  # fmt: skip
+    litellm_row = rows["LiteLLM"]
+    for name in ("Corral /v1", "Corral /api/v1/chat"):
+        print(f"{name} / LiteLLM: calls/s c16 {rows[name][16]['rps'] / litellm_row[16]['rps']:.2f}x, "
+              f"c64 {rows[name][64]['rps'] / litellm_row[64]['rps']:.2f}x")  # fmt: skip
+    print(f"\n{args.streams} streams opened at the same instant (~{args.stream_seconds:g} s each):")
+    for name, result in bursts.items():
+        print(f"{name:12s} served {result['served']}/{args.streams}, refused {result['refused']} "
+              f"{result['reasons'] or ''}; all done in {result['seconds']:.1f} s; TTFT p50 "
+              f"{result['ttft_p50']} ms p99 {result['ttft_p99']} ms; peak RSS {result['rss']:.0f} MB "
+              f"(PSS {result['pss']:.0f} MB)")  # fmt: skip
+
+
+async def _burst(url: str, body: dict, headers: dict, count: int, pids) -> dict:
+    peak = {"rss": 0.0, "pss": 0.0}
+
+    async def sample() -> None:
+        while True:
+            now = pids()
+            peak["rss"] = max(peak["rss"], rss_mb(now))
+            peak["pss"] = max(peak["pss"], rss_mb(now, "Pss"))
+            await asyncio.sleep(0.5)
+
+    sampler = asyncio.create_task(sample())
+    refused: list = []
+    started = time.monotonic()
+    try:
+        ttft = await streams(url, body, headers, count, 0.0, refused)
+    finally:
+        sampler.cancel()
+    reasons: dict[str, int] = {}
+    for status, code in refused:
+        reasons[f"{status} {code}"] = reasons.get(f"{status} {code}", 0) + 1
+    return {
+        "served": len(ttft),
+        "refused": len(refused),
+        "reasons": reasons,
+        "seconds": time.monotonic() - started,
+        "ttft_p50": round(pct(ttft, 50), 1) if len(ttft) > 1 else None,
+        "ttft_p99": round(pct(ttft, 99), 1) if len(ttft) > 1 else None,
+        **peak,
+    }
+
+
+if __name__ == "__main__":
+    main()
