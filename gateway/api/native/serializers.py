@@ -10,6 +10,7 @@ from gateway.api.fields import (
     KeepAliveField,
     OptionsSerializer,
     RejectUnknownFields,
+    RequestSerializer,
     StrictBooleanField,
     StrictCharField,
     ThinkField,
@@ -18,7 +19,7 @@ from gateway.api.fields import (
 )
 
 
-class MessageSerializer(RejectUnknownFields, serializers.Serializer):
+class MessageSerializer(RejectUnknownFields, RequestSerializer):
     role = serializers.ChoiceField(choices=ROLES)
     content = StrictCharField(allow_blank=True, trim_whitespace=False, required=False, default="")
     images = serializers.ListField(child=Base64Field(), required=False, max_length=16)
@@ -39,7 +40,7 @@ class MetadataField(serializers.DictField):
         return value
 
 
-class ChatInputSerializer(RejectUnknownFields, serializers.Serializer):
+class ChatInputSerializer(RejectUnknownFields, RequestSerializer):
     model = StrictCharField(max_length=200)
     messages = MessageSerializer(
         many=True, allow_empty=False, max_length=settings.CORRAL_MAX_MESSAGES

@@ -14,6 +14,7 @@ from gateway.api.fields import (
     FunctionCallSerializer,
     KeepAliveField,
     OptionsSerializer,
+    RequestSerializer,
     StrictBooleanField,
     StrictCharField,
     StrictIntegerField,
@@ -45,11 +46,11 @@ def validated(serializer_class, data) -> dict:
     return {**serializer.validated_data, "options": _options(data)}
 
 
-class OllamaToolCallSerializer(serializers.Serializer):
+class OllamaToolCallSerializer(RequestSerializer):
     function = FunctionCallSerializer()
 
 
-class OllamaMessageSerializer(serializers.Serializer):
+class OllamaMessageSerializer(RequestSerializer):
     """A message as Ollama reads it; anything else a client adds (LiteLLM's `tool_call_id` and
     `name`, OpenAI-style fields) is ignored, as Ollama ignores it."""
 
@@ -75,7 +76,7 @@ def _options(data: dict) -> dict:
     return dict(serializer.validated_data)
 
 
-class OllamaChatSerializer(serializers.Serializer):
+class OllamaChatSerializer(RequestSerializer):
     model = StrictCharField(max_length=200)
     # Empty: load the model (or, with keep_alive 0, unload it), as Ollama does.
     messages = OllamaMessageSerializer(
@@ -88,7 +89,7 @@ class OllamaChatSerializer(serializers.Serializer):
     think = serializers.JSONField(required=False)
 
 
-class OllamaGenerateSerializer(serializers.Serializer):
+class OllamaGenerateSerializer(RequestSerializer):
     model = StrictCharField(max_length=200)
     prompt = StrictCharField(required=False, default="", allow_blank=True, trim_whitespace=False)
     suffix = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
@@ -102,7 +103,7 @@ class OllamaGenerateSerializer(serializers.Serializer):
     think = serializers.JSONField(required=False)
 
 
-class OllamaEmbedSerializer(serializers.Serializer):
+class OllamaEmbedSerializer(RequestSerializer):
     model = StrictCharField(max_length=200)
     input = EmbeddingInputField()
     truncate = StrictBooleanField(required=False)
@@ -110,7 +111,7 @@ class OllamaEmbedSerializer(serializers.Serializer):
     keep_alive = KeepAliveField(required=False)
 
 
-class OllamaLegacyEmbeddingsSerializer(serializers.Serializer):
+class OllamaLegacyEmbeddingsSerializer(RequestSerializer):
     """`POST /api/embeddings` (before /api/embed): one `prompt`, one `embedding` back."""
 
     model = StrictCharField(max_length=200)

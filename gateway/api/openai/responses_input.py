@@ -11,6 +11,7 @@ from rest_framework import serializers
 from audit.selectors import audit_record_list_for_user
 from common.errors import NotFound
 from gateway.api.fields import (
+    RequestSerializer,
     StrictBooleanField,
     StrictCharField,
     StrictDictField,
@@ -47,11 +48,11 @@ def record_id_of(response_id: str) -> str:
         raise NotFound(f"previous_response_id: no response '{response_id}'") from None
 
 
-class InputImagePart(serializers.Serializer):
+class InputImagePart(RequestSerializer):
     image_url = DataURLImageField(source="image")
 
 
-class RefusalPart(serializers.Serializer):
+class RefusalPart(RequestSerializer):
     refusal = text_field(source="text")
 
 
@@ -68,23 +69,23 @@ def content_field(**kwargs) -> TextOrPartsField:
     return TextOrPartsField(child=TypedObjectField(PARTS), max_length=256, **kwargs)
 
 
-class MessageItem(NullIsAbsent, serializers.Serializer):
+class MessageItem(NullIsAbsent, RequestSerializer):
     role = serializers.ChoiceField(choices=["system", "developer", "user", "assistant"])
     content = content_field()
 
 
-class FunctionCallItem(NullIsAbsent, serializers.Serializer):
+class FunctionCallItem(NullIsAbsent, RequestSerializer):
     call_id = text_field()
     name = StrictCharField(max_length=200)
     arguments = ToolArgumentsField(required=False, default=dict)
 
 
-class FunctionCallOutputItem(NullIsAbsent, serializers.Serializer):
+class FunctionCallOutputItem(NullIsAbsent, RequestSerializer):
     call_id = text_field()
     output = content_field(required=False, default="")
 
 
-class ReasoningItem(serializers.Serializer):
+class ReasoningItem(RequestSerializer):
     """The model's earlier reasoning: accepted, not sent back to Ollama."""
 
 
@@ -124,7 +125,7 @@ def input_messages(items: list[dict]) -> list[dict]:
     return messages
 
 
-class FunctionToolSerializer(NullIsAbsent, serializers.Serializer):
+class FunctionToolSerializer(NullIsAbsent, RequestSerializer):
     type = serializers.ChoiceField(
         choices=["function"],
         error_messages={"invalid_choice": "only function tools are supported, not {input!r}."},
@@ -140,7 +141,7 @@ class FunctionToolSerializer(NullIsAbsent, serializers.Serializer):
         return {"type": "function", "function": function}
 
 
-class FormatSerializer(serializers.Serializer):
+class FormatSerializer(RequestSerializer):
     type = serializers.ChoiceField(choices=["text", "json_object", "json_schema"])
     schema = StrictDictField(required=False)
 
@@ -152,15 +153,15 @@ class FormatSerializer(serializers.Serializer):
         return "json" if attrs["type"] == "json_object" else None
 
 
-class TextSerializer(NullIsAbsent, serializers.Serializer):
+class TextSerializer(NullIsAbsent, RequestSerializer):
     format = FormatSerializer(required=False)
 
 
-class ReasoningSerializer(NullIsAbsent, serializers.Serializer):
+class ReasoningSerializer(NullIsAbsent, RequestSerializer):
     effort = serializers.ChoiceField(choices=REASONING_EFFORTS, required=False)
 
 
-class ResponsesSerializer(NullIsAbsent, serializers.Serializer):
+class ResponsesSerializer(NullIsAbsent, RequestSerializer):
     """`POST /v1/responses`, read as {"request": ChatRequest}. Its context has the request, whose
     user's own audit records hold what `previous_response_id` continues."""
 

@@ -12,6 +12,7 @@ from rest_framework import serializers
 from gateway.api.fields import (
     ROLES,
     EmbeddingInputField,
+    RequestSerializer,
     StrictBooleanField,
     StrictCharField,
     StrictDictField,
@@ -40,11 +41,11 @@ def text_field(**kwargs) -> StrictCharField:
     return StrictCharField(allow_blank=True, trim_whitespace=False, **kwargs)
 
 
-class TextPart(serializers.Serializer):
+class TextPart(RequestSerializer):
     text = text_field()
 
 
-class ImagePart(serializers.Serializer):
+class ImagePart(RequestSerializer):
     image_url = DataURLImageField(source="image")
 
 
@@ -56,17 +57,17 @@ def text_and_images(content) -> tuple[str, list[str]]:
     return "".join(texts), [part["image"] for part in content if "image" in part]
 
 
-class FunctionCallSerializer(NullIsAbsent, serializers.Serializer):
+class FunctionCallSerializer(NullIsAbsent, RequestSerializer):
     name = StrictCharField(max_length=200)
     arguments = ToolArgumentsField(required=False, default=dict)
 
 
-class ToolCallSerializer(NullIsAbsent, serializers.Serializer):
+class ToolCallSerializer(NullIsAbsent, RequestSerializer):
     id = text_field(required=False)
     function = FunctionCallSerializer()
 
 
-class MessageSerializer(NullIsAbsent, serializers.Serializer):
+class MessageSerializer(NullIsAbsent, RequestSerializer):
     role = serializers.ChoiceField(choices=[*ROLES, "developer"])
     content = TextOrPartsField(
         child=TypedObjectField({"text": TextPart, "image_url": ImagePart}),
@@ -111,16 +112,16 @@ class OpenAIToolFunctionSerializer(NullIsAbsent, ToolFunctionSerializer):
     pass
 
 
-class ToolSerializer(NullIsAbsent, serializers.Serializer):
+class ToolSerializer(NullIsAbsent, RequestSerializer):
     type = serializers.ChoiceField(choices=["function"])
     function = OpenAIToolFunctionSerializer()
 
 
-class JSONSchemaSerializer(serializers.Serializer):
+class JSONSchemaSerializer(RequestSerializer):
     schema = StrictDictField()
 
 
-class ResponseFormatSerializer(serializers.Serializer):
+class ResponseFormatSerializer(RequestSerializer):
     """`response_format` as Ollama's format: nothing, "json", or the schema."""
 
     type = serializers.ChoiceField(choices=["text", "json_object", "json_schema"])
@@ -134,11 +135,11 @@ class ResponseFormatSerializer(serializers.Serializer):
         return "json" if attrs["type"] == "json_object" else None
 
 
-class StreamOptionsSerializer(NullIsAbsent, serializers.Serializer):
+class StreamOptionsSerializer(NullIsAbsent, RequestSerializer):
     include_usage = StrictBooleanField(required=False, default=False)
 
 
-class SampledSerializer(NullIsAbsent, serializers.Serializer):
+class SampledSerializer(NullIsAbsent, RequestSerializer):
     """What chat and text completions share: the model, streaming, one choice, and sampling."""
 
     model = StrictCharField(max_length=200)
@@ -247,7 +248,7 @@ class CompletionSerializer(SampledSerializer):
         return {"request": request, "include_usage": self.include_usage(attrs)}
 
 
-class EmbeddingSerializer(NullIsAbsent, serializers.Serializer):
+class EmbeddingSerializer(NullIsAbsent, RequestSerializer):
     """`POST /v1/embeddings`, read as {"request": EmbedRequest, "encoding_format": ...}."""
 
     model = StrictCharField(max_length=200)
