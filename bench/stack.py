@@ -57,8 +57,8 @@ class Stack:
             f"from gateway.models import Backend; Backend.objects.filter(name='default')"
             f".update(base_url='{url}', follows_ollama_host=False)",
         )  # fmt: skip
-        # Corral's processes keep a resolved route for CORRAL_ROUTE_CACHE_SECONDS (5).
-        time.sleep(6)
+        # Corral's processes keep a resolved route for CORRAL_ROUTE_CACHE_SECONDS.
+        time.sleep(float(self.env["CORRAL_ROUTE_CACHE_SECONDS"]) + 1)
 
     def corral_pids(self) -> dict[str, list[int]]:
         web = tree(self.processes["web"].pid)
@@ -86,7 +86,8 @@ class Stack:
 
 
 @contextlib.contextmanager
-def production_stack(workers: int = 2) -> Iterator[Stack]:
+def production_stack(workers: int = 2, route_cache_seconds: float = 5.0) -> Iterator[Stack]:
+    """The stack, as production runs it (a short bench lets routes be re-read sooner)."""
     logs = Path(tempfile.mkdtemp(prefix="corral-bench-"))
     database = os.environ.get(
         "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/corral_bench"
@@ -116,6 +117,7 @@ def production_stack(workers: int = 2) -> Iterator[Stack]:
         # limits are checked on every call (atomic Redis), set high enough never to refuse
         "CORRAL_USER_REQUESTS_PER_MINUTE": "100000000",
         "CORRAL_USER_TOKENS_PER_DAY": "100000000000",
+        "CORRAL_ROUTE_CACHE_SECONDS": str(route_cache_seconds),
     }
     stack = Stack(env, logs, env["OLLAMA_HOST"], f"http://127.0.0.1:{corral_port}")
     try:

@@ -55,15 +55,15 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=1000, help="opened at the same instant")
     parser.add_argument("--stream-seconds", type=float, default=3.0, help="how long each lasts")
     parser.add_argument("--litellm", default=LITELLM, help="LiteLLM's version")
-    parser.add_argument("--short", action="store_true", help="2 s runs, 50 streams (the suite)")
+    parser.add_argument("--short", action="store_true", help="1 s runs, 50 streams (the suite)")
     args = parser.parse_args()
     if args.short:
-        args.seconds, args.streams, args.stream_seconds = 2, 50, 1.0
+        args.seconds, args.streams, args.stream_seconds = 1, 50, 1.0
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
     venv = litellm_venv(args.litellm)
 
-    with production_stack() as stack:
+    with production_stack(route_cache_seconds=0.5 if args.short else 5.0) as stack:
         slow = stack.double("ollama-slow", free_port(), args.stream_seconds / 20)
         config = stack.logs / "litellm.yaml"
         config.write_text(
