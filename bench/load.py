@@ -8,6 +8,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections import Counter
 
 import httpx
 
@@ -100,6 +101,16 @@ async def streams(
     if failed:
         print(f"  {len(failed)} streams failed: {failed[0]!r}")
     return ttft
+
+
+def refusals(refused: list[tuple[int, str]]) -> dict[str, int]:
+    """How many streams were refused with each status and error code."""
+    return dict(Counter(f"{status} {code}" for status, code in refused))
+
+
+def pct_of_some(values: list[float], q: int) -> float | None:
+    """The percentile in ms, rounded, or None when there are too few values to have one."""
+    return round(pct(values, q), 1) if len(values) > 1 else None
 
 
 def pct(values: list[float], q: int) -> float:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.load import pct, streams, wrk, wrk_script  # noqa: E402
+from bench.load import pct, pct_of_some, refusals, streams, wrk, wrk_script  # noqa: E402
 from bench.stack import UPSTREAM, Stack, production_stack  # noqa: E402
 from bench.support import CpuBudget  # noqa: E402
 from tests.support.processes import free_port  # noqa: E402
@@ -187,17 +187,15 @@ def measure(stack: Stack, args, only: set[str], figures: dict) -> None:
         )
         refused: list = []
         corral_ttft, peak = held(0.0, refused)
-        reasons: dict[str, int] = {}
-        for status, code in refused:
-            reasons[f"{status} {code}"] = reasons.get(f"{status} {code}", 0) + 1
+        reasons = refusals(refused)
         figures["P4"] = {
             "streams": args.streams,
             "served_direct": len(direct_ttft),
             "served_corral": len(corral_ttft),
             "refused_corral": reasons,
-            "corral_ttft_p50": round(pct(corral_ttft, 50), 2) if len(corral_ttft) > 1 else None,
-            "corral_ttft_p99": round(pct(corral_ttft, 99), 2) if len(corral_ttft) > 1 else None,
-            "direct_ttft_p99": round(pct(direct_ttft, 99), 2) if len(direct_ttft) > 1 else None,
+            "corral_ttft_p50": pct_of_some(corral_ttft, 50),
+            "corral_ttft_p99": pct_of_some(corral_ttft, 99),
+            "direct_ttft_p99": pct_of_some(direct_ttft, 99),
             "peak_rss_mb": {k: round(v, 1) for k, v in peak.items()},
         }
         p4 = figures["P4"]

@@ -26,7 +26,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.load import pct, streams, wrk  # noqa: E402
+from bench.load import pct_of_some, refusals, streams, wrk  # noqa: E402
 from bench.stack import UPSTREAM, production_stack  # noqa: E402
 from bench.support import rss_mb, tree, wait_up  # noqa: E402
 from tests.support.processes import free_port  # noqa: E402
@@ -169,16 +169,13 @@ async def _burst(url: str, body: dict, headers: dict, count: int, pids) -> dict:
         ttft = await streams(url, body, headers, count, 0.0, refused)
     finally:
         sampler.cancel()
-    reasons: dict[str, int] = {}
-    for status, code in refused:
-        reasons[f"{status} {code}"] = reasons.get(f"{status} {code}", 0) + 1
     return {
         "served": len(ttft),
         "refused": len(refused),
-        "reasons": reasons,
+        "reasons": refusals(refused),
         "seconds": time.monotonic() - started,
-        "ttft_p50": round(pct(ttft, 50), 1) if len(ttft) > 1 else None,
-        "ttft_p99": round(pct(ttft, 99), 1) if len(ttft) > 1 else None,
+        "ttft_p50": pct_of_some(ttft, 50),
+        "ttft_p99": pct_of_some(ttft, 99),
         **peak,
     }
 
