@@ -5,6 +5,20 @@ VENV="$ROOT/.venv"
 PY="${PYTHON:-python3}"
 
 ensure_venv() {
+    # bin/stand-in and bin/run started together on a fresh clone both get here: one builds the
+    # virtualenv, the other waits for it instead of running a second pip into the same directory.
+    mkdir -p "$ROOT/var"
+    if command -v flock >/dev/null; then
+        exec 9>"$ROOT/var/venv.lock"
+        flock 9
+    fi
+    _venv_up_to_date "$1"
+    if command -v flock >/dev/null; then
+        exec 9>&-
+    fi
+}
+
+_venv_up_to_date() {
     local requirements="$1" stamp
     # the file asked for and every requirements file, since one may include another
     stamp="$requirements $(cat "$ROOT"/requirements*.txt | sha256sum | cut -d' ' -f1)"
