@@ -40,13 +40,8 @@ def _burst(base: str, token: str) -> list[httpx.Response]:
 
 
 def _web(tmp_path, otlp_receiver, **extra):
-    env = processes.corral_env(
-        otlp_receiver.endpoint,
-        DATABASE_POOL_MIN="1",
-        DATABASE_POOL_MAX="1",
-        DATABASE_POOL_TIMEOUT="0.2",
-        **extra,
-    )
+    pool = {"DATABASE_POOL_MIN": "1", "DATABASE_POOL_MAX": "1", "DATABASE_POOL_TIMEOUT": "0.2"}
+    env = processes.corral_env(otlp_receiver.endpoint, **{**pool, **extra})
     return processes.web(env, tmp_path)
 
 
@@ -65,7 +60,11 @@ def test_a_queue_that_does_not_drain_in_time_says_busy_not_unavailable(
     otlp_receiver, route, token, tmp_path, ollama
 ):
     ollama.chunk_delay = 0.002
-    with _web(tmp_path, otlp_receiver, DATABASE_POOL_QUEUE_TIMEOUT="0.05") as base:
+    # A caller that waited 50 ms for the one connection and 50 ms more in line is told it is busy:
+    # in a burst of two hundred on one connection some always wait that long.
+    with _web(
+        tmp_path, otlp_receiver, DATABASE_POOL_TIMEOUT="0.05", DATABASE_POOL_QUEUE_TIMEOUT="0.05"
+    ) as base:
         answers = _burst(base, token)
     refused = [r for r in answers if r.status_code != 200]
     assert refused, "every call got a connection within 50 ms: the burst did not queue"
