@@ -66,13 +66,20 @@ class TeamScopedMixin:
         opts = self.opts
         return request.user.has_perm(f"{opts.app_label}.{action}_{opts.model_name}")
 
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
+    def readable_scope(self, request) -> set[int] | None:
+        """The teams whose objects this person may read; None: every object (a model permission)."""
         if self.holds_model_permission(request, "view") or self.holds_model_permission(
             request, "change"
         ):
+            return None
+        return self.readable_teams(request)
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        teams = self.readable_scope(request)
+        if teams is None:
             return queryset
-        return queryset.filter(**{f"{self._lookup()}__in": self.readable_teams(request)})
+        return queryset.filter(**{f"{self._lookup()}__in": teams})
 
     def writable(self, request, queryset):
         """What of `queryset` this person may change: an action never reaches further."""

@@ -23,12 +23,13 @@ from audit.admin_filters import (
 )
 from audit.chain import audit_chain_state
 from audit.checkpoints import checkpoint_is_genuine
-from audit.dashboard import bar_chart, dashboard
+from audit.dashboard import bar_chart
 from audit.export import EXPORTERS
 from audit.models import AdminAction, AuditCheckpoint, AuditRecord, ChainVerification
 from audit.selectors import audit_record_search, last_message_excerpt
 from audit.services import chain_verification_request
 from audit.tasks import verify_chain
+from audit.usage import usage_dashboard
 
 
 def _message_extras(message: dict) -> str:
@@ -316,7 +317,7 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, TeamScopedMixin, admin.ModelAdmin):
             raise PermissionDenied
         days = int(request.GET.get("days", "14")) if request.GET.get("days", "14").isdigit() else 14
         days = min(max(days, 1), 90)
-        figures = dashboard(self.get_queryset(request), days)
+        figures = usage_dashboard(days=days, teams=self.readable_scope(request))
         tables = [
             (title, [{**row, "label": row[field]} for row in figures[key]], field)
             for title, key, field in (

@@ -15,7 +15,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.checkpoints import anchors, checkpoint_write, purges
+from audit.locks import hold_sealing_lock
 from audit.models import AuditCheckpoint, AuditRecord
+from audit.rollups import ROLLED_FIELDS, fold, rollups_add
 
 GENESIS = "0" * 64
 CONTENT_FIELDS = (
@@ -105,18 +107,13 @@ def _head() -> tuple[int, str]:
 
 
 def audit_chain_seal(*, batch: int = 1000) -> int:
-    """Seal finalized records into the chain in the order they finished; returns how many.
+    """Seal finalized records into the chain in the order they finished, and count them into the
+    usage rollups; returns how many.
 
-    One sealer at a time: the head row is locked (and on an empty chain the unique sequence number
-    refuses a second sealer's first link)."""
+    One sealer at a time (audit.locks); the unique sequence number would refuse a second anyway."""
     with transaction.atomic():
-        head = (
-            AuditRecord.objects.select_for_update()
-            .filter(chain_seq__isnull=False)
-            .order_by("-chain_seq")
-            .first()
-        )
-        seq, previous = (head.chain_seq, head.chain_hash) if head else (0, GENESIS)
+        hold_sealing_lock()
+        seq, previous = _head()
         pending = list(
             AuditRecord.objects.filter(chain_seq__isnull=True)
             .exclude(status=AuditRecord.Status.RUNNING)
@@ -128,6 +125,8 @@ def audit_chain_seal(*, batch: int = 1000) -> int:
             record.chain_seq = seq
             record.chain_hash = previous = link_hash(previous, seq, record, record.content_hash)
         AuditRecord.objects.bulk_update(pending, ["content_hash", "chain_seq", "chain_hash"])
+        # counted into the usage rollups in the same transaction: once, exactly when sealed
+        rollups_add(fold(tuple(getattr(r, name) for name in ROLLED_FIELDS) for r in pending))
         if pending:
             checkpoint_write(kind=AuditCheckpoint.Kind.SEAL, seq=seq, head_hash=previous)
     return len(pending)

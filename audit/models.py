@@ -266,3 +266,73 @@ class ChainVerification(models.Model):
 
     def __str__(self) -> str:
         return f"chain verification {self.pk} ({self.state})"
+
+
+class UsageRollup(models.Model):
+    """Calls and tokens per day, person, team and model: what the usage dashboard and the usage
+    views read instead of the records. Kept by the sealer (audit.rollups), in the transaction that
+    seals the records it counts, so each finalized record is counted once; derived, so it may be
+    rebuilt from the records (`manage.py audit_rollups --rebuild`)."""
+
+    day = models.DateField()
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    username = models.CharField(max_length=150)
+    team = models.ForeignKey(
+        "accounts.Team", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    team_slug = models.CharField(max_length=64, blank=True)
+    model = models.CharField(max_length=200, help_text="with Ollama's implied ':latest' folded in")
+    calls = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    prompt_tokens = models.BigIntegerField(default=0)
+    completion_tokens = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "user", "username", "team", "team_slug", "model"],
+                name="usagerollup_key",
+                condition=models.Q(team__isnull=False),
+            ),
+            models.UniqueConstraint(
+                fields=["day", "user", "username", "model"],
+                name="usagerollup_key_no_team",
+                condition=models.Q(team__isnull=True),
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["day", "team"], name="usagerollup_day_team"),
+            models.Index(fields=["user", "day"], name="usagerollup_user_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.username} {self.model}: {self.calls} calls"
+
+
+class LatencyRollup(models.Model):
+    """The latency and time-to-first-token histograms of a day's calls per team (the dashboard's
+    percentiles): {bucket: count}, bucket as audit.rollups.bucket() gives it."""
+
+    day = models.DateField()
+    team = models.ForeignKey(
+        "accounts.Team", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    latency = models.JSONField(default=dict)
+    ttft = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "team"],
+                name="latencyrollup_key",
+                condition=models.Q(team__isnull=False),
+            ),
+            models.UniqueConstraint(
+                fields=["day"],
+                name="latencyrollup_key_no_team",
+                condition=models.Q(team__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} team {self.team_id}: latency histogram"

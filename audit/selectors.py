@@ -1,9 +1,8 @@
 import uuid
 
 from django.db import connection
-from django.db.models import BooleanField, Case, CharField, Count, F, Q, QuerySet, Sum, When
+from django.db.models import BooleanField, CharField, Q, QuerySet
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Left, Length, TruncDate
 
 from accounts.selectors import team_ids_audited_by, user_is_global_auditor
 from audit.models import AuditRecord
@@ -32,16 +31,6 @@ def audit_record_get_for_user(*, user, record_id: str) -> AuditRecord:
     return record
 
 
-def model_name_folded():
-    """The model's name with Ollama's implied tag folded in: `llama3.2` and `llama3.2:latest`
-    are one model, and usage counts them as one."""
-    return Case(
-        When(model__endswith=":latest", then=Left("model", Length("model") - len(":latest"))),
-        default=F("model"),
-        output_field=CharField(),
-    )
-
-
 def last_message_excerpt(length: int = 200) -> RawSQL:
     """The start of a record's last message (what was just asked), read in the database so a
     list of records does not load whole conversations."""
@@ -50,22 +39,6 @@ def last_message_excerpt(length: int = 200) -> RawSQL:
     else:
         sql = "substr(json_extract(messages, '$[#-1].content'), 1, %s)"
     return RawSQL(sql, [length], output_field=CharField())  # noqa: S611 (fixed SQL)
-
-
-def audit_usage_by_day_and_model(*, user, since) -> list[dict]:
-    """The user's calls and tokens per day and model, newest day first."""
-    rows = (
-        AuditRecord.objects.filter(user=user, started_at__gte=since)
-        .annotate(day=TruncDate("started_at"), model_name=model_name_folded())
-        .values("day", "model_name")
-        .annotate(
-            calls=Count("id"),
-            prompt_tokens=Sum("prompt_tokens"),
-            completion_tokens=Sum("completion_tokens"),
-        )
-        .order_by("-day", "model_name")
-    )
-    return [{**row, "model": row.pop("model_name")} for row in rows]
 
 
 def audit_record_filter(

@@ -203,3 +203,21 @@ def test_check_deploy_is_clean_with_https_production_settings(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_the_proxy_is_the_door_to_every_web_container():
+    """`docker compose up --scale web=N`: no web container takes a host port (two could not); nginx
+    publishes CORRAL_PORT and finds every `web` through Docker's DNS; Corral believes one proxy."""
+    proxy, web = SERVICES["proxy"], SERVICES["web"]
+    assert "ports" not in web
+    published = proxy["ports"][0].rsplit(":", 1)[1]
+    default = (ROOT / "deploy/nginx/default.conf").read_text()
+    assert f"listen {published};" in default
+    bind_port = re.search(
+        r'"CORRAL_BIND", "[\d.]+:(\d+)"', (ROOT / "deploy/gunicorn.conf.py").read_text()
+    )
+    assert f"server web:{bind_port.group(1)} resolve" in default
+    included = re.search(r"include (\S+);", default).group(1)
+    assert any(mount.split(":")[1] == included for mount in proxy["volumes"])
+    assert web["environment"]["CORRAL_TRUSTED_PROXIES"].startswith("${CORRAL_TRUSTED_PROXIES:-1")
+    assert "beat" in SERVICES and "deploy" not in SERVICES["beat"]  # never scaled: one beat

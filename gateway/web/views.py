@@ -1,7 +1,7 @@
 """Server-rendered pages for people: models, API tokens, usage (the chat comes on top of these)."""
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.contrib import messages
@@ -9,7 +9,6 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
-from django.utils import timezone
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -17,7 +16,8 @@ from accounts.limits import limits_remaining, resets_at, scopes_for
 from accounts.models import Team
 from accounts.selectors import token_get_for_user, token_list_for_user, user_may_enter_admin
 from accounts.services import token_issue, token_revoke
-from audit.selectors import audit_record_get_for_user, audit_usage_by_day_and_model
+from audit.selectors import audit_record_get_for_user
+from audit.usage import usage_by_day_and_model
 from common.errors import GatewayError
 from gateway.conversations.markdown import render_markdown
 from gateway.selectors import route_list_for_team
@@ -170,11 +170,7 @@ def _limit_rows(state) -> list[dict]:
 
 @login_required
 def usage(request):
-    since = timezone.now() - timedelta(days=USAGE_DAYS)
-    rows = [
-        {**row, "total_tokens": (row["prompt_tokens"] or 0) + (row["completion_tokens"] or 0)}
-        for row in audit_usage_by_day_and_model(user=request.user, since=since)
-    ]
+    rows = usage_by_day_and_model(user=request.user, days=USAGE_DAYS)
     scopes = {}
     for team in Team.objects.filter(memberships__user=request.user).order_by("slug"):
         for scope in scopes_for(user=request.user, token=None, team=team):

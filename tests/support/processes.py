@@ -68,15 +68,15 @@ def running(command: list[str], env: dict, log_path: Path):
 
 
 @contextlib.contextmanager
-def web(env: dict, log_dir: Path):
+def web(env: dict, log_dir: Path, name: str = "gunicorn"):
     """gunicorn with the production config; yields the base URL once /healthz answers."""
-    with web_process(env, log_dir) as (base, _):
+    with web_process(env, log_dir, name) as (base, _):
         yield base
 
 
 @contextlib.contextmanager
-def web_process(env: dict, log_dir: Path):
-    """As web(), yielding the base URL and the gunicorn master process."""
+def web_process(env: dict, log_dir: Path, name: str = "gunicorn"):
+    """As web(), yielding the base URL and the gunicorn master process (its log: `name`.log)."""
     port = free_port()
     env = {
         **env,
@@ -86,8 +86,9 @@ def web_process(env: dict, log_dir: Path):
     }
     base = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"]
-    with running(command, env, log_dir / "gunicorn.log") as process:
-        assert wait_until_healthy(base), (log_dir / "gunicorn.log").read_text()
+    log = log_dir / f"{name}.log"
+    with running(command, env, log) as process:
+        assert wait_until_healthy(base), log.read_text()
         yield base, process
 
 

@@ -1,13 +1,10 @@
-from datetime import timedelta
-
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.limits import limits_remaining, scopes_for
-from audit.selectors import audit_usage_by_day_and_model
+from audit.usage import usage_by_day_and_model
 from common.errors import InvalidRequest
 from gateway.api.base import RateLimitHeadersMixin
 
@@ -45,7 +42,7 @@ class UsageView(RateLimitHeadersMixin, APIView):
             OpenApiParameter(
                 "days",
                 {"type": "integer", "minimum": 1, "maximum": 366},
-                description="how many days back (1-366, default 30)",
+                description="how many days, today included (1-366, default 30)",
             )
         ],
         responses=inline_serializer(
@@ -57,11 +54,7 @@ class UsageView(RateLimitHeadersMixin, APIView):
         raw_days = request.query_params.get("days", "30")
         if not raw_days.isdigit() or not 1 <= int(raw_days) <= 366:
             raise InvalidRequest("days: must be a whole number from 1 to 366.")
-        since = timezone.now() - timedelta(days=int(raw_days))
-        days = [
-            {**row, "total_tokens": (row["prompt_tokens"] or 0) + (row["completion_tokens"] or 0)}
-            for row in audit_usage_by_day_and_model(user=request.user, since=since)
-        ]
+        days = usage_by_day_and_model(user=request.user, days=int(raw_days))
         token = request.auth
         scopes = scopes_for(user=request.user, token=token, team=token.team if token else None)
         limits = [
