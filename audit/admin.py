@@ -61,7 +61,7 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, TeamScopedMixin, admin.ModelAdmin):
     list_display = [
         "started",
         "username",
-        "team",
+        "team_name",
         "model",
         "door",
         "prompt",
@@ -237,8 +237,10 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, TeamScopedMixin, admin.ModelAdmin):
         # to the second, with the zone: reviewers line records up with logs and traces
         return timezone.localtime(record.started_at).strftime("%Y-%m-%d %H:%M:%S %Z")
 
+    # Not named `team`: the admin would take the model's foreign key of that name instead, load
+    # each row's team (a query per row) and join every record to its user.
     @admin.display(description="Team", ordering="team_slug")
-    def team(self, record):
+    def team_name(self, record):
         return record.team_slug or "—"
 
     @admin.display(description="Door", ordering="surface")

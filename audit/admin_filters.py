@@ -146,5 +146,6 @@ class CappedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        # Without the ordering, PostgreSQL stops at the cap instead of sorting every match first.
-        return self.object_list.order_by()[: self.CAP + 1].count()
+        # Without the ordering, PostgreSQL stops at the cap instead of sorting every match first;
+        # only the key, so no column the list computes (the prompt's excerpt) is computed to count.
+        return self.object_list.order_by().values("pk")[: self.CAP + 1].count()
