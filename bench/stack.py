@@ -30,6 +30,7 @@ class Stack:
     corral: str
     token: str = ""
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    nodes: list[str] = field(default_factory=list)  # every web node's URL; corral is the first
 
     def start(
         self, name: str, command: list[str], extra: dict | None = None, *, env: dict | None = None
@@ -61,7 +62,12 @@ class Stack:
         time.sleep(float(self.env["CORRAL_ROUTE_CACHE_SECONDS"]) + 1)
 
     def corral_pids(self) -> dict[str, list[int]]:
-        web = tree(self.processes["web"].pid)
+        web = [
+            pid
+            for name, p in self.processes.items()
+            if name.startswith("web")
+            for pid in tree(p.pid)
+        ]
         celery = tree(self.processes["celery"].pid) + tree(self.processes["beat"].pid)
         return {"web": web, "celery": celery}
 
@@ -86,8 +92,11 @@ class Stack:
 
 
 @contextlib.contextmanager
-def production_stack(workers: int = 2, route_cache_seconds: float = 5.0) -> Iterator[Stack]:
-    """The stack, as production runs it (a short bench lets routes be re-read sooner)."""
+def production_stack(
+    workers: int = 2, route_cache_seconds: float = 5.0, nodes: int = 1
+) -> Iterator[Stack]:
+    """The stack, as production runs it (a short bench lets routes be re-read sooner), with `nodes`
+    web nodes of `workers` gunicorn workers each (what a load balancer spreads calls over)."""
     logs = Path(tempfile.mkdtemp(prefix="corral-bench-"))
     database = os.environ.get(
         "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/corral_bench"
@@ -129,11 +138,18 @@ def production_stack(workers: int = 2, route_cache_seconds: float = 5.0) -> Iter
         manage(env, "sync_models")
         stack.token = manage(env, "issue_token", "bench", "--create-user", "--team", "bench")
         stack.start("web", [PYTHON, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"])
+        stack.nodes.append(stack.corral)
+        for number in range(2, nodes + 1):
+            port = free_port()
+            stack.start(f"web-{number}", [PYTHON, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"],
+                        {"CORRAL_BIND": f"127.0.0.1:{port}"})  # fmt: skip
+            stack.nodes.append(f"http://127.0.0.1:{port}")
         stack.start("celery", [PYTHON, "-m", "celery", "-A", "config", "worker", "--pool", "gevent",
                                "--concurrency", "100", "--loglevel", "WARNING"])  # fmt: skip
-        stack.start("beat", [PYTHON, "-m", "celery", "-A", "config", "beat", "--loglevel", "WARNING",
+        stack.start("beat", [PYTHON, "-m", "celery", "-A", "config.beat", "beat", "--loglevel", "WARNING",
                              "--schedule", str(logs / "beat-schedule")])  # fmt: skip
-        wait_up(f"{stack.corral}/healthz")
+        for node in stack.nodes:
+            wait_up(f"{node}/healthz")
         yield stack
     finally:
         processes = list(stack.processes.values())

@@ -10,8 +10,6 @@ from celery.signals import (
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-from gateway import tracing
-
 app = Celery("corral")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
@@ -19,7 +17,10 @@ app.autodiscover_tasks()
 
 @worker_process_init.connect(weak=False)
 def start_tracing(**kwargs) -> None:
-    # prefork: in each child, after the fork
+    # prefork: in each child, after the fork. (Imported here: importing this module must not load
+    # Corral, which `config` does for every process, beat's slim app included.)
+    from gateway import tracing
+
     tracing.start()
 
 
@@ -29,10 +30,14 @@ def start_tracing_in_a_single_process(sender=None, **kwargs) -> None:
     # and sends no worker_process_init; prefork's parent must not start threads before forking.
     pool = getattr(sender, "pool_cls", None)
     if pool is not None and not getattr(pool, "__module__", "").endswith(".prefork"):
+        from gateway import tracing
+
         tracing.start()
 
 
 @worker_process_shutdown.connect(weak=False)
 @worker_shutdown.connect(weak=False)
 def flush_tracing(**kwargs) -> None:
+    from gateway import tracing
+
     tracing.shutdown()

@@ -78,3 +78,17 @@ def test_versus_litellm():
     )
     assert "Corral /v1 / LiteLLM: calls/s c16" in out, out
     assert "LiteLLM      served 50/50" in out and "Corral /v1   served 50/50" in out, out
+
+
+@needs_postgresql
+@pytest.mark.skipif(
+    not (shutil.which("wrk") and shutil.which("nginx")),
+    reason="wrk and nginx (.ci/run installs them)",
+)
+def test_scale_out():
+    out = run_bench(
+        "scale_out", BENCH_DATABASE_URL="postgres://postgres@127.0.0.1:5432/corral_bench_short"
+    )
+    assert "web nodes behind nginx" in out, out
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert [row[0] for row in rows] == ["1", "2"] and all(row[-1] == "0" for row in rows), out

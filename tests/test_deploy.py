@@ -62,8 +62,12 @@ def test_corral_commands_exist(name):
         assert 'wsgi_app = "config.wsgi:application"' in (ROOT / config).read_text()
         assert (ROOT / "config/wsgi.py").is_file()
     elif command[0] == "celery":
-        assert command[1:3] == ["-A", "config"] and (ROOT / "config/celery.py").is_file()
-        assert command[3] in ("worker", "beat")
+        # the worker runs Corral's tasks; beat only sends them, from its slim app
+        app = {"worker": "config", "beat": "config.beat"}[command[3]]
+        assert command[1:3] == ["-A", app]
+        assert (
+            ROOT / (app.replace(".", "/") + ("/celery.py" if app == "config" else ".py"))
+        ).is_file()
     else:
         pytest.fail(f"{name}: unexpected command {command}")
 

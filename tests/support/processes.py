@@ -106,9 +106,12 @@ def wait_until_healthy(base: str, timeout: float = 30) -> bool:
 def worker(env: dict, log_dir: Path):
     """A Celery worker as in production (one process, tasks as greenlets of a gevent pool) and beat
     beside it, against the tests' Redis database. Yields the worker process."""
-    celery = [sys.executable, "-m", "celery", "-A", "config"]
     worker_command = [
-        *celery,
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "config",
         "worker",
         "--pool",
         "gevent",
@@ -118,7 +121,11 @@ def worker(env: dict, log_dir: Path):
         "INFO",
     ]
     beat_command = [
-        *celery,
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "config.beat",
         "beat",
         "--loglevel",
         "INFO",
