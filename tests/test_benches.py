@@ -92,3 +92,9 @@ def test_scale_out():
     assert "web nodes behind nginx" in out, out
     rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
     assert [row[0] for row in rows] == ["1", "2"] and all(row[-1] == "0" for row in rows), out
+
+
+@needs_postgresql
+def test_audit_writes():
+    out = run_bench("audit_writes")
+    assert "records/s" in out and "one PostgreSQL core writes at most" in out, out
