@@ -5,9 +5,12 @@ million records as at a thousand (the rollups grow with days, teams, people and 
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
+from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
@@ -27,6 +30,22 @@ class UsageScope:
         if self.teams is not None:
             return Q(team_id__in=self.teams)
         return Q()
+
+
+@contextlib.contextmanager
+def one_snapshot() -> Iterator[None]:
+    """Read the records not yet sealed and the rollups as of one moment: a sealing committed between
+    the two reads would count its records twice, or not at all. (Inside a transaction begun
+    elsewhere, that one decides.)"""
+    if connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        # SQLite: a transaction reads one snapshot from its first read on
+        yield
 
 
 class UsageWindow:
@@ -96,7 +115,12 @@ def _row(usage: Usage) -> dict:
 def usage_dashboard(*, days: int, teams: set[int] | None = None) -> dict:
     """The admin dashboard's figures: totals, per day, the top teams, people and models, and the
     latency percentiles, over every call or those of `teams`."""
-    window = UsageWindow(days=days, scope=UsageScope(teams=teams))
+    with one_snapshot():
+        return _dashboard(UsageWindow(days=days, scope=UsageScope(teams=teams)))
+
+
+def _dashboard(window: UsageWindow) -> dict:
+    days = window.days
     by_day = window.grouped("day")
     totals = Usage()
     for usage in by_day.values():
@@ -128,7 +152,9 @@ def usage_dashboard(*, days: int, teams: set[int] | None = None) -> dict:
 
 def usage_by_day_and_model(*, user, days: int) -> list[dict]:
     """A person's calls and tokens per day and model over the last `days` days, newest day first."""
-    window = UsageWindow(days=days, scope=UsageScope(user_id=user.pk))
+    with one_snapshot():
+        window = UsageWindow(days=days, scope=UsageScope(user_id=user.pk))
+        grouped = window.grouped("day", "model")
     rows = [
         {
             "day": day,
@@ -138,7 +164,7 @@ def usage_by_day_and_model(*, user, days: int) -> list[dict]:
             "completion_tokens": usage.completion_tokens,
             "total_tokens": usage.tokens,
         }
-        for (day, model), usage in window.grouped("day", "model").items()
+        for (day, model), usage in grouped.items()
     ]
     rows.sort(key=lambda row: row["model"])
     rows.sort(key=lambda row: row["day"], reverse=True)

@@ -4,7 +4,6 @@ node knows: a limit or a quota holds across the nodes, a revoked token stops on 
 (not when its cache expires), the address a client writes in X-Forwarded-For is not believed, and
 sealers started together seal (and count) each record once."""
 
-import contextlib
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -42,12 +41,10 @@ def cluster(otlp_receiver, route, tmp_path, redis_client):
         CORRAL_TOKEN_CACHE_SECONDS="300",
         CORRAL_ROUTE_CACHE_SECONDS="300",
     )
-    with contextlib.ExitStack() as stack:
-        nodes = [
-            stack.enter_context(processes.web(env, tmp_path, name=f"node-{i}"))
-            for i in range(NODES)
-        ]
-        balancer = stack.enter_context(load_balancer(nodes, tmp_path))
+    with (
+        processes.web_nodes(env, tmp_path, NODES) as nodes,
+        load_balancer(nodes, tmp_path) as balancer,
+    ):
         yield balancer, nodes, [tmp_path / f"node-{i}.log" for i in range(NODES)]
 
 

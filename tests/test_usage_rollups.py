@@ -4,11 +4,13 @@ counted once; a sealing that fails counts nothing; a reader counts only what the
 
 import io
 import random
+import threading
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -232,3 +234,39 @@ def test_a_bucket_holds_its_value_within_one_sixty_fourth(ms):
     key = bucket(ms)
     assert key <= ms and bucket(key) == key
     assert abs(bucket_middle(key) - ms) <= max(ms / 64, 0.5)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    "postgresql" not in django_settings.DATABASES["default"]["ENGINE"],
+    reason="SQLite lets no sealer commit while a reader's transaction is open",
+)
+def test_a_sealing_between_the_two_reads_is_counted_once(people, monkeypatch):
+    """The dashboard reads the unsealed records, then the rollups: a sealer that commits between
+    the two must not have its records counted in both."""
+    from django.db import connection as main_connection
+
+    from audit import usage
+
+    for _ in range(3):
+        record(people["alice"], people["red"])
+    read_rollups = usage.UsageWindow.rollups
+
+    def sealed_meanwhile(window):
+        def seal():
+            from django.db import connection
+
+            try:
+                assert audit_chain_seal() == 3
+            finally:
+                connection.close()
+
+        sealer = threading.Thread(target=seal)
+        sealer.start()
+        sealer.join()
+        return read_rollups(window)
+
+    monkeypatch.setattr(usage.UsageWindow, "rollups", sealed_meanwhile)
+    assert not main_connection.in_atomic_block
+    assert usage_dashboard(days=1)["totals"]["calls"] == 3
+    assert AuditRecord.objects.filter(chain_seq__isnull=False).count() == 3

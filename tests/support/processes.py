@@ -74,9 +74,8 @@ def web(env: dict, log_dir: Path, name: str = "gunicorn"):
         yield base
 
 
-@contextlib.contextmanager
-def web_process(env: dict, log_dir: Path, name: str = "gunicorn"):
-    """As web(), yielding the base URL and the gunicorn master process (its log: `name`.log)."""
+def _gunicorn(env: dict, log_dir: Path, name: str) -> tuple[list[str], dict, Path, str]:
+    """What starts one web node: its command, environment, log file and base URL."""
     port = free_port()
     env = {
         **env,
@@ -84,12 +83,32 @@ def web_process(env: dict, log_dir: Path, name: str = "gunicorn"):
         "WEB_CONCURRENCY": env.get("CORRAL_TEST_WEB_WORKERS", "1"),
         "CORRAL_ACCESS_LOG": "",
     }
-    base = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"]
-    log = log_dir / f"{name}.log"
+    return command, env, log_dir / f"{name}.log", f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def web_process(env: dict, log_dir: Path, name: str = "gunicorn"):
+    """As web(), yielding the base URL and the gunicorn master process (its log: `name`.log)."""
+    command, env, log, base = _gunicorn(env, log_dir, name)
     with running(command, env, log) as process:
         assert wait_until_healthy(base), log.read_text()
         yield base, process
+
+
+@contextlib.contextmanager
+def web_nodes(env: dict, log_dir: Path, count: int):
+    """`count` web nodes (logs node-0.log, ...), started together; yields their base URLs once
+    every one answers."""
+    with contextlib.ExitStack() as stack:
+        nodes = []
+        for number in range(count):
+            command, node_env, log, base = _gunicorn(env, log_dir, f"node-{number}")
+            stack.enter_context(running(command, node_env, log))
+            nodes.append((base, log))
+        for base, log in nodes:
+            assert wait_until_healthy(base), log.read_text()
+        yield [base for base, _ in nodes]
 
 
 def wait_until_healthy(base: str, timeout: float = 30) -> bool:
