@@ -8,7 +8,8 @@ services: open the record (INSERT, status running, the request's messages and op
 it (UPDATE with the answer, the usage and the timing), each committed on its own, back to back. The
 database is a fresh one on 127.0.0.1 (`corral_bench_writes`). Reported per run: records per second,
 PostgreSQL's CPU per record (all its processes), the WAL it wrote per record, and from these the
-ceiling one PostgreSQL core puts on Corral's calls — the figure docs/performance.md uses.
+ceiling one PostgreSQL core puts on Corral's calls — the figure docs/performance.md uses; then what
+sealing all of them (as beat does) costs PostgreSQL per record.
 """
 
 import argparse
@@ -150,6 +151,14 @@ def main() -> None:
             f"{row['writers']:8d}{row['per_second']:11.0f}{row['pg_cpu_ms']:26.2f}"
             f"{row['wal_kb']:15.1f}"
         )
+    # what the beat's sealer then costs PostgreSQL per record (hash chain, rollups, the stamp)
+    from audit.chain import audit_chain_seal
+
+    before, sealed = cpu_seconds(pids_named("postgres")), 0
+    while done := audit_chain_seal():
+        sealed += done
+    sealing = (cpu_seconds(pids_named("postgres")) - before) * 1000 / max(sealed, 1)
+    print(f"sealing them afterwards: {sealed:,} records, PostgreSQL CPU {sealing:.2f} ms/record")
     cheapest = min(row["pg_cpu_ms"] for row in rows)
     print(
         f"one PostgreSQL core writes at most ~{1000 / cheapest:,.0f} calls' records a second "
