@@ -54,8 +54,12 @@ def bucket_middle(key: int) -> float:
 
 
 def model_folded(model: str) -> str:
-    """`llama3.2` and `llama3.2:latest` are one model (as audit.selectors.model_name_folded)."""
-    return model.removesuffix(":latest") if model.endswith(":latest") else model
+    """`llama3.2` and `llama3.2:latest` are one model."""
+    return model.removesuffix(":latest")
+
+
+# What a rollup row counts: Usage's fields and UsageRollup's counting columns.
+COUNTS = ("calls", "errors", "prompt_tokens", "completion_tokens")
 
 
 @dataclass
@@ -66,10 +70,8 @@ class Usage:
     completion_tokens: int = 0
 
     def __iadd__(self, other: Usage) -> Usage:
-        self.calls += other.calls
-        self.errors += other.errors
-        self.prompt_tokens += other.prompt_tokens
-        self.completion_tokens += other.completion_tokens
+        for name in COUNTS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
         return self
 
     @property
@@ -138,15 +140,11 @@ def rollups_add(folded: Fold, *, usage_model=UsageRollup, latency_model=LatencyR
                     usage_model(**dict(zip(USAGE_KEY, key, strict=True)), **usage.__dict__)
                 )
                 continue
-            row.calls += usage.calls
-            row.errors += usage.errors
-            row.prompt_tokens += usage.prompt_tokens
-            row.completion_tokens += usage.completion_tokens
+            for name in COUNTS:
+                setattr(row, name, getattr(row, name) + getattr(usage, name))
             changed.append(row)
         usage_model.objects.bulk_create(created, batch_size=1000)
-        usage_model.objects.bulk_update(
-            changed, ["calls", "errors", "prompt_tokens", "completion_tokens"], batch_size=1000
-        )
+        usage_model.objects.bulk_update(changed, COUNTS, batch_size=1000)
     if folded.latency:
         stored = {
             (row.day, row.team_id): row

@@ -15,7 +15,7 @@ from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
 from audit.models import AuditRecord, LatencyRollup, UsageRollup
-from audit.rollups import ROLLED_FIELDS, USAGE_KEY, Fold, Usage, bucket_middle, fold
+from audit.rollups import COUNTS, ROLLED_FIELDS, USAGE_KEY, Fold, Usage, bucket_middle, fold
 
 
 class UsageScope:
@@ -66,15 +66,14 @@ class UsageWindow:
 
     def grouped(self, *names: str) -> dict[tuple, Usage]:
         """Usage per value of the named key fields (of USAGE_KEY), sealed and not yet sealed."""
-        sums = {
-            name: Sum(name) for name in ("calls", "errors", "prompt_tokens", "completion_tokens")
-        }
         grouped: dict[tuple, Usage] = {}
+        sums = {name: Sum(name) for name in COUNTS}
         for row in self.rollups().values(*names).annotate(**sums):
-            grouped[tuple(row[name] for name in names)] = Usage(**{f: row[f] for f in sums})
+            grouped[tuple(row[name] for name in names)] = Usage(**{f: row[f] for f in COUNTS})
         positions = [USAGE_KEY.index(name) for name in names]
         for key, usage in self.tail.usage.items():
-            grouped.setdefault(tuple(key[p] for p in positions), Usage()).__iadd__(usage)
+            total = grouped.setdefault(tuple(key[p] for p in positions), Usage())
+            total += usage
         return grouped
 
     def histograms(self) -> tuple[Counter, Counter]:

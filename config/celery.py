@@ -15,13 +15,18 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-@worker_process_init.connect(weak=False)
-def start_tracing(**kwargs) -> None:
-    # prefork: in each child, after the fork. (Imported here: importing this module must not load
-    # Corral, which `config` does for every process, beat's slim app included.)
+def _tracing():
+    # Imported when a hook runs, not with this module: `config` imports this module in every
+    # process, and beat's slim app (config.beat) must not load Corral with it.
     from gateway import tracing
 
-    tracing.start()
+    return tracing
+
+
+@worker_process_init.connect(weak=False)
+def start_tracing(**kwargs) -> None:
+    # prefork: in each child, after the fork
+    _tracing().start()
 
 
 @worker_init.connect(weak=False)
@@ -30,14 +35,10 @@ def start_tracing_in_a_single_process(sender=None, **kwargs) -> None:
     # and sends no worker_process_init; prefork's parent must not start threads before forking.
     pool = getattr(sender, "pool_cls", None)
     if pool is not None and not getattr(pool, "__module__", "").endswith(".prefork"):
-        from gateway import tracing
-
-        tracing.start()
+        _tracing().start()
 
 
 @worker_process_shutdown.connect(weak=False)
 @worker_shutdown.connect(weak=False)
 def flush_tracing(**kwargs) -> None:
-    from gateway import tracing
-
-    tracing.shutdown()
+    _tracing().shutdown()

@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.services import team_get_or_create, user_create
 from audit.chain import audit_chain_seal
-from tests.test_usage_rollups import record
+from tests.support.audit_records import record
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,6 @@ from django.conf import settings as django_settings
 from accounts.models import ApiToken
 from accounts.services import token_issue, token_revoke
 from audit.models import AuditRecord, UsageRollup
-from tests.conftest import MODEL
 from tests.support import processes
 from tests.support.load_balancer import load_balancer
 from tests.support.waiting import wait_for
@@ -49,12 +48,7 @@ def cluster(otlp_receiver, route, tmp_path, redis_client):
 
 
 def chat(base: str, secret: str, **headers) -> httpx.Response:
-    return httpx.post(
-        f"{base}/api/v1/chat",
-        headers={"Authorization": f"Bearer {secret}", **headers},
-        json={"model": MODEL, "messages": [{"role": "user", "content": "hello"}]},
-        timeout=60,
-    )
+    return processes.post_chat(base, secret, "hello", headers=headers)
 
 
 def test_calls_spread_over_the_nodes_and_limits_and_quotas_hold_across_them(cluster, user, team):

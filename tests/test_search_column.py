@@ -2,18 +2,16 @@
 record holds when the record is opened, finalized and purged, and the sealer's stamp leaves it be
 (it used to be computed again there, for nothing)."""
 
-import uuid
-
 import pytest
 from django.conf import settings as django_settings
 from django.db import connection
-from django.utils import timezone
 
 from accounts.services import user_create
 from audit.chain import audit_chain_seal, audit_content_purge
 from audit.models import AuditRecord
 from audit.selectors import audit_record_search
-from audit.services import audit_record_finalize, audit_record_open
+from audit.services import audit_record_finalize
+from tests.support.audit_records import record
 
 pytestmark = [
     pytest.mark.django_db,
@@ -36,17 +34,10 @@ def search_column(record_id) -> str:
         return cursor.fetchone()[0]
 
 
-def open_record(username: str, content: str) -> uuid.UUID:
-    record_id = uuid.uuid4()
-    audit_record_open(
-        record_id=record_id, started_at=timezone.now(), user=user_create(username=username),
-        team=None, token_prefix="", client_ip=None, user_agent="", surface="api",
-        operation="chat", model="llama3.2", upstream_model="llama3.2", backend_id=None,
-        backend_name="", stream=False, options={}, request_format=None, tools=None,
-        messages=[{"role": "user", "content": content}], metadata={}, conversation_id="",
-        trace_id="", span_id="",
-    )  # fmt: skip
-    return record_id
+def open_record(username: str, content: str):
+    """A running record of a new person's call, asking `content`."""
+    messages = [{"role": "user", "content": content}]
+    return record(user_create(username=username), None, status="running", messages=messages)
 
 
 def trigger_calls(cursor) -> int:

@@ -5,7 +5,6 @@ counted once; a sealing that fails counts nothing; a reader counts only what the
 import io
 import random
 import threading
-import uuid
 from collections import Counter
 from datetime import datetime, timedelta
 
@@ -20,31 +19,12 @@ from audit import chain
 from audit.chain import audit_chain_seal
 from audit.models import AuditRecord, LatencyRollup, UsageRollup
 from audit.rollups import bucket, bucket_middle, rollups_rebuild
-from audit.services import audit_record_finalize, audit_record_open
 from audit.usage import usage_by_day_and_model, usage_dashboard
 from gateway.services import route_create
 from tests.conftest import MODEL, UPSTREAM_MODEL
+from tests.support.audit_records import record
 
 pytestmark = pytest.mark.django_db
-
-
-def record(user, team, *, model="llama3.2", status="succeeded", started_at=None, latency=500,
-           ttft=50, prompt=10, completion=20):  # fmt: skip
-    """A finalized record, through the audit trail's own write paths."""
-    record_id = uuid.uuid4()
-    audit_record_open(
-        record_id=record_id, started_at=started_at or timezone.now(), user=user, team=team,
-        token_prefix="", client_ip=None, user_agent="", surface="api", operation="chat",
-        model=model, upstream_model=model, backend_id=None, backend_name="", stream=False,
-        options={}, request_format=None, tools=None, messages=[], metadata={},
-        conversation_id="", trace_id="", span_id="",
-    )  # fmt: skip
-    if status != "running":
-        audit_record_finalize(
-            record_id=record_id, status=status, prompt_tokens=prompt, completion_tokens=completion,
-            latency_ms=latency, ttft_ms=ttft,
-        )  # fmt: skip
-    return record_id
 
 
 @pytest.fixture

@@ -7,10 +7,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
-
-from tests.support.processes import free_port
-from tests.support.waiting import wait_for
+from tests.support.processes import free_port, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -59,15 +56,8 @@ def load_balancer(nodes: list[str], log_dir: Path) -> Iterator[str]:
     with (prefix / "stderr.log").open("w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
     try:
-        assert wait_for(up, timeout=15), (prefix / "error.log").read_text()
+        assert wait_until_healthy(base, timeout=15), (prefix / "error.log").read_text()
         yield base
     finally:
         process.terminate()

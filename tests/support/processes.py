@@ -169,13 +169,15 @@ def kill_hard(process: subprocess.Popen) -> None:
     process.wait(timeout=30)
 
 
-def post_chat(base: str, token: str, content: str, **extra) -> httpx.Response:
-    """One native-API chat call over the wire."""
+def post_chat(
+    base: str, token: str, content: str, headers: dict | None = None, **extra
+) -> httpx.Response:
+    """One native-API chat call over the wire (with more request headers, if given)."""
     from tests.conftest import MODEL
 
     return httpx.post(
         f"{base}/api/v1/chat",
-        headers={"Authorization": f"Bearer {token}"},
+        headers={"Authorization": f"Bearer {token}", **(headers or {})},
         json={"model": MODEL, "messages": [{"role": "user", "content": content}], **extra},
         timeout=60,
     )
