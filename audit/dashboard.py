@@ -19,7 +19,8 @@ def bar_chart(
     """A bar chart of series[i][key] per day, as inline SVG (no script, no external asset)."""
     values = [row[key] or 0 for row in series]
     peak = max(values) or 1
-    left, bottom, top_pad = 48, 22, 10
+    # room on the left for the peak's label (11 px text: about 7 px a character)
+    left, bottom, top_pad = max(48, 12 + 7 * len(f"{peak:,}")), 22, 10
     plot_w, plot_h = width - left - 8, height - bottom - top_pad
     bar_w = plot_w / max(len(values), 1)
     parts = [
