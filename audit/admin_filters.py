@@ -149,3 +149,8 @@ class CappedCountPaginator(Paginator):
         # Without the ordering, PostgreSQL stops at the cap instead of sorting every match first;
         # only the key, so no column the list computes (the prompt's excerpt) is computed to count.
         return self.object_list.order_by().values("pk")[: self.CAP + 1].count()
+
+    @property
+    def capped(self) -> bool:
+        """More rows match than were counted: the count is a floor, not the number of matches."""
+        return self.count > self.CAP

@@ -48,3 +48,26 @@ def test_the_dashboard_costs_the_same_for_any_number_of_sealed_records(admin_cli
         )
         counts.append(len(listed))
     assert counts[0] == counts[1], counts
+
+
+@pytest.mark.parametrize("query", [{}, {"q": "hello"}])
+def test_a_count_past_the_cap_is_shown_as_a_floor_not_as_the_cap_plus_one(
+    admin_client, monkeypatch, query
+):
+    from audit.admin_filters import CappedCountPaginator
+
+    monkeypatch.setattr(CappedCountPaginator, "CAP", 4)
+    person, team = user_create(username="ann"), team_get_or_create(slug="red")
+    said = [{"role": "user", "content": "hello there"}]
+    for _ in range(4):
+        record(person, team, messages=said)
+    page = admin_client.get("/admin/audit/auditrecord/", query).content.decode()
+    assert "more than" not in page
+    assert "4 audit records" in page
+    record(person, team, messages=said)
+    page = admin_client.get("/admin/audit/auditrecord/", query).content.decode()
+    assert "more than 4 audit records" in page
+    assert "5 audit records" not in page
+    if query:
+        assert "more than 4 results" in page
+        assert "5 results" not in page
