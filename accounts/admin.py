@@ -4,7 +4,15 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 
 from accounts.admin_roles import TeamScopedMixin, team_ids_with_role
-from accounts.models import LIMIT_FIELDS, ApiToken, Membership, Team, UserLimits
+from accounts.models import (
+    LIMIT_FIELDS,
+    ApiToken,
+    Membership,
+    SsoGroupRule,
+    SsoIdentity,
+    Team,
+    UserLimits,
+)
 from accounts.selectors import users_a_team_admin_may_add
 from accounts.services import token_issue, token_revoke, token_terms
 from common.admin_log import RecordedAdminMixin
@@ -246,3 +254,29 @@ class UserLimitsAdmin(RecordedAdminMixin, admin.ModelAdmin):
     list_display = ["user", *LIMITS]
     search_fields = ["user__username"]
     autocomplete_fields = ["user"]
+
+
+@admin.register(SsoGroupRule)
+class SsoGroupRuleAdmin(RecordedAdminMixin, admin.ModelAdmin):
+    """Only superusers edit the rules (no role holds their permissions): a rule can make operators
+    and global auditors, so whoever edits them could otherwise grant themselves more."""
+
+    list_display = ["group", "team", "role", "operator", "global_auditor", "created_at"]
+    list_filter = ["operator", "global_auditor", "role"]
+    search_fields = ["group", "team__slug"]
+    autocomplete_fields = ["team"]
+
+
+@admin.register(SsoIdentity)
+class SsoIdentityAdmin(admin.ModelAdmin):
+    """Made by the first sign-in; read here, never edited (the subject is who the person is)."""
+
+    list_display = ["user", "issuer", "subject", "groups", "last_sign_in_at"]
+    search_fields = ["user__username", "subject"]
+    readonly_fields = ["user", "issuer", "subject", "groups", "created_at", "last_sign_in_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -134,3 +134,73 @@ class UserLimits(Limits):
 
     def __str__(self) -> str:
         return f"limits of {self.user}"
+
+
+class SsoIdentity(models.Model):
+    """The person an identity provider's subject is in Corral. Matched by issuer and subject only,
+    never by an e-mail address: an address changed at the provider cannot take over an account."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sso_identity"
+    )
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    groups = models.JSONField(default=list, blank=True, help_text="as seen at the last sign-in")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_sign_in_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "single sign-on identity"
+        verbose_name_plural = "single sign-on identities"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["issuer", "subject"], name="sso_identity_unique_subject"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.subject} at {self.issuer})"
+
+
+class SsoGroupRule(models.Model):
+    """What the people in a group at the identity provider get in Corral, applied at every sign-in.
+    A team named by any rule follows the groups for everyone who signs in that way: a person no
+    longer in a group that gives it loses it. Operators and global auditors likewise, once a rule
+    grants them. Superusers are never changed by the rules."""
+
+    group = models.CharField(max_length=255, help_text="the group's name as the provider sends it")
+    team = models.ForeignKey(
+        Team, on_delete=models.CASCADE, null=True, blank=True, related_name="sso_rules"
+    )
+    role = models.CharField(
+        max_length=16,
+        choices=Membership.Role.choices,
+        blank=True,
+        help_text="the role in the team (with a team only)",
+    )
+    operator = models.BooleanField(default=False, help_text="staff, in the Operators group")
+    global_auditor = models.BooleanField(default=False, help_text="reads every audit record")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["group", "team__slug"]
+        verbose_name = "single sign-on group rule"
+        constraints = [
+            models.UniqueConstraint(fields=["group", "team"], name="sso_rule_unique_group_team"),
+            models.CheckConstraint(
+                condition=(models.Q(team__isnull=True) & models.Q(role=""))
+                | (models.Q(team__isnull=False) & ~models.Q(role="")),
+                name="sso_rule_team_has_role",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(team__isnull=False)
+                | models.Q(operator=True)
+                | models.Q(global_auditor=True),
+                name="sso_rule_grants_something",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        grants = [f"{self.role} of {self.team}"] if self.team_id else []
+        grants += ["operator"] * self.operator + ["global auditor"] * self.global_auditor
+        return f"{self.group} → {', '.join(grants)}"

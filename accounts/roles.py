@@ -32,6 +32,8 @@ GROUP_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         *_on("accounts", "membership", _VIEW_ALL),
         *_on("accounts", "apitoken", _VIEW_ALL),
         *_on("accounts", "userlimits", _VIEW_ALL),
+        *_on("accounts", "ssogrouprule", _VIEW_ALL),
+        *_on("accounts", "ssoidentity", _VIEW_ALL),
         *_on("gateway", "backend", _VIEW_ALL),
         *_on("gateway", "modelroute", _VIEW_ALL),
         *_on("gateway", "routetarget", _VIEW_ALL),

@@ -197,13 +197,16 @@ class AuditCheckpoint(models.Model):
 
 class AdminAction(models.Model):
     """Who created, changed, revoked or deleted a token, team, member, route or backend, with the
-    values before and after. Like the audit trail: written once, never edited."""
+    values before and after; and every single sign-on, or its refusal, with the groups seen. Like
+    the audit trail: written once, never edited."""
 
     class Action(models.TextChoices):
         CREATE = "create", "Created"
         CHANGE = "change", "Changed"
         REVOKE = "revoke", "Revoked"
         DELETE = "delete", "Deleted"
+        SIGN_IN = "sign-in", "Signed in"
+        REFUSE = "refuse", "Refused sign-in"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(

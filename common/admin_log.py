@@ -9,16 +9,37 @@ from typing import Any
 from django.db import models
 from django.dispatch import Signal
 
-# Sent, inside the change's transaction, with actor, action, obj, before and after.
+# Sent, inside the change's transaction, with actor, action, obj, before, after and actor_name.
 admin_changed = Signal()
+# Sent for an event about no row Corral keeps (a refused sign-in): actor, action, object_type,
+# object_id, object_repr, after and actor_name.
+admin_noted = Signal()
 
 
 def admin_change(
-    *, actor, action: str, obj: models.Model, before: dict | None = None, after: dict | None = None
+    *,
+    actor,
+    action: str,
+    obj: models.Model,
+    before: dict | None = None,
+    after: dict | None = None,
+    actor_name: str = "",
 ) -> None:
+    """`actor_name` names who acted when no signed-in person did (the single sign-on rules)."""
     admin_changed.send(
-        sender=type(obj), actor=actor, action=action, obj=obj, before=before, after=after
-    )
+        sender=type(obj), actor=actor, action=action, obj=obj, before=before, after=after,
+        actor_name=actor_name,
+    )  # fmt: skip
+
+
+def admin_note(
+    *, action: str, object_type: str, object_id: str, object_repr: str, after: dict,
+    actor=None, actor_name: str = "",
+) -> None:  # fmt: skip
+    admin_noted.send(
+        sender=None, actor=actor, action=action, object_type=object_type, object_id=object_id,
+        object_repr=object_repr, after=after, actor_name=actor_name,
+    )  # fmt: skip
 
 
 # Never copied into the log: a hash of a secret is still a secret's fingerprint.

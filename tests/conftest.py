@@ -111,6 +111,22 @@ def api(token):
     return client
 
 
+@pytest.fixture(scope="session")
+def _oidc_provider():
+    from tests.support.oidc_provider import Provider
+
+    provider = Provider().start()
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture
+def oidc_provider(_oidc_provider):
+    """The OpenID provider on loopback, with no people and behaving well."""
+    _oidc_provider.reset()
+    return _oidc_provider
+
+
 @pytest.fixture
 def redis_client():
     client = get_redis()

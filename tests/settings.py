@@ -15,6 +15,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Serve static files from the apps, as DEBUG would, without a collectstatic step.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
-# Tests change routes and backends between calls and expect the next call to see it.
+# Tests change routes and backends between calls and expect the next call to see it; a server
+# started to prove that a change reaches a process holding a checked token sets a real TTL.
 CORRAL_ROUTE_CACHE_SECONDS = 0
-CORRAL_TOKEN_CACHE_SECONDS = 0
+CORRAL_TOKEN_CACHE_SECONDS = int(os.environ.get("CORRAL_TEST_TOKEN_CACHE_SECONDS", "0"))

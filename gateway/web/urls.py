@@ -1,6 +1,6 @@
-from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
+from accounts.sso.views import SignInView, SignOutView
 from gateway.web import chat_views, views
 
 urlpatterns = [
@@ -54,6 +54,7 @@ urlpatterns = [
     path("tokens/<int:token_id>/revoke", views.token_revoke_confirm, name="web-token-revoke"),
     path("usage/", views.usage, name="web-usage"),
     path("records/<uuid:call_id>/", views.record, name="web-record"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("login/", SignInView.as_view(), name="login"),
+    path("logout/", SignOutView.as_view(), name="logout"),
+    path("sso/", include("accounts.sso.urls")),
 ]
