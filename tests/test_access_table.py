@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pytest
 from django.db import transaction
 
-from accounts.models import ApiToken, Membership, Team, UserLimits
+from accounts.models import ApiToken, Membership, SsoGroupRule, Team, UserLimits
 from accounts.services import token_issue
 from audit.models import AuditCheckpoint, AuditRecord, ChainVerification
 from gateway.models import BackendHealth, Completion, ModelRoute
@@ -268,6 +268,27 @@ def change_user_limits(w, actor, target):
     )
     limits.refresh_from_db()
     return limits.requests_per_minute == 5
+
+
+def _sso_rule() -> SsoGroupRule:
+    return SsoGroupRule.objects.get_or_create(group="probe-group", defaults={"operator": True})[0]
+
+
+@probe("admin: read single sign-on rules", GLOBAL)
+def read_sso_rules(w, actor, target):
+    response = actor.session.get(f"/admin/accounts/ssogrouprule/{_sso_rule().pk}/change/")
+    return _shows(response, "probe-group")
+
+
+@probe("admin: change single sign-on rules", GLOBAL)
+def change_sso_rules(w, actor, target):
+    rule = _sso_rule()
+    actor.session.post(
+        f"/admin/accounts/ssogrouprule/{rule.pk}/change/",
+        {"group": "probe-group", "role": "", "operator": "on", "global_auditor": "on"},
+    )
+    rule.refresh_from_db()
+    return rule.global_auditor
 
 
 @probe("admin: read async jobs", ["rita", "fay"])

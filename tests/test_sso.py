@@ -2,8 +2,11 @@
 people are found by subject, teams and roles follow their groups at every sign-in, and every
 answer from the provider that cannot be trusted is refused with a clear page and logged."""
 
+import threading
+
 import pytest
 import requests
+from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
@@ -52,6 +55,8 @@ def test_the_first_sign_in_makes_the_person_with_the_teams_their_groups_give(
     response = sign_in(client, "pat")
     assert response.status_code == 302 and response["Location"] == "/"
     assert signed_in_as(client) == "pat"
+    # the groups are read again at least this often: the session ends after CORRAL_OIDC_SESSION_HOURS
+    assert client.session.get_expiry_age() == 12 * 3600
     user = get_user_model().objects.get(username="pat")
     assert (user.email, user.first_name, user.has_usable_password()) == (pat.email, "Pat", False)
     identity = SsoIdentity.objects.get(user=user)
@@ -247,6 +252,18 @@ def test_passwords_can_be_switched_off(client, provider, settings):
     assert admin.status_code == 302 and admin["Location"] == "/login/?next=%2Fadmin%2Faudit%2F"
 
 
+@pytest.mark.parametrize(
+    "asked, landed",
+    [("/usage/", "/usage/"), ("https://evil.example/", "/"), ("//evil.example/x", "/")],
+)
+def test_after_sign_in_the_person_goes_where_they_were_headed_but_never_elsewhere(
+    client, provider, teams, asked, landed
+):
+    provider.person("pat", ["corral-red"])
+    response = Flow(client, "pat", next_url=asked).finish()
+    assert response.status_code == 302 and response["Location"] == landed
+
+
 def test_the_sign_in_page_offers_the_provider_beside_the_password(client, provider):
     page = client.get("/login/?next=/usage/").content.decode()
     assert 'href="/sso/start?next=/usage/"' in page and 'name="password"' in page
@@ -277,3 +294,46 @@ def test_only_superusers_edit_the_group_rules(client, provider, teams):
     )
     assert created.status_code == 403
     assert not SsoGroupRule.objects.filter(global_auditor=True, group="corral-ops").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    "postgresql" not in django_settings.DATABASES["default"]["ENGINE"],
+    reason="SQLite runs one writing transaction at a time: the two sign-ins cannot overlap there",
+)
+def test_two_first_sign_ins_of_one_person_at_once_make_one_account(provider, teams, monkeypatch):
+    from django.db import connection
+    from django.test import Client
+
+    from accounts.sso import services
+
+    provider.person("pat", ["corral-red"])
+    flows = [Flow(Client(), "pat"), Flow(Client(), "pat")]
+    together = threading.Barrier(2, timeout=10)
+    create = services._identity_create
+
+    def racing(**kwargs):
+        together.wait()  # both have looked for the subject and found none
+        return create(**kwargs)
+
+    monkeypatch.setattr(services, "_identity_create", racing)
+    answers = []
+
+    def finish(flow):
+        try:
+            answers.append(flow.finish().status_code)
+        except Exception:
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=finish, args=(flow,)) for flow in flows]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert answers == [302, 302]
+    assert list(get_user_model().objects.values_list("username", flat=True)) == ["pat"]
+    assert SsoIdentity.objects.count() == 1

@@ -77,7 +77,11 @@ def sso_sign_in(*, issuer: str, claims: dict) -> AbstractUser:
     """The person these verified claims describe, with the access their groups give; or
     SignInRefused. A refused person still loses what the rules no longer give them."""
     groups = groups_of(claims)
-    user, refusal = _sign_in(issuer=issuer, claims=claims, groups=groups)
+    try:
+        user, refusal = _sign_in(issuer=issuer, claims=claims, groups=groups)
+    except IntegrityError:
+        # The same person's other sign-in (a second tab, a double click) made the account first.
+        user, refusal = _sign_in(issuer=issuer, claims=claims, groups=groups)
     if refusal is not None:
         sso_refusal_log(refusal, subject=claims.get("sub", ""), user=user)
         raise refusal

@@ -120,6 +120,11 @@ class SignInCallback(OIDCAuthenticationCallbackView):
         except requests.RequestException as exc:
             return refused(request, _provider_said(exc))
 
+    def login_success(self):
+        response = super().login_success()
+        self.request.session.set_expiry(round(settings.CORRAL_OIDC_SESSION_HOURS * 3600))
+        return response
+
     def login_failure(self):
         return refused(
             self.request,

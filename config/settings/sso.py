@@ -25,6 +25,9 @@ CORRAL_OIDC_CLOCK_SKEW_SECONDS = env.int("CORRAL_OIDC_CLOCK_SKEW_SECONDS", defau
 CORRAL_OIDC_UNMAPPED = env.str("CORRAL_OIDC_UNMAPPED", default="refuse")
 if CORRAL_OIDC_UNMAPPED not in ("refuse", "allow"):
     raise ImproperlyConfigured("CORRAL_OIDC_UNMAPPED must be 'refuse' or 'allow'")
+# A single sign-on's session lasts this long; then the person signs in again, and their groups at
+# the provider are read again (what the provider took away meanwhile is taken away then).
+CORRAL_OIDC_SESSION_HOURS = env.float("CORRAL_OIDC_SESSION_HOURS", default=12)
 # How long the provider's discovery document is kept before it is read again.
 CORRAL_OIDC_DISCOVERY_SECONDS = env.int("CORRAL_OIDC_DISCOVERY_SECONDS", default=3600)
 # Passwords may be switched off once single sign-on works (a superuser can switch them back on).

@@ -33,9 +33,11 @@ class Flow:
     """One sign-in: Corral sends the browser to the provider, the person signs in there, and the
     provider sends the browser back with a code and the state."""
 
-    def __init__(self, client, username: str, password: str = "provider pass") -> None:
+    def __init__(
+        self, client, username: str, password: str = "provider pass", next_url: str = ""
+    ) -> None:
         self.client = client
-        start = client.get("/sso/start")
+        start = client.get("/sso/start", {"next": next_url} if next_url else {})
         assert start.status_code == 302, start
         self.authorize = start["Location"]
         self.state = parse_qs(urlsplit(self.authorize).query)["state"][0]
