@@ -209,6 +209,7 @@ def test_a_code_replayed_into_another_sign_in_is_refused(client, provider, teams
         ({"id_token_age": 3600}, "expired"),
         ({"audience": "another-client"}, "wrong_audience"),
         ({"userinfo_sub": "someone-else"}, "userinfo_mismatch"),
+        ({"nonce": "the-nonce-of-another-sign-in"}, "untrusted_answer"),
     ],
 )
 def test_an_answer_the_provider_signed_wrongly_is_refused(
@@ -220,6 +221,15 @@ def test_an_answer_the_provider_signed_wrongly_is_refused(
     assert signed_in_as(client) is None
     assert not get_user_model().objects.filter(username="pat").exists()
     assert AdminAction.objects.get(action="refuse").after["reason"] == code
+
+
+def test_a_deactivated_person_is_refused_whatever_their_groups(client, provider, teams):
+    provider.person("pat", ["corral-red"])
+    sign_in(client, "pat")
+    client.logout()
+    get_user_model().objects.filter(username="pat").update(is_active=False)
+    refused(sign_in(client, "pat"), "inactive", status=403)
+    assert signed_in_as(client) is None
 
 
 def test_the_clock_skew_allowed_is_bounded(client, provider, teams, settings):

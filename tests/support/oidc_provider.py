@@ -52,6 +52,7 @@ class Misbehaviour:
     id_token_age: int = 0  # seconds the ID token's iat and exp lie in the past
     audience: str = ""  # the aud of ID tokens, instead of the client's id
     userinfo_sub: str = ""  # UserInfo answers about this subject instead
+    nonce: str = ""  # the ID token carries this nonce, not the one of the sign-in it answers
     # a page with a link back to the application instead of the redirect (a test reads the link,
     # to tamper with the answer or replay it elsewhere)
     hold_return: bool = False
@@ -218,6 +219,12 @@ class Provider:
 
             def generate_user_info(self, user, scope):
                 return provider.user_info(user)
+
+            def get_authorization_code_claims(self, authorization_code):
+                claims = super().get_authorization_code_claims(authorization_code)
+                if provider.misbehave.nonce:
+                    claims["nonce"] = provider.misbehave.nonce
+                return claims
 
         return IdToken(require_nonce=True)
 

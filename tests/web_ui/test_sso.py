@@ -176,3 +176,23 @@ def test_a_token_signed_with_the_wrong_key_or_expired_is_refused(
     assert words in browser.get_by_role("alert").text_content()
     browser.get_by_role("link", name="Sign in with Loopback ID again").is_visible()
     assert not get_user_model().objects.filter(username="pat").exists()
+
+
+def test_a_team_admin_signs_in_to_the_admin_through_the_provider(
+    browser, sso_server, oidc_provider, red
+):
+    SsoGroupRule.objects.create(group="corral-red-leads", team=red, role="admin")
+    oidc_provider.person("lee", ["corral-red-leads"])
+    browser.goto("/admin/")
+    browser.wait_for_url(f"{sso_server}/admin/login/?next=/admin/")
+    browser.screenshot(path=SHOTS / "sso-admin-login.png")
+    browser.get_by_role("link", name="Sign in with Loopback ID").click()
+    browser.get_by_label("Provider username").fill("lee")
+    browser.get_by_label("Provider password").fill("provider pass")
+    browser.get_by_role("button", name="Continue").click()
+    browser.wait_for_url(f"{sso_server}/admin/")
+    assert browser.get_by_role("link", name="Teams").is_visible()
+    browser.get_by_role("button", name="Log out").click()
+    browser.wait_for_url(f"{sso_server}/login/")
+    assert oidc_provider.ended_sessions == [oidc_provider.people["lee"].sub]
+    assert browser.problems == []
