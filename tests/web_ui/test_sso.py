@@ -106,9 +106,13 @@ def test_a_group_taken_away_takes_the_team_and_its_tokens_at_the_next_sign_in(
     browser.wait_for_url(f"{sso_server}/login/")
     assert oidc_provider.ended_sessions == [pat.sub]
 
-    pat.groups = ["corral-red", "wiki"]
+    # another group, another role in the same team: the token acts for the team still
+    SsoGroupRule.objects.create(group="corral-red-leads", team=red, role="admin")
+    pat.groups = ["corral-red-leads", "wiki"]
     through_provider(browser, "pat")
     browser.wait_for_url(f"{sso_server}/")
+    assert Membership.objects.get(user=user).role == "admin"
+    assert browser.get_by_role("link", name="Admin").is_visible()
     assert httpx.get(f"{sso_server}/api/v1/models", headers=headers).status_code == 200
 
     browser.get_by_role("button", name="Sign out").click()
