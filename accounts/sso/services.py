@@ -131,7 +131,9 @@ def _sign_in(
 
 
 def _unmapped(groups: list[str]) -> SignInRefused:
-    seen = ", ".join(groups) if groups else "none"
+    # a person may be in hundreds of groups (and Entra ID names them by id): the page names a few
+    seen = ", ".join(groups[:10]) + (f" and {len(groups) - 10} more" if len(groups) > 10 else "")
+    seen = seen or "none"
     return SignInRefused(
         "unmapped",
         f"Your groups at the identity provider ({seen}) give no access to Corral. Ask an "
