@@ -3,7 +3,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
-from accounts.models import ApiToken, Membership, Team
+from accounts.models import ApiToken, Membership, SsoIdentity, Team
 from accounts.roles import READ_ALL_RECORDS
 from common.errors import InvalidRequest, NotFound
 
@@ -128,3 +128,8 @@ def team_get_for_member(*, user, slug: str) -> Team:
     if team is None:
         raise InvalidRequest(f"team: you are not a member of a team '{slug}'.")
     return team
+
+
+def sso_identity_for(*, user) -> SsoIdentity | None:
+    """The provider account this person signs in with, if any."""
+    return SsoIdentity.objects.filter(user=user).first() if user.is_authenticated else None

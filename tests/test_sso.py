@@ -347,3 +347,68 @@ def test_two_first_sign_ins_of_one_person_at_once_make_one_account(provider, tea
     assert answers == [302, 302]
     assert list(get_user_model().objects.values_list("username", flat=True)) == ["pat"]
     assert SsoIdentity.objects.count() == 1
+
+
+@pytest.fixture
+def alice(db, teams):
+    """A person who signed in with a password before single sign-on, with a token for red."""
+    red, _ = teams
+    user = get_user_model().objects.create_user("alice", password="a long passphrase 42")
+    Membership.objects.create(team=red, user=user, role="member")
+    _, secret = token_issue(user=user, name="laptop", team=red)
+    return user, secret
+
+
+def test_a_password_account_is_connected_when_its_owner_asks_and_keeps_its_tokens(
+    client, provider, alice
+):
+    user, secret = alice
+    pat = provider.person("alice.smith", ["corral-red"])
+    client.force_login(user)
+    assert "Connect to Loopback" in client.get("/tokens/").content.decode()
+    asked = client.post("/sso/connect")
+    assert asked.status_code == 302 and asked["Location"].startswith("/sso/start?next=")
+    response = Flow(client, "alice.smith", next_url="/tokens/").finish()
+    assert response.status_code == 302 and response["Location"] == "/tokens/"
+    assert signed_in_as(client) == "alice"
+    assert SsoIdentity.objects.get(subject=pat.sub).user == user
+    assert get_user_model().objects.count() == 1  # no second account
+    assert "You sign in with Loopback" in client.get("/tokens/").content.decode()
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert api.get("/api/v1/models").status_code == 200
+    linked = AdminAction.objects.get(object_type="accounts.ssoidentity")
+    assert (linked.actor_username, linked.after["groups"]) == ("alice", ["corral-red"])
+
+
+def test_being_signed_in_is_not_asking_to_connect(client, provider, alice):
+    """A page that sends a signed-in person through a sign-in (GET /sso/start) must not tie the
+    provider account that comes back to their Corral account."""
+    user, _ = alice
+    provider.person("mallory", ["corral-red"])
+    client.force_login(user)
+    assert Flow(client, "mallory").finish().status_code == 302
+    assert signed_in_as(client) == "mallory"
+    assert not SsoIdentity.objects.filter(user=user).exists()
+
+
+def test_connecting_needs_the_form_with_its_csrf_token(provider, alice):
+    from django.test import Client
+
+    user, _ = alice
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(user)
+    assert browser.get("/sso/connect").status_code == 405
+    assert browser.post("/sso/connect").status_code == 403
+
+
+def test_a_provider_account_that_signs_in_elsewhere_is_not_connected(client, provider, alice):
+    user, _ = alice
+    provider.person("pat", ["corral-red"])
+    sign_in(client, "pat")  # pat's provider account has its own Corral account now
+    client.logout()
+    client.force_login(user)
+    client.post("/sso/connect")
+    refused(Flow(client, "pat").finish(), "connected_elsewhere", status=403)
+    assert not SsoIdentity.objects.filter(user=user).exists()
+    assert signed_in_as(client) == "alice"  # still signed in as before, nothing changed

@@ -11,6 +11,9 @@ from accounts.sso.discovery import provider_metadata
 from accounts.sso.errors import SignInRefused
 from accounts.sso.services import sso_sign_in
 
+# set by the connect view for the account whose owner asked to connect it
+CONNECT_SESSION_KEY = "corral_sso_connect"
+
 
 def _discovered(name: str) -> property:
     return property(lambda self: provider_metadata()[name])
@@ -73,7 +76,18 @@ class SignInBackend(OIDCAuthenticationBackend):
 
     def get_or_create_user(self, access_token, id_token, payload):
         claims = self.get_userinfo(access_token, id_token, payload)
-        return sso_sign_in(issuer=payload["iss"], claims=claims)
+        return sso_sign_in(issuer=payload["iss"], claims=claims, connect=self._connecting())
+
+    def _connecting(self):
+        """The signed-in account whose owner asked (a form post, accounts.sso.views.connect) to
+        sign in with the provider from now on: never just whoever happens to be signed in, or a
+        page could make a person finish a sign-in that ties someone else's provider account to
+        theirs."""
+        asked = self.request.session.pop(CONNECT_SESSION_KEY, None)
+        user = getattr(self.request, "user", None)
+        if asked is not None and user is not None and user.is_authenticated and user.pk == asked:
+            return user
+        return None
 
 
 def _token_refused(code: str, why: str, exc: Exception) -> SignInRefused:

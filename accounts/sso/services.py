@@ -73,15 +73,19 @@ def grants_for(groups: list[str]) -> Grants:
     return grants
 
 
-def sso_sign_in(*, issuer: str, claims: dict) -> AbstractUser:
+def sso_sign_in(*, issuer: str, claims: dict, connect: AbstractUser | None = None) -> AbstractUser:
     """The person these verified claims describe, with the access their groups give; or
-    SignInRefused. A refused person still loses what the rules no longer give them."""
+    SignInRefused. A refused person still loses what the rules no longer give them.
+
+    `connect`: the signed-in account whose owner asked to sign in with this provider account from
+    now on (so a password account keeps its tokens and history); only ever that account, and only
+    a provider account no other Corral account signs in with."""
     groups = groups_of(claims)
     try:
-        user, refusal = _sign_in(issuer=issuer, claims=claims, groups=groups)
+        user, refusal = _sign_in(issuer=issuer, claims=claims, groups=groups, connect=connect)
     except IntegrityError:
         # The same person's other sign-in (a second tab, a double click) made the account first.
-        user, refusal = _sign_in(issuer=issuer, claims=claims, groups=groups)
+        user, refusal = _sign_in(issuer=issuer, claims=claims, groups=groups, connect=connect)
     if refusal is not None:
         sso_refusal_log(refusal, subject=claims.get("sub", ""), user=user)
         raise refusal
@@ -90,7 +94,7 @@ def sso_sign_in(*, issuer: str, claims: dict) -> AbstractUser:
 
 @transaction.atomic
 def _sign_in(
-    *, issuer: str, claims: dict, groups: list[str]
+    *, issuer: str, claims: dict, groups: list[str], connect: AbstractUser | None
 ) -> tuple[AbstractUser | None, SignInRefused | None]:
     subject = str(claims["sub"])
     identity = (
@@ -101,10 +105,21 @@ def _sign_in(
     )
     grants = grants_for(groups)
     unmapped = not grants.any and settings.CORRAL_OIDC_UNMAPPED == "refuse"
+    if connect is not None:
+        refusal = _connect_refusal(identity=identity, connect=connect, groups=groups)
+        if refusal is not None:
+            return connect, refusal
     if identity is None:
         if unmapped:
-            return None, _unmapped(groups)
-        identity = _identity_create(issuer=issuer, subject=subject, claims=claims, groups=groups)
+            return connect, _unmapped(groups)
+        if connect is not None:
+            identity = _identity_connect(
+                user=connect, issuer=issuer, subject=subject, groups=groups
+            )
+        else:
+            identity = _identity_create(
+                issuer=issuer, subject=subject, claims=claims, groups=groups
+            )
     user = identity.user
     if not user.is_active:
         return user, SignInRefused(
@@ -140,6 +155,36 @@ def _unmapped(groups: list[str]) -> SignInRefused:
         "administrator to map one of them to a team.",
         groups=groups,
     )
+
+
+def _connect_refusal(
+    *, identity: SsoIdentity | None, connect: AbstractUser, groups: list[str]
+) -> SignInRefused | None:
+    if identity is not None and identity.user_id != connect.pk:
+        return SignInRefused(
+            "connected_elsewhere",
+            f"This account at the identity provider already signs in to another Corral account "
+            f"({identity.user.get_username()}). Nothing was changed.",
+            groups=groups,
+        )
+    if identity is None and SsoIdentity.objects.filter(user=connect).exists():
+        return SignInRefused(
+            "already_connected",
+            "Your Corral account is connected to another account at the identity provider. "
+            "Nothing was changed.",
+            groups=groups,
+        )
+    return None
+
+
+def _identity_connect(
+    *, user: AbstractUser, issuer: str, subject: str, groups: list[str]
+) -> SsoIdentity:
+    identity = SsoIdentity.objects.create(user=user, issuer=issuer, subject=subject, groups=groups)
+    admin_change(
+        actor=user, action="create", obj=identity, after={**snapshot(identity), "groups": groups}
+    )
+    return identity
 
 
 def _identity_create(*, issuer: str, subject: str, claims: dict, groups: list[str]) -> SsoIdentity:

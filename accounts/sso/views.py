@@ -7,12 +7,18 @@ from urllib.parse import urlencode
 
 import requests
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import SuspiciousOperation
-from django.shortcuts import render
+from django.http import Http404
+from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.http import require_POST
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
+from accounts.selectors import sso_identity_for
+from accounts.sso.backend import CONNECT_SESSION_KEY
 from accounts.sso.discovery import provider_metadata
 from accounts.sso.errors import SignInRefused
 from accounts.sso.services import sso_refusal_log
@@ -197,3 +203,17 @@ class SignOutView(auth_views.LogoutView):
         )
         response["Location"] = f"{end_session}?{query}"
         return response
+
+
+@login_required
+@require_POST
+def connect(request):
+    """A person signed in with a password asks to sign in with the provider from now on: the
+    provider sign-in that follows is tied to this account (its tokens and history stay)."""
+    if not settings.CORRAL_SSO_ENABLED:
+        raise Http404("single sign-on is not set up")
+    if sso_identity_for(user=request.user) is not None:
+        messages.info(request, "Your account already signs in with the identity provider.")
+        return redirect("web-tokens")
+    request.session[CONNECT_SESSION_KEY] = request.user.pk
+    return redirect(f"{reverse('sso-start')}?{urlencode({'next': reverse('web-tokens')})}")

@@ -14,8 +14,14 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.limits import limits_remaining, resets_at, scopes_for
 from accounts.models import Team
-from accounts.selectors import token_get_for_user, token_list_for_user, user_may_enter_admin
+from accounts.selectors import (
+    sso_identity_for,
+    token_get_for_user,
+    token_list_for_user,
+    user_may_enter_admin,
+)
 from accounts.services import token_issue, token_revoke
+from accounts.sso.views import sign_in_context
 from audit.selectors import audit_record_get_for_user
 from audit.usage import usage_by_day_and_model
 from common.errors import GatewayError
@@ -89,6 +95,8 @@ def tokens(request):
         form=form,
         tokens=token_list_for_user(user=request.user),
         new_token=request.session.pop(_NEW_TOKEN_SESSION_KEY, None),
+        sso_identity=sso_identity_for(user=request.user),
+        **sign_in_context(),
     )
 
 

@@ -8,12 +8,12 @@ import httpx
 import pytest
 from django.contrib.auth import get_user_model
 
-from accounts.models import Membership, SsoGroupRule
+from accounts.models import Membership, SsoGroupRule, SsoIdentity
 from accounts.services import team_get_or_create, token_issue
 from gateway.models import ModelRoute
 from tests.support import processes
 from tests.support.sso import CLIENT_ID, CLIENT_SECRET
-from tests.web_ui.browser import SHOTS, watch
+from tests.web_ui.browser import SHOTS, signed_in, watch
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -200,3 +200,28 @@ def test_a_team_admin_signs_in_to_the_admin_through_the_provider(
     browser.wait_for_url(f"{sso_server}/login/")
     assert oidc_provider.ended_sessions == [oidc_provider.people["lee"].sub]
     assert browser.problems == []
+
+
+def test_a_password_account_connects_to_the_provider_from_its_tokens_page(
+    chromium, sso_server, oidc_provider, person, red
+):
+    """The form leads to another origin (the provider) through redirects: the CSP's form-action
+    must allow it, or the browser stops there."""
+    page = signed_in(chromium, sso_server, viewport={"width": 1100, "height": 900})
+    oidc_provider.person("pat.w", ["corral-red"])
+    page.goto("/tokens/")
+    page.screenshot(path=SHOTS / "sso-connect.png", full_page=True)
+    page.get_by_role("button", name="Connect to Loopback ID").click()
+    page.get_by_label("Provider username").fill("pat.w")
+    page.get_by_label("Provider password").fill("provider pass")
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_url(f"{sso_server}/tokens/")
+    assert page.get_by_text("You sign in with Loopback ID").is_visible()
+    page.screenshot(path=SHOTS / "sso-connected.png", full_page=True)
+    assert SsoIdentity.objects.get().user == person
+    assert set(Membership.objects.filter(user=person).values_list("team__slug", flat=True)) == {
+        "research",  # no rule names it: left as the admins made it
+        "red",
+    }
+    assert page.problems == []
+    page.context.close()
