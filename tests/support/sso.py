@@ -5,6 +5,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
+from accounts.models import Membership
 from accounts.sso import discovery
 from tests.support.oidc_provider import Provider
 
@@ -55,3 +56,18 @@ class Flow:
 
 def sign_in(client, username: str):
     return Flow(client, username).finish()
+
+
+def roles_of(user) -> dict[str, str]:
+    return dict(Membership.objects.filter(user=user).values_list("team__slug", "role"))
+
+
+def signed_in_as(client) -> str | None:
+    response = client.get("/tokens/")
+    return response.context["user"].username if response.status_code == 200 else None
+
+
+def refused(response, code: str, status: int = 400) -> None:
+    assert response.status_code == status, response.content[:500]
+    page = response.content.decode()
+    assert "Sign-in refused" in page and f"<code>{code}</code>" in page
