@@ -8,3 +8,4 @@ class SignInRefused(Exception):
         super().__init__(message)
         self.code, self.message, self.detail, self.status = code, message, detail, status
         self.groups = groups
+        self.logged = False  # in the admin action log already (where the person was known)

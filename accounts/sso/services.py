@@ -88,6 +88,7 @@ def sso_sign_in(*, issuer: str, claims: dict, connect: AbstractUser | None = Non
         user, refusal = _sign_in(issuer=issuer, claims=claims, groups=groups, connect=connect)
     if refusal is not None:
         sso_refusal_log(refusal, subject=claims.get("sub", ""), user=user)
+        refusal.logged = True
         raise refusal
     return user
 

@@ -2,6 +2,7 @@
 provider's answer (mozilla-django-oidc's views, with endpoints from discovery and a clear page for
 every refusal), and a sign-out that also ends the provider's session where it offers that."""
 
+import contextlib
 import logging
 from urllib.parse import urlencode
 
@@ -92,17 +93,9 @@ class SignInCallback(OIDCAuthenticationCallbackView):
     def get(self, request):
         if not settings.CORRAL_SSO_ENABLED:
             return refused(request, _OFF, log=False)
-        if request.GET.get("error"):
-            said = request.GET.get("error_description") or request.GET["error"]
-            return refused(
-                request,
-                SignInRefused(
-                    "provider_refused",
-                    f"The identity provider did not sign you in: {said}",
-                    detail=request.GET["error"],
-                ),
-            )
         state = request.GET.get("state", "")
+        if request.GET.get("error"):
+            return refused(request, _provider_refused(request, state))
         if not request.GET.get("code") or state not in request.session.get("oidc_states", {}):
             # A sign-in this browser did not start, one already finished, or a state changed on
             # the way: the answer may be someone else's (a login CSRF), so it is not used.
@@ -119,8 +112,7 @@ class SignInCallback(OIDCAuthenticationCallbackView):
         try:
             return super().get(request)
         except SignInRefused as refusal:
-            # logged where it was decided when the person is known (sso_sign_in)
-            return refused(request, refusal, log=refusal.code not in _LOGGED_BY_SERVICE)
+            return refused(request, refusal, log=not refusal.logged)
         except SuspiciousOperation as exc:
             return refused(request, _untrusted(str(exc)))
         except requests.RequestException as exc:
@@ -147,7 +139,21 @@ _OFF = SignInRefused(
     "Single sign-on is not set up on this Corral. Sign in with your password.",
     status=404,
 )
-_LOGGED_BY_SERVICE = {"unmapped", "inactive"}
+
+
+def _provider_refused(request, state: str) -> SignInRefused:
+    """The provider's error answer. Its words are shown only when it answers a sign-in this browser
+    started: anyone can write a link to this page with words of their own."""
+    error = request.GET["error"]
+    started = request.session.get("oidc_states", {})
+    if state in started:
+        del started[state]
+        request.session.modified = True
+        said = request.GET.get("error_description") or error
+        message = f"The identity provider did not sign you in: {said[:300]}"
+    else:
+        message = "The identity provider did not sign you in. Start the sign-in again."
+    return SignInRefused("provider_refused", message, detail=error[:100])
 
 
 def _untrusted(detail: str) -> SignInRefused:
@@ -162,8 +168,20 @@ def _untrusted(detail: str) -> SignInRefused:
 
 def _provider_said(exc: requests.RequestException) -> SignInRefused:
     response = getattr(exc, "response", None)
+    error = ""
+    if response is not None:
+        with contextlib.suppress(ValueError, AttributeError):
+            error = str(response.json().get("error", ""))
+    if error in ("invalid_client", "unauthorized_client"):
+        return SignInRefused(
+            "client_refused",
+            "The identity provider does not accept Corral's registration (its client id or "
+            "secret). Tell an administrator.",
+            detail=f"{response.status_code} {response.text[:300]}",
+            status=502,
+        )
     if response is not None and 400 <= response.status_code < 500:
-        # e.g. invalid_grant: a code used already (a replay) or expired
+        # invalid_grant: a code used already (a replay), expired, or not made for this sign-in
         return SignInRefused(
             "code_refused",
             "The identity provider refused to finish this sign-in (its code was used already or "

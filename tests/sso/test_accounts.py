@@ -261,5 +261,6 @@ def test_a_provider_account_that_signs_in_elsewhere_is_not_connected(client, pro
     client.force_login(user)
     client.post("/sso/connect")
     refused(Flow(client, "pat").finish(), "connected_elsewhere", status=403)
+    assert AdminAction.objects.filter(action="refuse").count() == 1
     assert not SsoIdentity.objects.filter(user=user).exists()
     assert signed_in_as(client) == "alice"  # still signed in as before, nothing changed

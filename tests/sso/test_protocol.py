@@ -68,9 +68,22 @@ def test_the_clock_skew_allowed_is_bounded(client, provider, teams, settings):
 
 
 def test_the_provider_saying_no_or_being_down_ends_on_a_clear_page(client, provider, settings):
-    response = client.get("/sso/callback", {"error": "access_denied", "state": "x"})
-    assert response.status_code == 403
-    assert "did not sign you in: access_denied" in response.content.decode()
+    provider.person("pat", ["corral-red"])
+    flow = Flow(client, "pat")
+    said = client.get(
+        "/sso/callback",
+        {"error": "access_denied", "state": flow.state, "error_description": "Not in this app"},
+    )
+    assert said.status_code == 403
+    assert "did not sign you in: Not in this app" in said.content.decode()
+    # anyone can write such a link: without a sign-in this browser started, no words of theirs
+    forged = client.get(
+        "/sso/callback",
+        {"error": "access_denied", "state": "x", "error_description": "Call +1 555 0100 now"},
+    )
+    assert forged.status_code == 403 and "555" not in forged.content.decode()
+    settings.OIDC_RP_CLIENT_SECRET = "not-the-secret"
+    refused(Flow(client, "pat").finish(), "client_refused", status=502)
     settings.CORRAL_OIDC_ISSUER = "http://127.0.0.1:9"
     refused(client.get("/sso/start"), "provider_unreachable", status=502)
 
