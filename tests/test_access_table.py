@@ -4,8 +4,9 @@ The table is read from the document itself, so it cannot say one thing while the
 Every row has a probe (tests/support/access_probes/) that performs the action through the real
 admin, web pages, API or doors, as each role, on objects of the role's own team, of another team
 and (where objects have owners) its own, and tells whether the action took effect. Each probe runs
-in a savepoint that is rolled back, so every attempt meets the same world. A person who is admin of one team and auditor of another is
-played through every row as well: on each object, what one of the two roles allows, never more."""
+in a savepoint that is rolled back, so every attempt meets the same world. A person who is admin of
+one team and auditor of another is played through every row as well: on each object, what one of
+the two roles allows, never more."""
 
 import pytest
 from django.db import transaction
