@@ -113,6 +113,7 @@ def api(token):
 
 @pytest.fixture(scope="session")
 def _oidc_provider():
+    # Flask and Authlib are loaded only by a run that has single sign-on tests in it
     from tests.support.oidc_provider import Provider
 
     provider = Provider().start()

@@ -6,6 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.services import team_get_or_create, user_create
+from audit.admin_filters import CappedCountPaginator
 from audit.chain import audit_chain_seal
 from tests.support.audit_records import record
 
@@ -54,8 +55,6 @@ def test_the_dashboard_costs_the_same_for_any_number_of_sealed_records(admin_cli
 def test_a_count_past_the_cap_is_shown_as_a_floor_not_as_the_cap_plus_one(
     admin_client, monkeypatch, query
 ):
-    from audit.admin_filters import CappedCountPaginator
-
     monkeypatch.setattr(CappedCountPaginator, "CAP", 4)
     person, team = user_create(username="ann"), team_get_or_create(slug="red")
     said = [{"role": "user", "content": "hello there"}]

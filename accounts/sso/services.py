@@ -128,14 +128,13 @@ def _sign_in(
             "Your Corral account is deactivated. Ask an administrator if that is a mistake.",
             groups=groups,
         )
+    identity.groups = groups
     # Superusers are the way back in when the rules are wrong: never changed, never refused by them.
     if not user.is_superuser:
         _apply(user=user, grants=grants, groups=groups)
         if unmapped:
-            identity.groups = groups
             identity.save(update_fields=["groups"])
             return user, _unmapped(groups)
-    identity.groups = groups
     identity.last_sign_in_at = timezone.now()
     identity.save(update_fields=["groups", "last_sign_in_at"])
     _profile_update(user=user, claims=claims)

@@ -95,7 +95,7 @@ def tokens(request):
         form=form,
         tokens=token_list_for_user(user=request.user),
         new_token=request.session.pop(_NEW_TOKEN_SESSION_KEY, None),
-        sso_identity=sso_identity_for(user=request.user),
+        sso_identity=sso_identity_for(user=request.user) if settings.CORRAL_SSO_ENABLED else None,
         **sign_in_context(),
     )
 

@@ -8,10 +8,13 @@ import threading
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.models import SsoGroupRule, SsoIdentity
 from accounts.services import token_issue, user_make_staff
+from accounts.sso import services
 from audit.models import AdminAction
 from tests.support.sso import Flow, refused, roles_of, sign_in, signed_in_as
 
@@ -173,11 +176,6 @@ def test_only_superusers_edit_the_group_rules(client, provider, teams):
     reason="SQLite runs one writing transaction at a time: the two sign-ins cannot overlap there",
 )
 def test_two_first_sign_ins_of_one_person_at_once_make_one_account(provider, teams, monkeypatch):
-    from django.db import connection
-    from django.test import Client
-
-    from accounts.sso import services
-
     provider.person("pat", ["corral-red"])
     flows = [Flow(Client(), "pat"), Flow(Client(), "pat")]
     together = threading.Barrier(2, timeout=10)
@@ -193,10 +191,6 @@ def test_two_first_sign_ins_of_one_person_at_once_make_one_account(provider, tea
     def finish(flow):
         try:
             answers.append(flow.finish().status_code)
-        except Exception:
-            import traceback
-
-            traceback.print_exc()
         finally:
             connection.close()
 
@@ -244,8 +238,6 @@ def test_being_signed_in_is_not_asking_to_connect(client, provider, alice):
 
 
 def test_connecting_needs_the_form_with_its_csrf_token(provider, alice):
-    from django.test import Client
-
     user, _ = alice
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(user)
