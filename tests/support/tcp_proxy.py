@@ -8,13 +8,15 @@ client), `up()` listens again on the same port. The real server keeps running fo
 import contextlib
 import socket
 import threading
+import time
 
 from tests.support.processes import free_port
 
 
 class TcpProxy:
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(self, target_host: str, target_port: int, latency: float = 0.0) -> None:
         self.target = (target_host, target_port)
+        self.latency = latency
         self.port = free_port()
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
@@ -73,12 +75,14 @@ class TcpProxy:
                     server.close()
                     return
                 self._sockets.update((client, server))
-            for source, sink in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+            for source, sink, delay in ((client, server, 0.0), (server, client, self.latency)):
+                threading.Thread(target=self._pump, args=(source, sink, delay), daemon=True).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, delay: float = 0.0) -> None:
         try:
             while data := source.recv(65536):
+                if delay:
+                    time.sleep(delay)
                 sink.sendall(data)
         except OSError:
             pass
