@@ -2,12 +2,16 @@
 
 psycopg_pool gives up on a caller after `timeout` seconds whichever way the wait went. Under a burst
 (a batch job opening hundreds of calls at once) every connection is in use by other calls and the
-queue drains in seconds, yet the caller would have been told the database is unavailable. Here a
-caller waits in line for up to `queue_timeout` while the database answers: while the pool is full
-(every connection it may open is open and lent out), and while it is still growing and opening
-connections works (psycopg_pool opens them one at a time, so a burst can outrun the growth on a busy
-machine). It gives up after `timeout` only when the pool could not open a connection in that time:
-an attempt failed, or none finished. Then the database really is unreachable."""
+queue drains in seconds, yet the caller would have been told the database is unavailable. The same
+happens while the pool is still growing: it opens connections one at a time, and a burst into a
+busy process (every greenlet wanting the CPU, the pool's opener among them) or across a slow link
+outruns that growth although every connection opens fine.
+
+Here a caller waits in line, for up to `queue_timeout`, unless an attempt to open a connection
+failed since the last one that succeeded: then, after `timeout`, the database really is unreachable
+(refused, or silent for the connection's `connect_timeout`). Past the queue timeout the caller is
+told the pool is busy when every connection was in use, and that the database is unavailable when
+the pool still could not open the connections it wanted."""
 
 import time
 
@@ -21,15 +25,13 @@ class PoolBusy(PoolTimeout):
 class QueueingPool(ConnectionPool):
     def __init__(self, *args, queue_timeout: float, configure=None, **kwargs) -> None:
         self.queue_timeout = queue_timeout
-        # When a connection last opened, and how many attempts had failed by then: psycopg_pool
-        # counts failed attempts in its stats but has no hook for a success other than configure.
-        self._opened_at = float("-inf")
+        # psycopg_pool counts failed attempts in its stats but has no hook for a success other
+        # than configure: the failures counted when a connection last opened.
         self._errors_when_opened = 0
 
         def configured(conn) -> None:
             if configure is not None:
                 configure(conn)
-            self._opened_at = time.monotonic()
             self._errors_when_opened = self.get_stats().get("connections_errors", 0)
 
         super().__init__(*args, configure=configured, **kwargs)
@@ -41,22 +43,21 @@ class QueueingPool(ConnectionPool):
             "pool_available", 0
         )
 
-    def opening(self, within: float) -> bool:
-        """The pool opened a connection in the last `within` seconds and no attempt failed since:
-        it is growing, and the database answers."""
-        failed = self.get_stats().get("connections_errors", 0) > self._errors_when_opened
-        return not failed and time.monotonic() - self._opened_at <= within
+    def failing(self) -> bool:
+        """An attempt to open a connection failed since the last one that worked."""
+        return self.get_stats().get("connections_errors", 0) > self._errors_when_opened
 
     def getconn(self, timeout: float | None = None):
-        waited = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + self.queue_timeout
         while True:
             try:
                 return super().getconn(timeout)
             except PoolTimeout:
-                if not (self.full() or self.opening(within=waited)):
-                    raise  # the pool could not open a connection: the database is away
+                if self.failing():
+                    raise  # the pool cannot open a connection: the database is away
                 if time.monotonic() >= deadline:
+                    if not self.full():
+                        raise  # connections still not opened after all that time
                     raise PoolBusy(
                         f"all {self.max_size} database connections of this process stayed in "
                         f"use by other calls for {self.queue_timeout:g} s"
