@@ -7,12 +7,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
+from accounts.sso import CONNECT_SESSION_KEY
 from accounts.sso.discovery import provider_metadata
 from accounts.sso.errors import SignInRefused
 from accounts.sso.services import sso_sign_in
-
-# set by the connect view for the account whose owner asked to connect it
-CONNECT_SESSION_KEY = "corral_sso_connect"
 
 
 def _discovered(name: str) -> property:

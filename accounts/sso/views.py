@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
 from accounts.selectors import sso_identity_for
-from accounts.sso.backend import CONNECT_SESSION_KEY
+from accounts.sso import CONNECT_SESSION_KEY
 from accounts.sso.discovery import provider_metadata
 from accounts.sso.errors import SignInRefused
 from accounts.sso.services import sso_refusal_log
