@@ -5,7 +5,11 @@ A write to a model they come from empties the cache of the process that wrote at
 generation number in Redis once the write is committed; every other process (web workers, Celery
 workers) reads that number at most every CORRAL_CACHE_CHECK_SECONDS and empties its caches when it
 moved. So a revocation, a membership ended or a changed allow-list holds everywhere within that
-time, not only when the TTL runs out. With Redis away, the TTL alone bounds it."""
+time, not only when the TTL runs out. With Redis away, the TTL alone bounds it.
+
+A value missing when a burst arrives is loaded once: the callers asking for it meanwhile wait for
+that load instead of each sending the same query (a thousand streams opened at once with one token
+were a thousand token lookups, each waiting for a pooled connection)."""
 
 import logging
 import threading
@@ -56,12 +60,25 @@ class _SharedGeneration:
 shared_generation = _SharedGeneration()
 
 
+class _Load:
+    """A load in progress, for the callers that wait for it."""
+
+    def __init__(self, generation: bytes | None) -> None:
+        self.generation = generation
+        self.done = threading.Event()
+        self.failed = False
+        self.value: Any = None
+
+
 class ProcessCache:
     def __init__(self, ttl_setting: str, max_entries: int) -> None:
         self._ttl_setting = ttl_setting
         self._max_entries = max_entries
         self._entries: dict[Hashable, tuple[float, Any]] = {}
         self._generation: bytes | None = None
+        self._loading: dict[Hashable, _Load] = {}
+        self._loading_lock = threading.Lock()
+        self._clears = 0
 
     def _ttl(self) -> float:
         # read on each use: tests and settings overrides change it at run time
@@ -77,16 +94,40 @@ class ProcessCache:
         kept = self._entries.get(key)
         if kept is not None and time.monotonic() - kept[0] < self._ttl():
             return kept[1]
-        value = load()
-        # Not kept when another greenlet saw a newer generation meanwhile.
-        if value is not None and self._ttl() > 0 and self._generation == generation:
+        with self._loading_lock:
+            pending = self._loading.get(key)
+            leads = pending is None or pending.generation != generation
+            if leads:
+                pending = self._loading[key] = _Load(generation)
+            clears = self._clears
+        if not leads:
+            pending.done.wait()
+            # the leader's failure may have been its own (its connection, its deadline): try
+            return load() if pending.failed else pending.value
+        try:
+            value = pending.value = load()
+        except BaseException:
+            pending.failed = True
+            raise
+        finally:
+            with self._loading_lock:
+                if self._loading.get(key) is pending:
+                    del self._loading[key]
+            pending.done.set()
+        # Not kept when another greenlet saw a newer generation, or this process wrote, meanwhile.
+        kept_still = self._generation == generation and self._clears == clears
+        if value is not None and self._ttl() > 0 and kept_still:
             if len(self._entries) >= self._max_entries:
                 self._entries.clear()
             self._entries[key] = (time.monotonic(), value)
         return value
 
     def clear(self) -> None:
-        self._entries.clear()
+        with self._loading_lock:
+            self._entries.clear()
+            # a load begun before the change is not joined by callers that come after it
+            self._loading.clear()
+            self._clears += 1
 
     def clear_on_change(self, *models, m2m_through=()) -> None:
         """Empty the cache whenever one of these models is saved or deleted in this process, and
