@@ -113,8 +113,15 @@ def token_touch(*, token: ApiToken, ip: str | None, interval_seconds: int) -> No
     now = timezone.now()
     if token.last_used_at and (now - token.last_used_at).total_seconds() < interval_seconds:
         return
-    ApiToken.objects.filter(pk=token.pk).update(last_used_at=now, last_used_ip=ip)
+    # Stamped before the write: the calls of a burst share this (cached) token, and one write is
+    # enough for all of them.
+    before = token.last_used_at, token.last_used_ip
     token.last_used_at, token.last_used_ip = now, ip
+    try:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now, last_used_ip=ip)
+    except BaseException:
+        token.last_used_at, token.last_used_ip = before
+        raise
 
 
 @transaction.atomic

@@ -9,7 +9,9 @@ time, not only when the TTL runs out. With Redis away, the TTL alone bounds it.
 
 A value missing when a burst arrives is loaded once: the callers asking for it meanwhile wait for
 that load instead of each sending the same query (a thousand streams opened at once with one token
-were a thousand token lookups, each waiting for a pooled connection)."""
+were a thousand token lookups, each waiting for a pooled connection). A caller that holds a pooled
+database connection never waits for another's load: the load may need that very connection, and a
+burst whose callers all held one stalled every connection of the process until its queue timed out."""
 
 import logging
 import threading
@@ -19,7 +21,7 @@ from typing import Any
 
 import redis
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from common.redis import get_redis
@@ -101,9 +103,12 @@ class ProcessCache:
                 pending = self._loading[key] = _Load(generation)
             clears = self._clears
         if not leads:
-            pending.done.wait()
-            # the leader's failure may have been its own (its connection, its deadline): try
-            return load() if pending.failed else pending.value
+            if connection.connection is None:
+                pending.done.wait()
+                # the leader's failure may have been its own (its connection, its deadline): try
+                return load() if pending.failed else pending.value
+            # holding a pooled connection: load with it, never wait for a load that may need it
+            pending = _Load(generation)
         try:
             value = pending.value = load()
         except BaseException:

@@ -7,6 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.db import connection
 
 from common.process_cache import ProcessCache
 
@@ -76,3 +77,29 @@ def test_a_caller_after_a_change_in_this_process_does_not_get_the_value_read_bef
         assert early.result() == "before the revocation"
     # and the early value, read before the change, was not kept
     assert cache.get_or_load("key", lambda: "reloaded") == "after the revocation"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_caller_holding_a_database_connection_does_not_wait_for_another_load(cache):
+    """The leader's load needs a connection the waiting caller holds (a pool of one): had the
+    caller waited for the load, neither would go on (a burst's callers held every pooled
+    connection of a process and waited, stalled until the pool's queue timed out)."""
+    released = threading.Event()
+
+    def leader_load():
+        released.wait(5)  # its query waits for the connection the other caller holds
+        return "token" if released.is_set() else "stalled"
+
+    def holder():
+        connection.ensure_connection()  # a pooled connection, as after stamping the token's use
+        try:
+            return cache.get_or_load("key", lambda: "token")
+        finally:
+            connection.close()
+            released.set()
+
+    with ThreadPoolExecutor(2) as pool:
+        leader = pool.submit(cache.get_or_load, "key", leader_load)
+        time.sleep(0.1)  # the leader is loading
+        assert pool.submit(holder).result(timeout=10) == "token"
+        assert leader.result(timeout=10) == "token"
