@@ -1,6 +1,7 @@
 """A value the process caches is loaded once when a burst asks for it at the same moment (a thousand
 streams opened with one token were a thousand token lookups), without giving a caller a value read
-before a change it came after. Real threads and the real Redis generation."""
+before a change it came after, and without waiting while holding what the load needs; the token
+such a cache holds is stamped once for a burst. Real threads, the real database and Redis."""
 
 import threading
 import time
@@ -9,6 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connection
 
+from accounts.models import ApiToken
+from accounts.services import token_issue, token_touch
 from common.process_cache import ProcessCache
 
 CALLERS = 20
@@ -103,3 +106,34 @@ def test_a_caller_holding_a_database_connection_does_not_wait_for_another_load(c
         time.sleep(0.1)  # the leader is loading
         assert pool.submit(holder).result(timeout=10) == "token"
         assert leader.result(timeout=10) == "token"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_calls_of_a_burst_sharing_a_cached_token_stamp_its_last_use_once(user, team):
+    """The cached token is one object for every call of the process: the first call to find its
+    stamp old writes it, and the calls that come while that write is on its way find it fresh."""
+    token_issue(user=user, name="burst", team=team)
+    shared = ApiToken.objects.get(name="burst")  # never used: no stamp yet
+    writes = []
+    first_write_sent = threading.Event()
+
+    def slow_first_write(execute, sql, params, many, context):
+        if sql.startswith("UPDATE"):
+            writes.append(sql)
+            if len(writes) == 1:
+                first_write_sent.set()
+                time.sleep(0.3)  # the write on its way
+        return execute(sql, params, many, context)
+
+    def call(_):
+        with connection.execute_wrapper(slow_first_write):
+            token_touch(token=shared, ip="10.0.0.1", interval_seconds=60)
+        connection.close()
+
+    with ThreadPoolExecutor(1) as first:
+        first.submit(call, 0)
+        assert first_write_sent.wait(5)
+        with ThreadPoolExecutor(CALLERS) as pool:
+            list(pool.map(call, range(CALLERS)))
+    assert len(writes) == 1
+    assert ApiToken.objects.get(pk=shared.pk).last_used_ip == "10.0.0.1"
