@@ -152,11 +152,12 @@ def production_stack(
             wait_up(f"{node}/healthz")
         yield stack
     finally:
-        processes = list(stack.processes.values())
-        for process in reversed(processes):
+        # Corral's processes first, each waited for, and the upstream and the collector they talk
+        # to last: a web worker flushes its last spans as it exits, and a collector already gone
+        # would send them to the outbox and fill the log with export errors.
+        for process in reversed(stack.processes.values()):
             if process.poll() is None:
                 process.terminate()
-        for process in processes:
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
