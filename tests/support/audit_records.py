@@ -5,6 +5,7 @@ import uuid
 from django.utils import timezone
 
 from audit.services import audit_record_finalize, audit_record_open
+from tests.conftest import MODEL
 
 
 def record(user, team, *, model="llama3.2", status="succeeded", started_at=None, latency=500,
@@ -24,3 +25,17 @@ def record(user, team, *, model="llama3.2", status="succeeded", started_at=None,
             latency_ms=latency, ttft_ms=ttft,
         )  # fmt: skip
     return record_id
+
+
+def make_calls(api, count: int, content: str = "hello") -> list[str]:
+    """Records made the real way: `count` native chat calls; their record ids."""
+    return [
+        api.post(
+            "/api/v1/chat",
+            {"model": MODEL, "messages": [{"role": "user", "content": f"{content} {i}"}]},
+            format="json",
+        )
+        .json()
+        .get("id")
+        for i in range(count)
+    ]
