@@ -84,3 +84,20 @@ def _resolve(reference: str, root: dict) -> dict:
     for part in reference.removeprefix("#/").split("/"):
         node = node.get(part, {}) if isinstance(node, dict) else {}
     return node
+
+
+def tokens(text: str) -> list[str]:
+    """Split like a tokenizer would stream: words with their following space."""
+    pieces, current = [], ""
+    for char in text:
+        current += char
+        if char == " ":
+            pieces.append(current)
+            current = ""
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def count_prompt(messages: list[dict]) -> int:
+    return sum(len(tokens(m.get("content") or "")) + 4 for m in messages)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
 
-from tests.support.ollama_double import answers
+from tests.support.ollama_double.answers import tokens
+from tests.support.ollama_double.generation import ClientGone, Generation
 from tests.support.ollama_double.models import DoubleModel, ModelManagement
 
 if TYPE_CHECKING:
@@ -18,37 +17,12 @@ if TYPE_CHECKING:
 VERSION = "0.12.6"
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
 def _vector(text: str, dimensions: int) -> list[float]:
     seed = hashlib.sha256(text.encode()).digest()
     return [round((seed[i % 32] - 128) / 128, 6) for i in range(dimensions)]
 
 
-def _tokens(text: str) -> list[str]:
-    """Split like a tokenizer would stream: words with their following space."""
-    pieces, current = [], ""
-    for char in text:
-        current += char
-        if char == " ":
-            pieces.append(current)
-            current = ""
-    if current:
-        pieces.append(current)
-    return pieces
-
-
-def _count_prompt(messages: list[dict]) -> int:
-    return sum(len(_tokens(m.get("content") or "")) + 4 for m in messages)
-
-
-class _ClientGone(Exception):
-    pass
-
-
-class Handler(ModelManagement, BaseHTTPRequestHandler):
+class Handler(ModelManagement, Generation, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Go's net/http (Ollama, the collector) sets TCP_NODELAY; without it a small response waits
     # out the peer's delayed ACK (~40 ms) between headers and body.
@@ -108,7 +82,7 @@ class Handler(ModelManagement, BaseHTTPRequestHandler):
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError) as exc:
-            raise _ClientGone from exc
+            raise ClientGone from exc
 
     def _write_line(self, obj: dict) -> None:
         self._write_chunk(json.dumps(obj).encode() + b"\n")
@@ -241,7 +215,7 @@ class Handler(ModelManagement, BaseHTTPRequestHandler):
                 "embeddings": embeddings,
                 "total_duration": 1_000_000,
                 "load_duration": 100_000,
-                "prompt_eval_count": sum(len(_tokens(t)) for t in inputs),
+                "prompt_eval_count": sum(len(tokens(t)) for t in inputs),
             },
         )
 
@@ -252,153 +226,3 @@ class Handler(ModelManagement, BaseHTTPRequestHandler):
             return
         prompt = body.get("prompt") or ""
         self._send_json(200, {"embedding": _vector(prompt, 8) if prompt else []})
-
-    def _loaded(self, body: dict, model: DoubleModel, key: str, empty) -> None:
-        """A request with nothing to answer loads the model, or with keep_alive 0 unloads it:
-        one object, whatever `stream` says."""
-        unload = body.get("keep_alive") in (0, "0", "0s", 0.0)
-        self.double.loaded_calls.append("unload" if unload else "load")
-        self._send_json(
-            200,
-            {
-                "model": model.name,
-                "created_at": _now(),
-                key: empty,
-                "done_reason": "unload" if unload else "load",
-                "done": True,
-            },
-        )
-
-    def _final_fields(self, prompt_count: int, eval_count: int, started: float) -> dict:
-        total = int((time.monotonic() - started) * 1e9) + 1
-        fields = {"done": True, "done_reason": "stop", "total_duration": total}
-        if not self.double.omit_counters:
-            fields.update(
-                {
-                    "load_duration": 1_000,
-                    "prompt_eval_count": prompt_count,
-                    "prompt_eval_duration": 10_000,
-                    "eval_count": eval_count,
-                    "eval_duration": total,
-                }
-            )
-        return fields
-
-    def _chat(self, body: dict) -> None:
-        model = self._model_or_error(body)
-        if model is None:
-            return
-        messages = body.get("messages") or []
-        if not messages:
-            self._loaded(body, model, "message", {"role": "assistant", "content": ""})
-            return
-        tool_call = (
-            self.double.tool_call
-            if body.get("tools") and answers.wants_tool_call(messages)
-            else None
-        )
-        text = answers.text_answer(messages, self.double.reply)
-        text = "" if tool_call else answers.formatted(body.get("format"), text)
-
-        def message(content: str, **extra) -> dict:
-            return {"role": "assistant", "content": content, **extra}
-
-        self._answer(body, model, _count_prompt(messages), text, "message", message, tool_call)
-
-    def _generate(self, body: dict) -> None:
-        model = self._model_or_error(body)
-        if model is None:
-            return
-        prompt = body.get("prompt", "")
-        if not prompt and not body.get("images"):
-            self._loaded(body, model, "response", "")
-            return
-        text = self.double.reply if self.double.reply is not None else f"You said: {prompt}"
-        text = answers.formatted(body.get("format"), text)
-        prompt_count = len(_tokens(prompt)) + len(_tokens(body.get("system") or ""))
-        self._answer(body, model, prompt_count, text, "response", lambda content: content, None)
-
-    def _thought(self, body: dict, key: str, model: DoubleModel):
-        """With `think` set, what a thinking model thinks first: (its tokens, a chunk of one)."""
-        if not body.get("think"):
-            return [], None
-        thought = _tokens(self.double.thinking)
-
-        def chunk(piece: str) -> dict:
-            if key == "message":
-                body_part = {"role": "assistant", "content": "", "thinking": piece}
-                return {"model": model.name, "created_at": _now(), key: body_part, "done": False}
-            return {
-                "model": model.name,
-                "created_at": _now(),
-                key: "",
-                "thinking": piece,
-                "done": False,
-            }
-
-        return thought, chunk
-
-    def _answer(self, body, model, prompt_count, text, key, wrap, tool_call) -> None:
-        double = self.double
-        started = time.monotonic()
-        tokens = _tokens(text)
-        thought, thought_chunk = self._thought(body, key, model)
-        if double.first_token_delay:
-            time.sleep(double.first_token_delay)
-        if body.get("stream", True) is False:
-            final = {"model": model.name, "created_at": _now(), key: wrap(text)}
-            if tool_call and key == "message":
-                final[key] = {"role": "assistant", "content": "", "tool_calls": [tool_call]}
-            if thought and key == "message":
-                final[key]["thinking"] = "".join(thought)
-            elif thought:
-                final["thinking"] = "".join(thought)
-            final.update(
-                self._final_fields(prompt_count, max(len(tokens), 1) + len(thought), started)
-            )
-            self._send_json(200, final)
-            return
-        self._start_stream()
-        try:
-            for piece in thought:
-                self._write_line(thought_chunk(piece))
-            for index, token in enumerate(tokens):
-                if double.cut_after is not None and index >= double.cut_after:
-                    self.close_connection = True
-                    self.wfile.flush()
-                    self.connection.shutdown(2)
-                    return
-                if double.error_after is not None and index >= double.error_after:
-                    self._write_line({"error": "an error was encountered while running the model"})
-                    self._end_stream()
-                    return
-                if double.malformed_after is not None and index >= double.malformed_after:
-                    self._write_chunk(b"{not json\n")
-                    self._end_stream()
-                    return
-                if double.hold_after is not None and index == double.hold_after:
-                    double.release.wait(timeout=30)
-                if index and double.chunk_delay:
-                    time.sleep(double.chunk_delay)
-                self._write_line(
-                    {"model": model.name, "created_at": _now(), key: wrap(token), "done": False}
-                )
-            if tool_call and key == "message":
-                self._write_line(
-                    {
-                        "model": model.name,
-                        "created_at": _now(),
-                        "message": {"role": "assistant", "content": "", "tool_calls": [tool_call]},
-                        "done": False,
-                    }
-                )
-            final = {"model": model.name, "created_at": _now(), key: wrap("")}
-            final.update(
-                self._final_fields(prompt_count, max(len(tokens), 1) + len(thought), started)
-            )
-            self._write_line(final)
-            self._end_stream()
-            double.completed_streams += 1
-        except _ClientGone:
-            double.disconnects += 1
-            self.close_connection = True
