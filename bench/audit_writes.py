@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/audit_writes.py                 # 1, 2 and 4 writers, 10 s each
     .venv/bin/python bench/audit_writes.py --short         # 1 and 2 writers, 1 s (the test suite)
+    .venv/bin/python bench/audit_writes.py --turns 10      # each call carrying a 10-exchange history
 
 Each writer is a process that does what every call does to the audit trail, through Corral's own
 services: open the record (INSERT, status running, the request's messages and options) and finalize
@@ -13,6 +14,7 @@ sealing all of them (as beat does) costs PostgreSQL per record.
 """
 
 import argparse
+import json
 import multiprocessing
 import os
 import subprocess
@@ -34,6 +36,18 @@ PREFIX = "crl_bench000"
 ANSWER = "Here is the summary of the open invoices by customer. " * 12
 
 
+def conversation(turns: int) -> list[dict]:
+    """The messages of a call: the question, after `turns` earlier exchanges (a chat client sends
+    the whole history with every call)."""
+    history = []
+    for turn in range(turns):
+        history += [
+            {"role": "user", "content": f"And for week {turn} of November? " * 4},
+            {"role": "assistant", "content": ANSWER},
+        ]
+    return [MESSAGES[0], *history, MESSAGES[1]]
+
+
 def setup(url: str) -> None:
     os.environ.update(
         DATABASE_URL=url,
@@ -48,7 +62,7 @@ def setup(url: str) -> None:
     django.setup()
 
 
-def writer(url: str, seconds: float, ready, start, counts, finish) -> None:
+def writer(url: str, seconds: float, turns: int, ready, start, counts, finish) -> None:
     setup(url)
     from django.contrib.auth import get_user_model
     from django.utils import timezone
@@ -58,6 +72,7 @@ def writer(url: str, seconds: float, ready, start, counts, finish) -> None:
 
     user = get_user_model().objects.get(username="bench")
     team = Team.objects.get(slug="bench")
+    messages = conversation(turns)
     ready.release()
     start.wait()
     written, deadline = 0, time.monotonic() + seconds
@@ -68,7 +83,7 @@ def writer(url: str, seconds: float, ready, start, counts, finish) -> None:
             token_prefix=PREFIX, client_ip="10.1.2.3", user_agent="bench/1.0",
             surface="openai", operation="chat", model="llama3.2", upstream_model="llama3.2:latest",
             backend_id=None, backend_name="default", stream=False, options={"temperature": 0.2},
-            request_format=None, tools=None, messages=MESSAGES, metadata={},
+            request_format=None, tools=None, messages=messages, metadata={},
             conversation_id="", trace_id=uuid.uuid4().hex, span_id=uuid.uuid4().hex[:16],
         )  # fmt: skip
         audit_record_finalize(
@@ -88,11 +103,11 @@ def wal_lsn(url: str) -> int:
     return int(out.strip())
 
 
-def run(url: str, writers: int, seconds: float) -> dict:
+def run(url: str, writers: int, seconds: float, turns: int) -> dict:
     ctx = multiprocessing.get_context("spawn")
     ready, start, finish, counts = ctx.Semaphore(0), ctx.Event(), ctx.Event(), ctx.Queue()
     workers = [
-        ctx.Process(target=writer, args=(url, seconds, ready, start, counts, finish))
+        ctx.Process(target=writer, args=(url, seconds, turns, ready, start, counts, finish))
         for _ in range(writers)
     ]
     for worker in workers:
@@ -123,6 +138,9 @@ def main() -> None:
     )
     parser.add_argument("--writers", default="1,2,4", help="writer processes, one run each")
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument(
+        "--turns", type=int, default=0, help="earlier exchanges each call's messages carry"
+    )
     parser.add_argument("--short", action="store_true", help="1 s runs, 1 and 2 writers")
     args = parser.parse_args()
     if args.short:
@@ -141,8 +159,12 @@ def main() -> None:
     user_create(username="bench")
     team_get_or_create(slug="bench")
 
-    rows = [run(url, int(n), args.seconds) for n in args.writers.split(",")]
-    print(f"\naudit records written (INSERT + UPDATE, each committed), {os.cpu_count()} cores:")
+    rows = [run(url, int(n), args.seconds, args.turns) for n in args.writers.split(",")]
+    size = len(json.dumps(conversation(args.turns)))
+    print(
+        f"\naudit records written (INSERT + UPDATE, each committed; messages of {size:,} characters"
+        f", {args.turns} earlier exchanges), {os.cpu_count()} cores:"
+    )
     print(
         f"{'writers':>8s}{'records/s':>11s}{'PostgreSQL CPU ms/record':>26s}{'WAL KB/record':>15s}"
     )

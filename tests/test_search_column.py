@@ -66,3 +66,41 @@ def test_the_search_column_follows_the_text_and_not_the_seal():
 
     assert audit_content_purge(older_than_days=-1) == 1
     assert not found("zebra") and not found("giraffe") and found("ann")
+
+
+def full_vector(record_id) -> str:
+    """The words a computation over all of the record's text finds, without their positions."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT strip(to_tsvector('simple', coalesce(username, '') || ' ' || model || ' ' ||"
+            " error_message || ' ' || thinking || ' ' || completion || ' ' || messages::text))::text"
+            " FROM audit_auditrecord WHERE id = %s",
+            [record_id],
+        )
+        return cursor.fetchone()[0]
+
+
+def stripped_column(record_id) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT strip(search_vector)::text FROM audit_auditrecord WHERE id = %s", [record_id]
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        {"status": "succeeded", "completion": "the okapi answer", "thinking": "hmm zebra"},
+        {"status": "failed", "error_message": "upstream timeout"},
+        {"status": "succeeded"},  # nothing said: the prompt's words only
+    ],
+)
+def test_finalizing_adds_the_outcome_to_the_prompts_words(outcome):
+    """The finalizing UPDATE keeps the vector made at the INSERT and adds the outcome's words (the
+    prompt, a whole conversation, is not parsed twice): the same words as a full computation."""
+    history = [{"role": "user", "content": f"turn {i} about the zebra crossing"} for i in range(20)]
+    record_id = record(user_create(username="dee"), None, status="running", messages=history)
+    audit_record_finalize(record_id=record_id, **outcome)
+    assert stripped_column(record_id) == full_vector(record_id)
+    assert found("crossing") and (found("okapi") or "completion" not in outcome)
