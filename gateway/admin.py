@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.db import models
 from django.utils.html import format_html
 
 from accounts.admin_roles import ReadOnlyAdminMixin
@@ -270,3 +271,5 @@ class CompletionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["status"]
     search_fields = ["id", "user__username", "idempotency_key"]
     list_select_related = ["user"]
+    # the callback URL is shown, never typed here; Django 6 makes https the assumed scheme
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
