@@ -96,5 +96,6 @@ def test_scale_out():
 
 @needs_postgresql
 def test_audit_writes():
-    out = run_bench("audit_writes")
+    out = run_bench("audit_writes", "--turns", "2")  # each call carrying a short history
     assert "records/s" in out and "one PostgreSQL core writes at most" in out, out
+    assert "2 earlier exchanges" in out, out
