@@ -11,8 +11,11 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
 from django.utils import timezone
 
+from accounts.models import Membership
+from accounts.services import membership_ensure, user_create
 from audit.models import AuditRecord
 from gateway.services import route_create
 from tests.conftest import MODEL, UPSTREAM_MODEL
@@ -133,11 +136,6 @@ def test_usage_dashboard_draws_its_own_charts(admin_client, api, route, backend,
 
 
 def test_auditors_see_the_dashboard_members_do_not(api, route, team):
-    from django.test import Client
-
-    from accounts.models import Membership
-    from accounts.services import membership_ensure, user_create
-
     auditor = user_create(username="aud")
     membership_ensure(team=team, user=auditor, role=Membership.Role.AUDITOR)
     member = user_create(username="mem")

@@ -4,8 +4,10 @@ Ollama door's listings."""
 import pytest
 
 from audit.models import AuditRecord
+from config.celery import app
 from gateway.models import Backend, BackendHealth, ModelRoute
 from gateway.services import route_create, route_target_add
+from gateway.tasks import backends_health_check as health_check_task
 from tests.conftest import MODEL, UPSTREAM_MODEL
 from tests.routing.calls import chat, dead_url
 
@@ -92,12 +94,10 @@ def test_admin_shows_routes_whose_model_the_backend_lacks(admin_client, backends
 
 
 def test_the_beat_runs_the_health_check(backends):
-    from config.celery import app
-    from gateway.tasks import backends_health_check as task
 
     schedule = {entry["task"] for entry in app.conf.beat_schedule.values()}
     assert "gateway.backends_health_check" in schedule
-    task.apply()
+    health_check_task.apply()
     statuses = dict(BackendHealth.objects.values_list("backend__name", "status"))
     assert statuses == {"gpu-a": "up", "gpu-b": "up", "gpu-c": "up"}
 

@@ -1,10 +1,13 @@
 """Calls spread over a route's backends by weight and by calls in flight, and routes kept per process."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditRecord
 from gateway.backends.circuit import backend_states, inflight_enter
 from gateway.models import ModelRoute
+from gateway.selectors import resolved_routes
 from tests.routing.calls import chat, served
 
 pytestmark = pytest.mark.django_db
@@ -34,11 +37,6 @@ def test_a_backend_with_more_calls_in_flight_gets_fewer(api, pair_route, backend
 
 
 def test_each_process_keeps_resolved_routes_for_a_while(api, pair_route, backends, settings):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    from gateway.selectors import resolved_routes
-
     settings.CORRAL_ROUTE_CACHE_SECONDS = 60
     resolved_routes.clear()
     with CaptureQueriesContext(connection) as first:
