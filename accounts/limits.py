@@ -176,6 +176,17 @@ return {0, best_limit, best_remaining, best_reset}
 """
 
 
+# KEYS: the counters to change; ARGV: each one's delta, then each one's TTL. One command instead of
+# a MULTI of two per counter: a sixth of the client's work for the three scopes' day and month.
+_SETTLE = """
+local n = #KEYS
+for i = 1, n do
+  redis.call('INCRBY', KEYS[i], ARGV[i])
+  redis.call('EXPIRE', KEYS[i], ARGV[n + i])
+end
+"""
+
+
 def _redis_failed(exc: Exception) -> None:
     if settings.CORRAL_LIMITS_FAIL_OPEN:
         logger.warning(
@@ -292,11 +303,13 @@ def limits_settle(*, scopes: list[Scope], admission: Admission, tokens: int) -> 
     if not changes:
         return
     try:
-        with get_redis().pipeline(transaction=True) as pipe:
-            for key, delta, ttl in changes:
-                pipe.incrby(key, delta)
-                pipe.expire(key, ttl)
-            pipe.execute()
+        get_redis().eval(
+            _SETTLE,
+            len(changes),
+            *(key for key, _, _ in changes),
+            *(delta for _, delta, _ in changes),
+            *(ttl for _, _, ttl in changes),
+        )
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         # The call already happened; its usage stays in the audit trail.
         logger.error("limits: could not settle %d tokens (Redis unavailable): %s", tokens, exc)
