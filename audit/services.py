@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from audit.chain import audit_chain_verify
 from audit.models import AuditRecord, ChainVerification
+from audit.statements import insert_row, update_rows
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +51,10 @@ def audit_record_open(
     trace_id: str,
     span_id: str,
     refused: tuple[str, str] | None = None,
-) -> AuditRecord:
+) -> None:
     """The record of a call as it starts; `refused` (error code, message) writes instead the final
-    record of a call refused before it reached a model."""
+    record of a call refused before it reached a model. One INSERT built once (audit.statements):
+    this runs on every call."""
     outcome = {}
     if refused is not None:
         outcome = {
@@ -62,35 +64,40 @@ def audit_record_open(
             "error_message": refused[1][:4000],
             "latency_ms": 0,
         }
-    return AuditRecord.objects.create(
-        **outcome,
-        id=record_id,
-        started_at=started_at,
-        user=user,
-        username=user.get_username(),
-        team=team,
-        team_slug=team.slug if team else "",
-        token_prefix=token_prefix,
-        client_ip=client_ip,
-        user_agent=user_agent[:512],
-        surface=surface,
-        operation=operation,
-        model=model[:200],  # the doors bound it; a refused call's record must never fail on it
-        upstream_model=upstream_model[:200],
-        backend_id=backend_id,
-        backend_name=backend_name,
-        stream=stream,
-        options=options,
-        think=think,
-        keep_alive=keep_alive[:32],
-        tool_choice=tool_choice,
-        request_format=request_format,
-        tools=tools,
-        messages=messages,
-        metadata=metadata,
-        conversation_id=conversation_id,
-        trace_id=trace_id,
-        span_id=span_id,
+    insert_row(
+        AuditRecord,
+        {
+            **outcome,
+            "id": record_id,
+            "started_at": started_at,
+            "user_id": user.pk,
+            "username": user.get_username(),
+            "team_id": team.pk if team else None,
+            "team_slug": team.slug if team else "",
+            "token_prefix": token_prefix,
+            "client_ip": client_ip,
+            "user_agent": user_agent[:512],
+            "surface": surface,
+            "operation": operation,
+            "model": model[
+                :200
+            ],  # the doors bound it; a refused call's record must never fail on it
+            "upstream_model": upstream_model[:200],
+            "backend_id": backend_id,
+            "backend_name": backend_name,
+            "stream": stream,
+            "options": options,
+            "think": think,
+            "keep_alive": keep_alive[:32],
+            "tool_choice": tool_choice,
+            "request_format": request_format,
+            "tools": tools,
+            "messages": messages,
+            "metadata": metadata,
+            "conversation_id": conversation_id,
+            "trace_id": trace_id,
+            "span_id": span_id,
+        },
     )
 
 
@@ -117,7 +124,7 @@ def audit_record_finalize(
     """Finalize a running record. A record that is already final is never touched again.
 
     The backend is the one that served (or failed last): after a failover it is not the one the
-    record was opened with."""
+    record was opened with. One UPDATE built once (audit.statements): this runs on every call."""
     served = {}
     if backend_id is not None:
         served = {
@@ -125,21 +132,25 @@ def audit_record_finalize(
             "backend_name": backend_name,
             "upstream_model": upstream_model,
         }
-    updated = AuditRecord.objects.filter(id=record_id, status=AuditRecord.Status.RUNNING).update(
-        **served,
-        upstream_attempts=upstream_attempts or [],
-        status=status,
-        finished_at=finished_at or timezone.now(),
-        completion=completion,
-        thinking=thinking,
-        tool_calls=tool_calls,
-        finish_reason=finish_reason,
-        error_code=error_code,
-        error_message=error_message[:4000],
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        latency_ms=latency_ms,
-        ttft_ms=ttft_ms,
+    updated = update_rows(
+        AuditRecord,
+        {
+            **served,
+            "upstream_attempts": upstream_attempts or [],
+            "status": status,
+            "finished_at": finished_at or timezone.now(),
+            "completion": completion,
+            "thinking": thinking,
+            "tool_calls": tool_calls,
+            "finish_reason": finish_reason,
+            "error_code": error_code,
+            "error_message": error_message[:4000],
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "latency_ms": latency_ms,
+            "ttft_ms": ttft_ms,
+        },
+        {"id": record_id, "status": AuditRecord.Status.RUNNING},
     )
     return updated == 1
 

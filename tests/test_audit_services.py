@@ -18,8 +18,9 @@ pytestmark = pytest.mark.django_db
 
 
 def _open(user, *, started_at=None) -> AuditRecord:
-    return audit_record_open(
-        record_id=uuid7(),
+    record_id = uuid7()
+    audit_record_open(
+        record_id=record_id,
         started_at=started_at or timezone.now(),
         user=user,
         team=None,
@@ -42,6 +43,7 @@ def _open(user, *, started_at=None) -> AuditRecord:
         trace_id="",
         span_id="",
     )
+    return AuditRecord.objects.get(id=record_id)
 
 
 def test_a_finalized_record_is_never_finalized_again(user):
