@@ -3,14 +3,16 @@
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
-from audit.models import AuditRecord
+from audit.models import AdminAction, AuditRecord
 from audit.services import (
     audit_record_finalize,
     audit_record_mark_interrupted,
     audit_record_open,
 )
+from audit.statements import insert_row
 from common.ids import uuid7
 from gateway.tasks import mark_interrupted
 
@@ -74,3 +76,55 @@ def test_ids_are_time_ordered_uuid7():
     first, second = uuid7(), uuid7()
     assert first.version == 7 and second.version == 7
     assert first.int >> 80 <= second.int >> 80
+
+
+def _fields(record: AuditRecord) -> dict:
+    return {
+        field.attname: getattr(record, field.attname)
+        for field in AuditRecord._meta.concrete_fields
+        if field.attname != "id"
+    }
+
+
+def test_the_services_write_what_the_orm_would_have(user, team, backend):
+    """The two writes are statements built from the model (audit.statements): every field, its
+    default where not given, and each value prepared for the database as the ORM prepares it."""
+    started = timezone.now()
+    asked = {
+        "started_at": started, "token_prefix": "crl_abcdefgh", "client_ip": "2001:db8::1",
+        "user_agent": "ollama-python/0.6.3", "surface": "ollama", "operation": "chat",
+        "model": "llama3.2", "upstream_model": "llama3.2:latest", "backend_id": backend.pk,
+        "backend_name": backend.name, "stream": True,
+        "options": {"temperature": 0.2, "stop": ["\n\n", "ünd"]}, "think": "high",
+        "keep_alive": "5m", "tool_choice": {"type": "function", "function": {"name": "f"}},
+        "request_format": {"type": "object", "properties": {}},
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}],
+        "messages": [{"role": "user", "content": "héllo \u2603 'quoted' \"twice\""}],
+        "metadata": {"job": "nightly"}, "conversation_id": "c-1",
+        "trace_id": "0af7651916cd43dd8448eb211c80319c", "span_id": "b7ad6b7169203331",
+    }  # fmt: skip
+    outcome = {
+        "status": "succeeded", "completion": "an answer", "thinking": "hm",
+        "tool_calls": [{"function": {"name": "f", "arguments": {"x": 1}}}], "finish_reason": "stop",
+        "prompt_tokens": 12, "completion_tokens": 34, "latency_ms": 567, "ttft_ms": 89,
+        "upstream_attempts": [{"backend": backend.name, "outcome": "served"}],
+        "finished_at": started + timedelta(seconds=1),
+    }  # fmt: skip
+    written = uuid7()
+    audit_record_open(record_id=written, user=user, team=team, **asked)
+    assert audit_record_finalize(
+        record_id=written, backend_id=backend.pk, backend_name=backend.name,
+        upstream_model="llama3.2:latest", **outcome,
+    )  # fmt: skip
+    by_orm = AuditRecord.objects.create(
+        **{**asked, "user": user, "team": team}, username=user.username, team_slug=team.slug
+    )
+    AuditRecord.objects.filter(pk=by_orm.pk).update(**outcome)
+    assert _fields(AuditRecord.objects.get(id=written)) == _fields(
+        AuditRecord.objects.get(pk=by_orm.pk)
+    )
+
+
+def test_a_model_whose_save_makes_a_value_is_not_written_by_a_statement(db):
+    with pytest.raises(ImproperlyConfigured, match=r"AdminAction\.at"):
+        insert_row(AdminAction, {"action": "export"})
