@@ -8,7 +8,9 @@ kept between checkouts; never in Corral's requirements) and run in its lightest 
 production does (bench/stack.py: PostgreSQL, Redis limits, audit records, spans, Celery). Both call the
 same Ollama double; the same OpenAI-shaped chat request goes to LiteLLM's /v1/chat/completions,
 Corral's /v1/chat/completions and (in Ollama's shape) straight to the double. Reported: one call at a
-time (p50, and what each adds to the direct call), calls per second at concurrency 16 and 64, then
+time (p50, and what each adds to the direct call), calls per second at concurrency 16 and 64, the
+CPU each gateway's own processes spent per call at concurrency 1 and 16 (LiteLLM's process; Corral's
+gunicorn master and workers, its PostgreSQL and Redis work not included), then
 N streams opened at the same instant against each (served, refused, time to first token, peak memory
 of all the processes of each), and the ratios.
 """
@@ -28,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.load import pct_of_some, refusals, streams, wrk  # noqa: E402
 from bench.stack import UPSTREAM, production_stack  # noqa: E402
-from bench.support import rss_mb, tree, wait_up  # noqa: E402
+from bench.support import cpu_seconds, rss_mb, tree, wait_up  # noqa: E402
 from tests.support.processes import free_port  # noqa: E402
 
 LITELLM = "1.80.0"
@@ -92,20 +94,21 @@ def main() -> None:
         wait_up(f"{litellm}/health/liveliness", timeout=180)
 
         body = {"model": "llama3.2", "messages": QUESTION, "stream": False}
+        # each door, and the processes whose CPU is the gateway's own (the direct call has none)
+        corral_web = lambda: stack.corral_pids()["web"]  # noqa: E731
         doors = {
-            "direct": (f"{stack.ollama}/api/chat", {**body, "model": UPSTREAM}, ""),
-            "LiteLLM": (f"{litellm}/v1/chat/completions", body, ""),
-            "Corral /v1": (f"{stack.corral}/v1/chat/completions", body, stack.token),
-            "Corral /api/v1/chat": (f"{stack.corral}/api/v1/chat", body, stack.token),
+            "direct": (f"{stack.ollama}/api/chat", {**body, "model": UPSTREAM}, "", None),
+            "LiteLLM": (f"{litellm}/v1/chat/completions", body, "", lambda: tree(proxy.pid)),
+            "Corral /v1": (f"{stack.corral}/v1/chat/completions", body, stack.token, corral_web),
+            "Corral /api/v1/chat": (f"{stack.corral}/api/v1/chat", body, stack.token, corral_web),
         }
-        for url, request, token in doors.values():  # warm up
+        for url, request, token, _ in doors.values():  # warm up
             wrk(url, request, 4, min(3, args.seconds), token)
         rows: dict[str, dict] = {}
-        for name, (url, request, token) in doors.items():
+        for name, (url, request, token, pids) in doors.items():
             rows[name] = {
-                "one": wrk(url, request, 1, args.seconds, token),
-                16: wrk(url, request, 16, args.seconds, token),
-                64: wrk(url, request, 64, args.seconds, token),
+                level: _measured(url, request, connections, args.seconds, token, pids)
+                for level, connections in (("one", 1), (16, 16), (64, 64))
             }
 
         stack.point_default_backend(slow)
@@ -134,12 +137,14 @@ def main() -> None:
     )
     print(
         f"{'':24s}{'one at a time p50':>20s}{'added p50':>12s}{'calls/s c16':>14s}{'calls/s c64':>14s}"
+        f"{'gateway CPU/call c1, c16':>28s}"
     )
     for name, row in rows.items():
         added = "" if name == "direct" else f"{row['one']['p50'] - direct['one']['p50']:.2f} ms"
+        cpu = "" if name == "direct" else f"{row['one']['cpu_ms']:.2f}, {row[16]['cpu_ms']:.2f} ms"
         errors = sum(row[k]["errors"] for k in ("one", 16, 64))
         print(f"{name:24s}{row['one']['p50']:>17.2f} ms{added:>12s}{row[16]['rps']:>14.0f}"
-              f"{row[64]['rps']:>14.0f}" + (f"   ({errors} non-2xx)" if errors else ""))  # fmt: skip
+              f"{row[64]['rps']:>14.0f}{cpu:>28s}" + (f"   ({errors} non-2xx)" if errors else ""))  # fmt: skip
     litellm_row = rows["LiteLLM"]
     for name in ("Corral /v1", "Corral /api/v1/chat"):
         print(f"{name} / LiteLLM: calls/s c16 {rows[name][16]['rps'] / litellm_row[16]['rps']:.2f}x, "
@@ -150,6 +155,17 @@ def main() -> None:
               f"{result['reasons'] or ''}; all done in {result['seconds']:.1f} s; TTFT p50 "
               f"{result['ttft_p50']} ms p99 {result['ttft_p99']} ms; peak RSS {result['rss']:.0f} MB "
               f"(PSS {result['pss']:.0f} MB)")  # fmt: skip
+
+
+def _measured(url: str, body: dict, connections: int, seconds: int, token: str, pids) -> dict:
+    """A wrk run, with the CPU the gateway's processes spent per call during it (user + system):
+    unlike calls per second, it hardly moves with what else the shared machine is doing."""
+    before = cpu_seconds(pids()) if pids else 0.0
+    result = wrk(url, body, connections, seconds, token)
+    if pids:
+        spent = cpu_seconds(pids()) - before
+        result["cpu_ms"] = spent * 1000 / max(result["requests"], 1)
+    return result
 
 
 async def _burst(url: str, body: dict, headers: dict, count: int, pids) -> dict:

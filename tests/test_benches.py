@@ -3,6 +3,7 @@ build; the full runs stay manual (bench/README.md). Figures are printed, never a
 each bench ran to its end and reported what it measures."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -77,6 +78,9 @@ def test_versus_litellm():
         BENCH_DATABASE_URL="postgres://postgres@127.0.0.1:5432/corral_bench_short",
     )
     assert "Corral /v1 / LiteLLM: calls/s c16" in out, out
+    # each gateway's CPU per call, at concurrency 1 and 16
+    assert re.search(r"^LiteLLM .* \d+\.\d\d, \d+\.\d\d ms$", out, re.MULTILINE), out
+    assert re.search(r"^Corral /v1 .* \d+\.\d\d, \d+\.\d\d ms$", out, re.MULTILINE), out
     assert "LiteLLM      served 50/50" in out and "Corral /v1   served 50/50" in out, out
 
 
