@@ -7,6 +7,8 @@ ollama client, psycopg 3, redis-py) yields to other greenlets on every socket wa
 
 import os
 
+from gunicorn import glogging
+
 wsgi_app = "config.wsgi:application"
 bind = os.environ.get("CORRAL_BIND", "0.0.0.0:8000")
 worker_class = "gevent"
@@ -58,6 +60,19 @@ if os.environ.get("LOG_FORMAT", "json") == "json" and os.environ.get("DEBUG", ""
         },
     }
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+class Logger(glogging.Logger):
+    """gunicorn's logger, building its access line only when one is asked for: with a logging
+    config (logconfig_dict above) gunicorn otherwise builds every request's line, headers and
+    environ included, and then drops it below the CRITICAL level (1.3 % of a worker's CPU)."""
+
+    def access(self, resp, req, environ, request_time):
+        if accesslog:
+            super().access(resp, req, environ, request_time)
+
+
+logger_class = Logger
 
 
 def post_worker_init(worker):

@@ -212,3 +212,18 @@ def test_every_log_line_is_json_with_the_request_and_trace_ids(server, token, tm
     assert access["logger"] == "corral.access" and access["message"] == "POST /api/v1/chat 200"
     assert access["trace_id"] == trace_id and access["status"] == 200 and access["duration_ms"] > 0
     assert any(e["logger"] == "gunicorn.error" for e in entries)  # gunicorn's own lines too
+    # gunicorn's access line only when asked for (CORRAL_ACCESS_LOG): Corral's has the ids
+    assert not any(e["logger"] == "gunicorn.access" for e in entries)
+
+
+def test_gunicorn_writes_its_own_access_line_when_asked(otlp_receiver, tmp_path):
+    env = processes.corral_env(otlp_receiver.endpoint, CORRAL_ACCESS_LOG="-")
+    with processes.web(env, tmp_path) as base:
+        assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
+        log = tmp_path / "gunicorn.log"
+
+        def access_lines() -> list[dict]:
+            entries = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+            return [e for e in entries if e["logger"] == "gunicorn.access"]
+
+        assert wait_for(lambda: any('"GET /healthz' in e["message"] for e in access_lines()), 10)

@@ -81,7 +81,7 @@ def _gunicorn(env: dict, log_dir: Path, name: str) -> tuple[list[str], dict, Pat
         **env,
         "CORRAL_BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": env.get("CORRAL_TEST_WEB_WORKERS", "1"),
-        "CORRAL_ACCESS_LOG": "",
+        "CORRAL_ACCESS_LOG": env.get("CORRAL_ACCESS_LOG", ""),
     }
     command = [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"]
     return command, env, log_dir / f"{name}.log", f"http://127.0.0.1:{port}"
