@@ -3,6 +3,7 @@
 import json
 import threading
 
+import httpcore
 import httpx
 import ollama
 from django.conf import settings
@@ -15,11 +16,58 @@ from common.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from common.sockets import readable_now
 from gateway.backends.routing import Timeouts, timeouts_for
 from gateway.models import Backend
 
 _clients: dict[tuple, ollama.Client] = {}
 _clients_lock = threading.Lock()
+
+
+class _Stream(httpcore.NetworkStream):
+    """httpcore's stream, telling whether an idle connection's server spoke (or hung up) with a
+    peek rather than a poll (common.sockets): the pool asks it of every idle connection each time
+    a request starts or ends."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None) -> "_Stream":
+        return _Stream(self._stream.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str):
+        if info == "is_readable":
+            return readable_now(self._stream.get_extra_info("socket").fileno())
+        return self._stream.get_extra_info(info)
+
+
+class _Backend(httpcore.SyncBackend):
+    def connect_tcp(self, *args, **kwargs) -> _Stream:
+        return _Stream(super().connect_tcp(*args, **kwargs))
+
+
+class _Transport(httpx.HTTPTransport):
+    """httpx's transport over httpcore's pool with the backend above. httpx 0.28 takes no network
+    backend (encode/httpx#3749 would add one), so the pool it made is replaced by one that has it."""
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        super().__init__(limits=limits)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_Backend(),
+        )
 
 
 def _idle_after_headers(idle: float):
@@ -52,9 +100,11 @@ def client_for(backend: Backend, timeouts: Timeouts | None = None) -> ollama.Cli
                         write=timeouts.idle,
                         pool=timeouts.connect,
                     ),
-                    limits=httpx.Limits(
-                        max_connections=settings.CORRAL_UPSTREAM_MAX_CONNECTIONS,
-                        max_keepalive_connections=64,
+                    transport=_Transport(
+                        httpx.Limits(
+                            max_connections=settings.CORRAL_UPSTREAM_MAX_CONNECTIONS,
+                            max_keepalive_connections=64,
+                        )
                     ),
                     event_hooks={"response": [_idle_after_headers(timeouts.idle)]},
                 )

@@ -13,10 +13,11 @@ failed since the last one that succeeded: then, after `timeout`, the database re
 told the pool is busy when every connection was in use, and that the database is unavailable when
 the pool still could not open the connections it wanted."""
 
-import _socket
 import time
 
 from psycopg_pool import ConnectionPool, PoolTimeout
+
+from common.sockets import readable_now
 
 
 class PoolBusy(PoolTimeout):
@@ -46,15 +47,8 @@ class QueueingPool(ConnectionPool):
         between is cut, the connection is reset: either way the socket turns readable. So a silent
         socket passes without the round trip (an empty query) that the stock check costs on
         every checkout, twice per call; a readable one is asked, and discarded if it fails."""
-        # The C socket module: gevent patches `socket`, and this peek must never wait.
-        sock = _socket.socket(fileno=conn.pgconn.socket)
-        try:
-            sock.recv(1, _socket.MSG_PEEK | _socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            return
-        finally:
-            sock.detach()
-        ConnectionPool.check_connection(conn)
+        if readable_now(conn.pgconn.socket):
+            ConnectionPool.check_connection(conn)
 
     def full(self) -> bool:
         """Every connection the pool may hold is open (or opening) and none is free."""

@@ -39,6 +39,8 @@ class OllamaDouble:
         self.disconnects = 0
         self.completed_streams = 0
         self.connections = 0  # TCP connections accepted: keep-alive reuse shows here
+        self.idle_timeout: float | None = None  # close a connection idle this long (seconds)
+        self.closed_connections = 0
         self.loaded_calls: list[str] = []  # "load" / "unload", for calls without messages
         self.blobs: set[str] = set()
 

@@ -44,6 +44,15 @@ class Handler(ModelManagement, Generation, BaseHTTPRequestHandler):
     def setup(self):
         super().setup()
         self.server.double.connections += 1
+        if self.double.idle_timeout is not None:
+            # a keep-alive connection with no next request in time is closed (handle_one_request
+            # ends the connection when reading the request line times out), as a server or a
+            # proxy with an idle timeout does
+            self.connection.settimeout(self.double.idle_timeout)
+
+    def finish(self):
+        super().finish()
+        self.server.double.closed_connections += 1
 
     # --- plumbing ---
     def _send_json(self, status: int, body: dict) -> None:
