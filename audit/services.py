@@ -79,9 +79,8 @@ def audit_record_open(
             "user_agent": user_agent[:512],
             "surface": surface,
             "operation": operation,
-            "model": model[
-                :200
-            ],  # the doors bound it; a refused call's record must never fail on it
+            # the doors bound it; a refused call's record must never fail on it
+            "model": model[:200],
             "upstream_model": upstream_model[:200],
             "backend_id": backend_id,
             "backend_name": backend_name,
