@@ -38,6 +38,11 @@ def _insert(model: type[Model], alias: str) -> tuple[str, tuple[Field, ...]]:
 
 
 @cache
+def _attnames(model: type[Model]) -> frozenset[str]:
+    return frozenset(field.attname for field in model._meta.concrete_fields)
+
+
+@cache
 def _update(
     model: type[Model], alias: str, columns: tuple[str, ...], where: tuple[str, ...]
 ) -> tuple[str, tuple[Field, ...]]:
@@ -57,6 +62,8 @@ def insert_row(model: type[Model], values: dict[str, Any]) -> None:
     the rest. No model instance, no `save()`: only for a model whose `save()` adds nothing."""
     alias = router.db_for_write(model)
     sql, fields = _insert(model, alias)
+    if unknown := values.keys() - _attnames(model):
+        raise TypeError(f"{model.__name__} has no field {sorted(unknown)[0]!r}")
     connection = connections[alias]
     params = []
     for field in fields:

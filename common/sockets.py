@@ -15,7 +15,9 @@ _PEEK = _socket.MSG_PEEK | _socket.MSG_DONTWAIT
 
 def readable_now(fd: int) -> bool:
     """True when a read on socket `fd` would return at once: data, the end of the stream, or an
-    error such as a reset. Nothing is consumed."""
+    error such as a reset (or no socket any more, fd -1). Nothing is consumed."""
+    if fd < 0:
+        return True
     sock = _socket.socket(fileno=fd)
     try:
         sock.recv(1, _PEEK)

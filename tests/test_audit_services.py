@@ -128,3 +128,8 @@ def test_the_services_write_what_the_orm_would_have(user, team, backend):
 def test_a_model_whose_save_makes_a_value_is_not_written_by_a_statement(db):
     with pytest.raises(ImproperlyConfigured, match=r"AdminAction\.at"):
         insert_row(AdminAction, {"action": "export"})
+
+
+def test_a_value_for_no_field_is_refused_not_dropped(db, user):
+    with pytest.raises(TypeError, match="prompt_tokenz"):
+        insert_row(AuditRecord, {"id": uuid7(), "user_id": user.pk, "prompt_tokenz": 3})
