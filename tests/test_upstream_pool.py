@@ -1,8 +1,17 @@
-"""The pooled connections to Ollama: an idle one whose server hung up is never reused, and telling
-so costs no turn of an event loop (gateway.upstream, common.sockets)."""
+"""The pooled connections to Ollama: an idle one whose server hung up is never reused, telling so
+costs no turn of an event loop, and an HTTPS backend's certificate is verified (gateway.upstream,
+common.sockets)."""
+
+import contextlib
+import ipaddress
+from datetime import UTC, datetime, timedelta
 
 import httpcore._backends.sync
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from gateway.backends.circuit import backend_state_clear
 from gateway.models import Backend
@@ -14,17 +23,57 @@ from tests.support.waiting import wait_for
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def upstream(db):
-    """An Ollama of its own (so this process's pool holds no connection to it yet), behind the
-    route."""
-    double = OllamaDouble(models=[UPSTREAM_MODEL]).start()
+@contextlib.contextmanager
+def routed_to(double: OllamaDouble):
+    """`double` started and behind the route, as a backend of its own (so this process's pool
+    holds no connection to it yet)."""
+    double.start()
     backend = Backend.objects.create(name="own", base_url=double.url)
     backend_state_clear(backend_id=backend.pk)
     route_create(name=MODEL, backend=backend, upstream_model=UPSTREAM_MODEL)
-    yield double
-    backend_state_clear(backend_id=backend.pk)
-    double.stop()
+    try:
+        yield double
+    finally:
+        backend_state_clear(backend_id=backend.pk)
+        double.stop()
+
+
+@pytest.fixture
+def upstream(db):
+    with routed_to(OllamaDouble(models=[UPSTREAM_MODEL])) as double:
+        yield double
+
+
+@pytest.fixture
+def certificate(tmp_path) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1: (certificate file, key file)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_file), str(key_file)
 
 
 def chat(api):
@@ -54,3 +103,19 @@ def test_an_idle_connection_is_checked_without_polling(api, upstream, monkeypatc
     for _ in range(3):
         assert chat(api).status_code == 200
     assert upstream.connections == 1  # the one connection, checked before each reuse
+
+
+def test_an_https_backend_is_reached_when_its_certificate_is_trusted(api, certificate, monkeypatch):
+    monkeypatch.setenv("SSL_CERT_FILE", certificate[0])  # the operator's CA bundle
+    with routed_to(OllamaDouble(models=[UPSTREAM_MODEL], tls=certificate)) as double:
+        for _ in range(2):
+            assert chat(api).status_code == 200
+        assert double.url.startswith("https://") and double.connections == 1
+
+
+def test_an_https_backend_with_an_untrusted_certificate_is_refused(api, certificate):
+    # what a machine in the middle presenting its own certificate would look like
+    with routed_to(OllamaDouble(models=[UPSTREAM_MODEL], tls=certificate)) as double:
+        response = chat(api)
+        assert response.status_code == 503, response.json()
+        assert double.requests == []  # nothing of the call was sent

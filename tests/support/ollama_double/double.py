@@ -1,5 +1,6 @@
 """The double itself: its models, the knobs a test turns, and the server it runs."""
 
+import ssl
 import threading
 
 from tests.support.loopback import LoopbackServer
@@ -10,11 +11,20 @@ from tests.support.ollama_double.models import DoubleModel, Failure
 class OllamaDouble:
     """Start with `.start()`; `.url` is its base URL. Every knob can be changed between calls."""
 
-    def __init__(self, models: list[str] | None = None, port: int = 0) -> None:
+    def __init__(
+        self, models: list[str] | None = None, port: int = 0, tls: tuple[str, str] | None = None
+    ) -> None:
+        """`tls`: (certificate file, key file) to serve HTTPS, as Ollama behind a TLS proxy."""
         self._initial_models = list(models or ["llama3.2:latest"])
         self.reset()
         self._server = LoopbackServer(("127.0.0.1", port), Handler)
         self._server.double = self
+        self.scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            self.scheme = "https"
         self._thread: threading.Thread | None = None
 
     def reset(self) -> None:
@@ -48,7 +58,7 @@ class OllamaDouble:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self.scheme}://{host}:{port}"
 
     def start(self) -> "OllamaDouble":
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
