@@ -1,3 +1,7 @@
+import random
+
+import opentelemetry.exporter.otlp.common.http as otlp_http
+import psycopg_pool.base as psycopg_pool_base
 import pytest
 from django.contrib.auth import get_user_model
 from opentelemetry import trace
@@ -20,7 +24,14 @@ UPSTREAM_MODEL = "llama3.2:latest"
 
 @pytest.fixture(scope="session", autouse=True)
 def _tracing():
-    """The test process's providers, as a worker process starts them."""
+    """The test process's providers, as a worker process starts them.
+
+    Hypothesis (tests/test_fuzz_doors.py) warns when the global `random` moves while a strategy
+    draws. Two libraries move it from threads of their own: the OTLP exporter draws its retry
+    jitter before every export (the span processor's thread), psycopg_pool a connection's
+    lifetime jitter as it opens one. Each gets a generator of its own here."""
+    otlp_http.random = random.Random()
+    psycopg_pool_base.random = random.Random().random
     tracing.start()
 
 
