@@ -6,9 +6,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 application = get_wsgi_application()
 
-# Every process that serves requests traces them: gunicorn's workers load this module after their
-# fork (their post_worker_init hook starts it too), `manage.py runserver` in the process that
-# serves. start() runs once per process.
+# Every process that serves requests traces them: `manage.py runserver` starts tracing here, in the
+# process that serves; under gunicorn each worker's post_worker_init hook starts it after the fork,
+# as the master (which loads this module when it preloads the application) must export nothing.
 from gateway import tracing  # noqa: E402  (after Django is set up)
 
-tracing.start()
+if not os.environ.get("SERVER_SOFTWARE", "").startswith("gunicorn/"):
+    tracing.start()

@@ -61,6 +61,26 @@ if os.environ.get("LOG_FORMAT", "json") == "json" and os.environ.get("DEBUG", ""
     }
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
+# The master loads Corral once and forks its workers from it: Django, the libraries and the
+# loaded objects are then pages the workers share until one writes them, instead of a copy per
+# worker (measured: the idle stack 357 → 299 MB PSS). A release restarts the master: a HUP
+# re-forks workers from the code already loaded.
+preload_app = os.environ.get("CORRAL_PRELOAD_APP", "true").lower() in ("1", "true", "yes", "on")
+if preload_app:
+    # The application's imports must see gevent's socket, ssl and threading, as they do when a
+    # gevent worker loads it after patching itself; gunicorn's master runs patched just as well.
+    from gevent import monkey
+
+    monkey.patch_all()
+
+
+def pre_fork(server, worker):
+    # What the master loaded goes to the collector's permanent generation before each fork, so a
+    # worker's collections never write to those objects' headers (which would copy their pages).
+    import gc
+
+    gc.freeze()
+
 
 class Logger(glogging.Logger):
     """gunicorn's logger, building its access line only when one is asked for: with a logging
