@@ -94,8 +94,8 @@ def main() -> None:
     print(f"outbox: {OtlpBatch.objects.count()} batches, {stored} spans")
 
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--beat", "--concurrency", "2",
-         "--loglevel", "WARNING", "--schedule", f"{tmp}/beat-schedule"],
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency", "2",
+         "--loglevel", "WARNING"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:

@@ -2,7 +2,7 @@
 
 Starts what docker-compose runs, on this machine: PostgreSQL and Redis (the local ones), Corral under
 gunicorn with deploy/gunicorn.conf.py and the production settings (DEBUG off, JSON logs, tracing to
-an OTLP receiver, limits checked, audit records written), a Celery worker (gevent pool) and beat, and the Ollama
+an OTLP receiver, limits checked, audit records written), a Celery worker (gevent pool, beat inside it), and the Ollama
 double as a fast upstream in its own process. Load comes from wrk (C, on loopback) and, for the
 streams, from an asyncio client. Reports:
 

@@ -1,6 +1,6 @@
 """Corral as production runs it, started on this machine for a bench: PostgreSQL and Redis (the local
 servers; a fresh database), gunicorn with deploy/gunicorn.conf.py and the production settings, a
-Celery worker (gevent pool) and beat, an OTLP receiver, and the Ollama double as the upstream in its
+Celery worker (gevent pool, beat inside it), an OTLP receiver, and the Ollama double as the upstream in its
 own process."""
 
 import contextlib
@@ -68,8 +68,7 @@ class Stack:
             if name.startswith("web")
             for pid in tree(p.pid)
         ]
-        celery = tree(self.processes["celery"].pid) + tree(self.processes["beat"].pid)
-        return {"web": web, "celery": celery}
+        return {"web": web, "celery": tree(self.processes["celery"].pid)}
 
     def rss(self) -> dict:
         pids = self.corral_pids()
@@ -83,7 +82,7 @@ class Stack:
         """Every part of the stack, for CpuBudget."""
         return {
             "Corral web": lambda: self.corral_pids()["web"],
-            "Celery worker + beat": lambda: self.corral_pids()["celery"],
+            "Celery worker (and beat)": lambda: self.corral_pids()["celery"],
             "PostgreSQL": lambda: pids_named("postgres"),
             "Redis": lambda: pids_named("redis-server"),
             "Ollama double": lambda: tree(self.processes["ollama"].pid),
@@ -146,8 +145,6 @@ def production_stack(
             stack.nodes.append(f"http://127.0.0.1:{port}")
         stack.start("celery", [PYTHON, "-m", "celery", "-A", "config", "worker", "--pool", "gevent",
                                "--concurrency", "100", "--loglevel", "WARNING"])  # fmt: skip
-        stack.start("beat", [PYTHON, "-m", "celery", "-A", "config.beat", "beat", "--loglevel", "WARNING",
-                             "--schedule", str(logs / "beat-schedule")])  # fmt: skip
         for node in stack.nodes:
             wait_up(f"{node}/healthz")
         yield stack

@@ -8,6 +8,9 @@ from celery.signals import (
     worker_shutdown,
 )
 
+from config.settings import processes
+from config.worker_beat import WorkerBeat
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # Celery runs Django's system checks as a worker starts, and the URL checks import the URL conf:
 # every view, the API schema, the sign-in pages, in a process that serves none of them (143 -> 127
@@ -17,12 +20,16 @@ os.environ.setdefault("CELERY_SKIP_CHECKS", "true")
 
 app = Celery("corral")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# RedBeat looks its settings up without Django's CELERY_ prefix (it finds prefixed ones, but warns
+# at every start that it had not).
+app.conf.update(processes.REDBEAT)
 app.autodiscover_tasks()
+app.steps["worker"].add(WorkerBeat)
 
 
 def _tracing():
     # Imported when a hook runs, not with this module: `config` imports this module in every
-    # process, and beat's slim app (config.beat) must not load Corral with it.
+    # process, gunicorn's config included, which must not load Corral with it.
     from gateway import tracing
 
     return tracing

@@ -44,11 +44,12 @@ def test_the_stack_has_every_service():
         "migrate",
         "web",
         "worker",
-        "beat",
         "otel-collector",
         "jaeger",
     } <= SERVICES.keys()
-    assert {"web", "worker", "beat", "migrate"} <= set(CORRAL)
+    assert {"web", "worker", "migrate"} <= set(CORRAL)
+    # beat runs inside the worker (config.worker_beat): no process of its own to keep single
+    assert "beat" not in SERVICES
 
 
 @pytest.mark.parametrize("name", CORRAL)
@@ -62,12 +63,8 @@ def test_corral_commands_exist(name):
         assert 'wsgi_app = "config.wsgi:application"' in (ROOT / config).read_text()
         assert (ROOT / "config/wsgi.py").is_file()
     elif command[0] == "celery":
-        # the worker runs Corral's tasks; beat only sends them, from its slim app
-        app = {"worker": "config", "beat": "config.beat"}[command[3]]
-        assert command[1:3] == ["-A", app]
-        assert (
-            ROOT / (app.replace(".", "/") + ("/celery.py" if app == "config" else ".py"))
-        ).is_file()
+        assert command[1:4] == ["-A", "config", "worker"]
+        assert (ROOT / "config/celery.py").is_file()
     else:
         pytest.fail(f"{name}: unexpected command {command}")
 
@@ -104,7 +101,7 @@ def test_every_dependency_and_volume_is_declared():
 def test_long_running_services_have_health_checks_and_start_in_order():
     for name in ("postgres", "redis", "ollama", "web", "worker"):
         assert SERVICES[name].get("healthcheck"), f"{name} has no health check"
-    for name in ("web", "worker", "beat", "sync-models"):
+    for name in ("web", "worker", "sync-models"):
         condition = SERVICES[name]["depends_on"]["migrate"]["condition"]
         assert condition == "service_completed_successfully"  # migrations run before they start
     assert SERVICES["sync-models"]["depends_on"]["ollama-pull"]["condition"] == (
@@ -224,4 +221,3 @@ def test_the_proxy_is_the_door_to_every_web_container():
     included = re.search(r"include (\S+);", default).group(1)
     assert any(mount.split(":")[1] == included for mount in proxy["volumes"])
     assert web["environment"]["CORRAL_TRUSTED_PROXIES"].startswith("${CORRAL_TRUSTED_PROXIES:-1")
-    assert "beat" in SERVICES and "deploy" not in SERVICES["beat"]  # never scaled: one beat

@@ -1,7 +1,7 @@
 """deploy/kubernetes as `kubectl apply -k` would send it, checked without a cluster: every object is
 valid against Kubernetes' own schemas (strictly: no misspelt field is silently dropped), every
 variable is one Corral reads, the probes reach /readyz and /healthz with a Host Corral allows, the
-commands are the ones docker-compose runs, and beat is never two."""
+commands are the ones docker-compose runs, and beat has no deployment of its own."""
 
 import re
 from pathlib import Path
@@ -75,7 +75,6 @@ def test_the_processes_are_the_ones_compose_runs():
     for name, service in (
         ("corral-web", "web"),
         ("corral-worker", "worker"),
-        ("corral-beat", "beat"),
     ):
         command = container(name)["command"]
         compose = SERVICES[service]["command"]
@@ -85,7 +84,8 @@ def test_the_processes_are_the_ones_compose_runs():
     assert migrate["command"] == SERVICES["migrate"]["command"]
 
 
-def test_there_is_only_ever_one_beat():
-    beat = deployment("corral-beat")
-    assert beat["spec"]["replicas"] == 1
-    assert beat["spec"]["strategy"] == {"type": "Recreate"}  # not two during a rollout
+def test_beat_is_no_deployment_of_its_own():
+    # it runs inside every worker, one sending at a time (config.worker_beat): scaling the
+    # workers never makes two
+    assert not [o for o in OBJECTS if "beat" in o["metadata"]["name"]]
+    assert container("corral-worker")["command"][:4] == ["celery", "-A", "config", "worker"]

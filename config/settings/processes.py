@@ -37,6 +37,18 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int(
     "CELERY_TASK_SOFT_TIME_LIMIT", default=int(CORRAL_TOTAL_TIMEOUT) + 60
 )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Every worker runs beat (config.worker_beat); RedBeat keeps the schedule and a lock in Redis, so
+# one of them sends the periodic tasks. A beat wakes at least every BEAT_MAX_LOOP_INTERVAL seconds
+# to extend the lock; a worker gone without releasing it is replaced once it expires.
+CELERY_BEAT_SCHEDULER = "redbeat.RedBeatScheduler"
+CELERY_BEAT_MAX_LOOP_INTERVAL = env.float("CORRAL_BEAT_INTERVAL_SECONDS", default=5.0)
+# RedBeat's own settings, by its own names (config.celery hands them over)
+REDBEAT = {
+    "redbeat_redis_url": REDIS_URL,
+    "redbeat_redis_options": {},
+    "redbeat_key_prefix": "corral:beat:",
+    "redbeat_lock_timeout": env.int("CORRAL_BEAT_LOCK_SECONDS", default=25),
+}
 CELERY_BEAT_SCHEDULE = {
     "otlp-sweep": {
         "task": "gateway.otlp_sweep",

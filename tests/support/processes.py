@@ -1,4 +1,4 @@
-"""Corral's own processes for end-to-end tests: gunicorn (gevent) and a Celery worker with beat."""
+"""Corral's own processes for end-to-end tests: gunicorn (gevent) and a Celery worker (beat inside)."""
 
 import contextlib
 import os
@@ -122,9 +122,9 @@ def wait_until_healthy(base: str, timeout: float = 30) -> bool:
 
 
 @contextlib.contextmanager
-def worker(env: dict, log_dir: Path):
-    """A Celery worker as in production (one process, tasks as greenlets of a gevent pool) and beat
-    beside it, against the tests' Redis database. Yields the worker process."""
+def worker(env: dict, log_dir: Path, name: str = "celery"):
+    """A Celery worker as in production (one process, tasks as greenlets of a gevent pool, beat
+    inside it), against the tests' Redis database; its log is `name`.log. Yields the process."""
     worker_command = [
         sys.executable,
         "-m",
@@ -138,24 +138,11 @@ def worker(env: dict, log_dir: Path):
         "20",
         "--loglevel",
         "INFO",
+        "--hostname",
+        f"{name}@%h",
     ]
-    beat_command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "config.beat",
-        "beat",
-        "--loglevel",
-        "INFO",
-        "--schedule",
-        str(log_dir / "celerybeat-schedule"),
-    ]
-    log = log_dir / "celery.log"
-    with (
-        running(beat_command, env, log_dir / "beat.log"),
-        running(worker_command, env, log) as process,
-    ):
+    log = log_dir / f"{name}.log"
+    with running(worker_command, env, log) as process:
         # Tests flush the Redis database, and with it kombu's queue bindings: a task sent before
         # the worker has declared its queues again would be dropped. Wait until it is ready.
         assert wait_for(lambda: " ready." in log.read_text(), timeout=60), log.read_text()
