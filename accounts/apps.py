@@ -9,7 +9,6 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib.auth import get_user_model
 
-        from accounts import schema  # noqa: F401  (registers the OpenAPI security scheme)
         from accounts.authentication import checked_tokens
         from accounts.models import ApiToken, Membership, Team, UserLimits
 

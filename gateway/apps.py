@@ -10,7 +10,6 @@ class GatewayConfig(AppConfig):
         from accounts.models import Team
         from audit.admin_filters import model_names_from
         from gateway import tracing
-        from gateway.api.native import schema  # noqa: F401  (registers the OpenAPI extensions)
         from gateway.models import Backend, ModelRoute, RouteTarget
         from gateway.selectors import resolved_routes
 

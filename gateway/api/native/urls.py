@@ -3,6 +3,11 @@ from csp.decorators import csp_update
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+# The schema's extensions (the bearer token scheme, Corral's serializers and fields) register as
+# they load: here, beside the views that serve the schema, so that a process serving no schema
+# (the Celery worker) never loads drf-spectacular's plumbing and Django's test tools with them.
+from accounts import schema as _token_scheme  # noqa: F401
+from gateway.api.native import schema as _extensions  # noqa: F401
 from gateway.api.native.calls import CallDetailView, CallListView
 from gateway.api.native.chat import ChatView
 from gateway.api.native.completions import (
