@@ -75,6 +75,7 @@ class _Beat(threading.Thread):
         service.stop()
         # A service past its start signal holds the lock (Celery records the interval it settled
         # on just after it): it wakes within an interval, closes its scheduler and so releases
-        # the lock for another worker. One still waiting for the lock holds nothing to hand over.
+        # the lock for another worker. Only it can: redis-py keeps a lock's token per thread.
+        # One still waiting for the lock holds nothing to hand over.
         if service.effective_max_interval is not None:
             self.join(timeout=self.interval + 2)

@@ -39,9 +39,10 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int(
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Every worker runs beat (config.worker_beat); RedBeat keeps the schedule and a lock in Redis, so
 # one of them sends the periodic tasks. A beat wakes at least every BEAT_MAX_LOOP_INTERVAL seconds
-# to extend the lock; a worker gone without releasing it is replaced once it expires.
+# to extend the lock (two Redis round trips), and a stopping worker waits for that wake to release
+# it; a worker gone without releasing it is replaced once it expires.
 CELERY_BEAT_SCHEDULER = "redbeat.RedBeatScheduler"
-CELERY_BEAT_MAX_LOOP_INTERVAL = env.float("CORRAL_BEAT_INTERVAL_SECONDS", default=5.0)
+CELERY_BEAT_MAX_LOOP_INTERVAL = env.float("CORRAL_BEAT_INTERVAL_SECONDS", default=1.0)
 # RedBeat's own settings, by its own names (config.celery hands them over)
 REDBEAT = {
     "redbeat_redis_url": REDIS_URL,
