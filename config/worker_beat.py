@@ -3,7 +3,7 @@
 The schedule and a lock live in Redis (RedBeat, `CELERY_BEAT_SCHEDULER`): each worker runs Celery's
 beat service in a thread of its own (a greenlet under the gevent pool), the one holding the lock
 sends the periodic tasks, the others wait for it. When that worker is gone its lock expires and
-another worker's beat takes over; a graceful shutdown hands the lock over at once. There is no beat
+another worker's beat takes over; a worker that stops hands the lock over as it goes. There is no beat
 process to run, to keep single or to restart, and no schedule file.
 
 Celery's own `-B` would fork a process for beat and refuses a gevent pool for that reason.

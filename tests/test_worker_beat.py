@@ -18,15 +18,20 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 SENDS = "Sending due task audit-seal-chain"
 
 
-@pytest.fixture
-def beat_env(otlp_receiver, redis_client):
-    # a beat wakes every second; a lock not extended is free after three
+def env_of(otlp_receiver, *, seal: int, interval: int, lock: int) -> dict:
+    """Workers sealing every `seal` seconds, their beats waking at least every `interval`, a lock
+    not extended free after `lock`."""
     return processes.corral_env(
         otlp_receiver.endpoint,
-        AUDIT_SEAL_SECONDS="1",
-        CORRAL_BEAT_INTERVAL_SECONDS="1",
-        CORRAL_BEAT_LOCK_SECONDS="3",
+        AUDIT_SEAL_SECONDS=str(seal),
+        CORRAL_BEAT_INTERVAL_SECONDS=str(interval),
+        CORRAL_BEAT_LOCK_SECONDS=str(lock),
     )
+
+
+@pytest.fixture
+def beat_env(otlp_receiver, redis_client):
+    return env_of(otlp_receiver, seal=1, interval=1, lock=3)
 
 
 def sends(log) -> int:
@@ -70,12 +75,7 @@ def test_a_worker_stopping_hands_the_lock_over_at_once(
     # A lock that would only expire after ten minutes: the standby can only send this test's
     # tasks if the holder released it as it stopped. Its beat sleeps up to four seconds between
     # sends, longer than the rest of the worker takes to stop: the worker waits for it.
-    env = processes.corral_env(
-        otlp_receiver.endpoint,
-        AUDIT_SEAL_SECONDS="4",
-        CORRAL_BEAT_INTERVAL_SECONDS="5",
-        CORRAL_BEAT_LOCK_SECONDS="600",
-    )
+    env = env_of(otlp_receiver, seal=4, interval=5, lock=600)
     holder_log, standby_log = tmp_path / "holder.log", tmp_path / "standby.log"
     with contextlib.ExitStack() as workers:
         holder = workers.enter_context(processes.worker(env, tmp_path, "holder"))
