@@ -106,7 +106,13 @@ def _head() -> tuple[int, str]:
     return last if last else (0, GENESIS)
 
 
-def audit_chain_seal(*, batch: int = 1000) -> int:
+# Records sealed per transaction (the sealer loops until none are left). The batch is loaded whole
+# and updated in one statement: 1,000 grew a worker by ~17 MB that it kept, 500 by ~8 MB, at the
+# same CPU per record (3,000 records sealed in one process on PostgreSQL).
+SEAL_BATCH = 500
+
+
+def audit_chain_seal(*, batch: int = SEAL_BATCH) -> int:
     """Seal finalized records into the chain in the order they finished, and count them into the
     usage rollups; returns how many.
 
