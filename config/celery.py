@@ -10,6 +10,7 @@ from celery.signals import (
 
 from config.settings import processes
 from config.worker_beat import WorkerBeat
+from gateway import tracing
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # Celery runs Django's system checks as a worker starts, and the URL checks import the URL conf:
@@ -27,18 +28,10 @@ app.autodiscover_tasks()
 app.steps["worker"].add(WorkerBeat)
 
 
-def _tracing():
-    # Imported when a hook runs, not with this module: `config` imports this module in every
-    # process, gunicorn's config included, which must not load Corral with it.
-    from gateway import tracing
-
-    return tracing
-
-
 @worker_process_init.connect(weak=False)
 def start_tracing(**kwargs) -> None:
     # prefork: in each child, after the fork
-    _tracing().start()
+    tracing.start()
 
 
 @worker_init.connect(weak=False)
@@ -47,10 +40,10 @@ def start_tracing_in_a_single_process(sender=None, **kwargs) -> None:
     # and sends no worker_process_init; prefork's parent must not start threads before forking.
     pool = getattr(sender, "pool_cls", None)
     if pool is not None and not getattr(pool, "__module__", "").endswith(".prefork"):
-        _tracing().start()
+        tracing.start()
 
 
 @worker_process_shutdown.connect(weak=False)
 @worker_shutdown.connect(weak=False)
 def flush_tracing(**kwargs) -> None:
-    _tracing().shutdown()
+    tracing.shutdown()
