@@ -6,7 +6,7 @@ import io
 import random
 import threading
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 from django.conf import settings as django_settings
@@ -77,13 +77,18 @@ def nearest_rank(values: list[int], q: float) -> int:
 def test_the_figures_are_the_records_own_before_and_after_sealing_and_after_a_rebuild(people):
     rng = random.Random(7)
     now = timezone.now()
+    # Anywhere in the dashboard's seven calendar days up to now: an offset from now alone would put
+    # some records before the window's first midnight whenever the suite runs early in the day.
+    since = timezone.make_aware(
+        datetime.combine(timezone.localdate() - timedelta(days=6), time.min)
+    )
     for _ in range(120):
         record(
             rng.choice([people["alice"], people["bob"]]),
             rng.choice([people["red"], people["blue"], None]),
             model=rng.choice(["llama3.2", "llama3.2:latest", "qwen3:8b"]),
             status=rng.choice(["succeeded"] * 8 + ["failed", "interrupted", "refused"]),
-            started_at=now - timedelta(days=rng.randrange(7), minutes=rng.randrange(60)),
+            started_at=since + (now - since) * rng.random(),
             latency=rng.randrange(1, 90_000),
             ttft=rng.randrange(1, 5_000),
             prompt=rng.randrange(0, 4000),
