@@ -55,7 +55,7 @@ def test_two_workers_one_sends_and_the_other_takes_over_when_it_dies(
         processes.worker(beat_env, tmp_path, "second"),
     ):
         logs = {"first": tmp_path / "first.log", "second": tmp_path / "second.log"}
-        assert wait_for(lambda: sum(sends(log) for log in logs.values()) >= 5, timeout=30)
+        assert wait_for(lambda: sum(sends(log) for log in logs.values()) >= 3, timeout=30)
         # one beat sends, the other waits for the lock: never the task twice a second
         senders = [name for name, log in logs.items() if sends(log)]
         assert senders == ["first"], {name: sends(log) for name, log in logs.items()}
@@ -84,7 +84,7 @@ def test_a_worker_stopping_hands_the_lock_over_at_once(
         holder.send_signal(signal.SIGTERM)
         holder.wait(timeout=30)
         assert "beat: Releasing lock" in holder_log.read_text()
-        assert wait_for(lambda: sends(standby_log) >= 2, timeout=30), standby_log.read_text()
+        assert wait_for(lambda: sends(standby_log) >= 1, timeout=30), standby_log.read_text()
         assert sealed(user, team)
 
 

@@ -44,12 +44,17 @@ def corral_env(otlp_endpoint: str, **extra: str) -> dict[str, str]:
         "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
         "OTEL_SERVICE_NAME": "corral-e2e",
         "OTEL_BSP_SCHEDULE_DELAY": "100",
+        # A worker killed by a test (or at a test's end, below) cannot release its beat lock:
+        # the next worker's beat would wait out production's 25 s before sending anything.
+        "CORRAL_BEAT_LOCK_SECONDS": "4",
         **extra,
     }
 
 
 @contextlib.contextmanager
-def running(command: list[str], env: dict, log_path: Path):
+def running(command: list[str], env: dict, log_path: Path, *, graceful: bool = True):
+    """The process, started with its output in `log_path`; stopped as the block ends with SIGTERM
+    (waiting for it), or at once with SIGKILL unless `graceful`."""
     with log_path.open("w") as log:
         # A session of its own, so a test can kill the process with all its children at once.
         process = subprocess.Popen(
@@ -58,6 +63,8 @@ def running(command: list[str], env: dict, log_path: Path):
         try:
             yield process
         finally:
+            if process.poll() is None and not graceful:
+                kill_hard(process)
             if process.poll() is None:
                 process.terminate()
             try:
@@ -122,9 +129,14 @@ def wait_until_healthy(base: str, timeout: float = 30) -> bool:
 
 
 @contextlib.contextmanager
-def worker(env: dict, log_dir: Path, name: str = "celery"):
+def worker(env: dict, log_dir: Path, name: str = "celery", *, graceful: bool = False):
     """A Celery worker as in production (one process, tasks as greenlets of a gevent pool, beat
-    inside it), against the tests' Redis database; its log is `name`.log. Yields the process."""
+    inside it), against the tests' Redis database; its log is `name`.log. Yields the process.
+
+    Killed as the block ends unless `graceful`: a warm shutdown takes ~3.5 s, most of it Celery's
+    consumer loop finishing its two-second drain of Redis, and the suite starts dozens of workers.
+    What a killed worker leaves in Redis goes with the test's flush (`redis_client`), its beat
+    lock within CORRAL_BEAT_LOCK_SECONDS; tests/test_worker_beat.py plays the warm shutdown."""
     worker_command = [
         sys.executable,
         "-m",
@@ -142,7 +154,7 @@ def worker(env: dict, log_dir: Path, name: str = "celery"):
         f"{name}@%h",
     ]
     log = log_dir / f"{name}.log"
-    with running(worker_command, env, log) as process:
+    with running(worker_command, env, log, graceful=graceful) as process:
         # Tests flush the Redis database, and with it kombu's queue bindings: a task sent before
         # the worker has declared its queues again would be dropped. Wait until it is ready.
         assert wait_for(lambda: " ready." in log.read_text(), timeout=60), log.read_text()
