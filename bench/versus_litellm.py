@@ -10,9 +10,10 @@ same Ollama double; the same OpenAI-shaped chat request goes to LiteLLM's /v1/ch
 Corral's /v1/chat/completions and (in Ollama's shape) straight to the double. Reported: one call at a
 time (p50, and what each adds to the direct call), calls per second at concurrency 16 and 64, the
 CPU each gateway's own processes spent per call at concurrency 1 and 16 (LiteLLM's process; Corral's
-gunicorn master and workers, its PostgreSQL and Redis work not included), then
-N streams opened at the same instant against each (served, refused, time to first token, peak memory
-of all the processes of each), and the ratios.
+gunicorn master and workers, its PostgreSQL and Redis work not included), the whole machine's CPU
+per call at concurrency 16 and where it went (with both cores busy, calls per second are the cores'
+2,000 ms a second divided by it), then N streams opened at the same instant against each (served,
+refused, time to first token, peak memory of all the processes of each), and the ratios.
 """
 
 import argparse
@@ -30,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.load import pct_of_some, refusals, streams, wrk  # noqa: E402
 from bench.stack import UPSTREAM, production_stack  # noqa: E402
-from bench.support import cpu_seconds, rss_mb, tree, wait_up  # noqa: E402
+from bench.support import CpuBudget, rss_mb, tree, wait_up  # noqa: E402
 from tests.support.processes import free_port  # noqa: E402
 
 LITELLM = "1.80.0"
@@ -95,19 +96,19 @@ def main() -> None:
 
         body = {"model": "llama3.2", "messages": QUESTION, "stream": False}
         # each door, and the processes whose CPU is the gateway's own (the direct call has none)
-        corral_web = lambda: stack.corral_pids()["web"]  # noqa: E731
+        parts = {**stack.parts(), "LiteLLM": lambda: tree(proxy.pid)}
         doors = {
             "direct": (f"{stack.ollama}/api/chat", {**body, "model": UPSTREAM}, "", None),
-            "LiteLLM": (f"{litellm}/v1/chat/completions", body, "", lambda: tree(proxy.pid)),
-            "Corral /v1": (f"{stack.corral}/v1/chat/completions", body, stack.token, corral_web),
-            "Corral /api/v1/chat": (f"{stack.corral}/api/v1/chat", body, stack.token, corral_web),
+            "LiteLLM": (f"{litellm}/v1/chat/completions", body, "", "LiteLLM"),
+            "Corral /v1": (f"{stack.corral}/v1/chat/completions", body, stack.token, "Corral web"),
+            "Corral /api/v1/chat": (f"{stack.corral}/api/v1/chat", body, stack.token, "Corral web"),
         }
         for url, request, token, _ in doors.values():  # warm up
             wrk(url, request, 4, min(3, args.seconds), token)
         rows: dict[str, dict] = {}
-        for name, (url, request, token, pids) in doors.items():
+        for name, (url, request, token, gateway) in doors.items():
             rows[name] = {
-                level: _measured(url, request, connections, args.seconds, token, pids)
+                level: _measured(url, request, connections, args.seconds, token, parts, gateway)
                 for level, connections in (("one", 1), (16, 16), (64, 64))
             }
 
@@ -149,6 +150,15 @@ def main() -> None:
     for name in ("Corral /v1", "Corral /api/v1/chat"):
         print(f"{name} / LiteLLM: calls/s c16 {rows[name][16]['rps'] / litellm_row[16]['rps']:.2f}x, "
               f"c64 {rows[name][64]['rps'] / litellm_row[64]['rps']:.2f}x")  # fmt: skip
+    print("\nThe whole machine's CPU per call at c16 (both cores busy: calls/s = 2,000 ms / this):")
+    for name in ("LiteLLM", "Corral /v1"):
+        used = rows[name][16]["machine"]
+        shown = ", ".join(f"{part} {ms:.2f}" for part, ms in used.items() if ms >= 0.05)
+        print(f"{name:12s} {sum(used.values()):.2f} ms: {shown}")
+    beside = rows["Corral /v1"][16]["machine"]
+    floor = sum(beside[part] for part in ("PostgreSQL", "Redis", "Ollama double"))
+    print(f"Twice LiteLLM's calls/s at c16 leaves Corral {sum(rows['LiteLLM'][16]['machine'].values()) / 2:.2f} ms "
+          f"of the machine per call; its PostgreSQL, Redis and upstream take {floor:.2f} ms of it")  # fmt: skip
     print(f"\n{args.streams} streams opened at the same instant (~{args.stream_seconds:g} s each):")
     for name, result in bursts.items():
         print(f"{name:12s} served {result['served']}/{args.streams}, refused {result['refused']} "
@@ -157,14 +167,20 @@ def main() -> None:
               f"(PSS {result['pss']:.0f} MB)")  # fmt: skip
 
 
-def _measured(url: str, body: dict, connections: int, seconds: int, token: str, pids) -> dict:
-    """A wrk run, with the CPU the gateway's processes spent per call during it (user + system):
-    unlike calls per second, it hardly moves with what else the shared machine is doing."""
-    before = cpu_seconds(pids()) if pids else 0.0
-    result = wrk(url, body, connections, seconds, token)
-    if pids:
-        spent = cpu_seconds(pids()) - before
-        result["cpu_ms"] = spent * 1000 / max(result["requests"], 1)
+def _measured(
+    url: str, body: dict, connections: int, seconds: int, token: str, parts, gateway: str | None
+) -> dict:
+    """A wrk run, with the CPU every part of the machine spent per call during it (user + system;
+    the parts add up to the machine's busy time), the gateway's own processes (`gateway`, one of
+    the parts) apart: unlike calls per second, it hardly moves with what else the shared machine
+    is doing."""
+    with CpuBudget(parts) as budget:
+        result = wrk(url, body, connections, seconds, token)
+    spent = budget.per_call_ms(max(result["requests"], 1))
+    spent.pop("machine busy %")
+    result["machine"] = spent
+    if gateway:
+        result["cpu_ms"] = spent[gateway]
     return result
 
 
