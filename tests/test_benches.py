@@ -83,8 +83,8 @@ def test_versus_litellm():
     assert re.search(r"^Corral /v1 .* \d+\.\d\d, \d+\.\d\d ms$", out, re.MULTILINE), out
     assert "LiteLLM      served 50/50" in out and "Corral /v1   served 50/50" in out, out
     # the whole machine's CPU per call, part by part, and what twice LiteLLM's rate would leave
-    assert re.search(r"^Corral /v1 +\d+\.\d\d ms: .*PostgreSQL \d", out, re.MULTILINE), out
-    assert "Twice LiteLLM's calls/s at c16 leaves Corral" in out, out
+    assert re.search(r"^Corral /v1 +\d+\.\d\d ms \(\d+ % busy\): .*PostgreSQL \d", out, re.M), out
+    assert re.search(r"^Twice LiteLLM's calls/s at c16, \d+/s on \d+ cores, leaves", out, re.M), out
 
 
 @needs_postgresql
