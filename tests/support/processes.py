@@ -129,12 +129,12 @@ def wait_until_healthy(base: str, timeout: float = 30) -> bool:
 
 
 @contextlib.contextmanager
-def worker(env: dict, log_dir: Path, name: str = "celery", *, graceful: bool = False):
+def worker(env: dict, log_dir: Path, name: str = "celery"):
     """A Celery worker as in production (one process, tasks as greenlets of a gevent pool, beat
     inside it), against the tests' Redis database; its log is `name`.log. Yields the process.
 
-    Killed as the block ends unless `graceful`: a warm shutdown takes ~3.5 s, most of it Celery's
-    consumer loop finishing its two-second drain of Redis, and the suite starts dozens of workers.
+    Killed as the block ends: a warm shutdown takes ~3.5 s, most of it Celery's consumer loop
+    finishing its two-second drain of Redis, and the suite starts dozens of workers.
     What a killed worker leaves in Redis goes with the test's flush (`redis_client`), its beat
     lock within CORRAL_BEAT_LOCK_SECONDS; tests/test_worker_beat.py plays the warm shutdown."""
     worker_command = [
@@ -154,7 +154,7 @@ def worker(env: dict, log_dir: Path, name: str = "celery", *, graceful: bool = F
         f"{name}@%h",
     ]
     log = log_dir / f"{name}.log"
-    with running(worker_command, env, log, graceful=graceful) as process:
+    with running(worker_command, env, log, graceful=False) as process:
         # Tests flush the Redis database, and with it kombu's queue bindings: a task sent before
         # the worker has declared its queues again would be dropped. Wait until it is ready.
         assert wait_for(lambda: " ready." in log.read_text(), timeout=60), log.read_text()
