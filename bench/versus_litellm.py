@@ -95,7 +95,7 @@ def main() -> None:
         wait_up(f"{litellm}/health/liveliness", timeout=180)
 
         body = {"model": "llama3.2", "messages": QUESTION, "stream": False}
-        # each door, and the processes whose CPU is the gateway's own (the direct call has none)
+        # each door, and which of the parts is the gateway's own CPU (the direct call has none)
         parts = {**stack.parts(), "LiteLLM": lambda: tree(proxy.pid)}
         doors = {
             "direct": (f"{stack.ollama}/api/chat", {**body, "model": UPSTREAM}, "", None),
