@@ -8,14 +8,28 @@ import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from django.db import OperationalError, transaction
+from django.db import OperationalError, connections, router, transaction
 from django.utils import timezone
 
 from audit.chain import audit_chain_verify
+from audit.grouped import Grouped
 from audit.models import AuditRecord, ChainVerification
-from audit.statements import insert_row, update_rows
+from audit.statements import insert_rows, row_params, update_many, update_params, update_rows
 
 logger = logging.getLogger(__name__)
+
+_COLUMNS = len(AuditRecord._meta.concrete_fields)
+
+
+def _insert_records(alias: str, rows: list[list]) -> list[None]:
+    insert_rows(AuditRecord, rows, alias)
+    return [None] * len(rows)
+
+
+_opening = Grouped(_insert_records, width=_COLUMNS)
+# The finalizing UPDATEs, one queue per set of columns (a call that reached a backend names it).
+_finalizing: dict[tuple[str, ...], Grouped] = {}
+_FINAL_WHERE = ("id", "status")
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -53,7 +67,8 @@ def audit_record_open(
     refused: tuple[str, str] | None = None,
 ) -> None:
     """The record of a call as it starts; `refused` (error code, message) writes instead the final
-    record of a call refused before it reached a model. One INSERT built once (audit.statements):
+    record of a call refused before it reached a model. One INSERT built once (audit.statements),
+    shared with the calls of this process opening theirs at the same moment (audit.grouped):
     this runs on every call."""
     outcome = {}
     if refused is not None:
@@ -64,40 +79,39 @@ def audit_record_open(
             "error_message": refused[1][:4000],
             "latency_ms": 0,
         }
-    insert_row(
-        AuditRecord,
-        {
-            **outcome,
-            "id": record_id,
-            "started_at": started_at,
-            "user_id": user.pk,
-            "username": user.get_username(),
-            "team_id": team.pk if team else None,
-            "team_slug": team.slug if team else "",
-            "token_prefix": token_prefix,
-            "client_ip": client_ip,
-            "user_agent": user_agent[:512],
-            "surface": surface,
-            "operation": operation,
-            # the doors bound it; a refused call's record must never fail on it
-            "model": model[:200],
-            "upstream_model": upstream_model[:200],
-            "backend_id": backend_id,
-            "backend_name": backend_name,
-            "stream": stream,
-            "options": options,
-            "think": think,
-            "keep_alive": keep_alive[:32],
-            "tool_choice": tool_choice,
-            "request_format": request_format,
-            "tools": tools,
-            "messages": messages,
-            "metadata": metadata,
-            "conversation_id": conversation_id,
-            "trace_id": trace_id,
-            "span_id": span_id,
-        },
-    )
+    alias = router.db_for_write(AuditRecord)
+    values = {
+        **outcome,
+        "id": record_id,
+        "started_at": started_at,
+        "user_id": user.pk,
+        "username": user.get_username(),
+        "team_id": team.pk if team else None,
+        "team_slug": team.slug if team else "",
+        "token_prefix": token_prefix,
+        "client_ip": client_ip,
+        "user_agent": user_agent[:512],
+        "surface": surface,
+        "operation": operation,
+        # the doors bound it; a refused call's record must never fail on it
+        "model": model[:200],
+        "upstream_model": upstream_model[:200],
+        "backend_id": backend_id,
+        "backend_name": backend_name,
+        "stream": stream,
+        "options": options,
+        "think": think,
+        "keep_alive": keep_alive[:32],
+        "tool_choice": tool_choice,
+        "request_format": request_format,
+        "tools": tools,
+        "messages": messages,
+        "metadata": metadata,
+        "conversation_id": conversation_id,
+        "trace_id": trace_id,
+        "span_id": span_id,
+    }
+    _opening.submit(alias, row_params(AuditRecord, values, alias))
 
 
 def audit_record_finalize(
@@ -123,7 +137,9 @@ def audit_record_finalize(
     """Finalize a running record. A record that is already final is never touched again.
 
     The backend is the one that served (or failed last): after a failover it is not the one the
-    record was opened with. One UPDATE built once (audit.statements): this runs on every call."""
+    record was opened with. One UPDATE built once (audit.statements); on PostgreSQL, shared with
+    the calls of this process finalizing theirs at the same moment (audit.grouped): this runs on
+    every call."""
     served = {}
     if backend_id is not None:
         served = {
@@ -131,27 +147,42 @@ def audit_record_finalize(
             "backend_name": backend_name,
             "upstream_model": upstream_model,
         }
-    updated = update_rows(
-        AuditRecord,
-        {
-            **served,
-            "upstream_attempts": upstream_attempts or [],
-            "status": status,
-            "finished_at": finished_at or timezone.now(),
-            "completion": completion,
-            "thinking": thinking,
-            "tool_calls": tool_calls,
-            "finish_reason": finish_reason,
-            "error_code": error_code,
-            "error_message": error_message[:4000],
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "latency_ms": latency_ms,
-            "ttft_ms": ttft_ms,
-        },
-        {"id": record_id, "status": AuditRecord.Status.RUNNING},
-    )
-    return updated == 1
+    values = {
+        **served,
+        "upstream_attempts": upstream_attempts or [],
+        "status": status,
+        "finished_at": finished_at or timezone.now(),
+        "completion": completion,
+        "thinking": thinking,
+        "tool_calls": tool_calls,
+        "finish_reason": finish_reason,
+        "error_code": error_code,
+        "error_message": error_message[:4000],
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "latency_ms": latency_ms,
+        "ttft_ms": ttft_ms,
+    }
+    where = {"id": record_id, "status": AuditRecord.Status.RUNNING}
+    alias = router.db_for_write(AuditRecord)
+    if connections[alias].vendor != "postgresql":
+        return update_rows(AuditRecord, values, where) == 1
+    columns = tuple(values)
+    group = _finalizing.get(columns)
+    if group is None:
+        group = _finalizing.setdefault(
+            columns, Grouped(_finalizer(columns), width=len(columns) + len(_FINAL_WHERE))
+        )
+    return group.submit(alias, update_params(AuditRecord, values, where, alias))
+
+
+def _finalizer(columns: tuple[str, ...]):
+    def finalize(alias: str, rows: list[list]) -> list[bool]:
+        changed = update_many(AuditRecord, rows, alias, columns, _FINAL_WHERE)
+        key = len(columns)  # each row's id follows its values
+        return [row[key] in changed for row in rows]
+
+    return finalize
 
 
 @transaction.atomic

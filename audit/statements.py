@@ -8,6 +8,7 @@ value still goes through its field's `get_db_prep_save` for the connection at ha
 datetimes as PostgreSQL or SQLite want them). They run through Django's cursor: its error
 translation, execute wrappers and connection handling (the pool) are those of any query."""
 
+import re
 from functools import cache
 from typing import Any
 
@@ -18,7 +19,7 @@ from django.db.models.fields import NOT_PROVIDED
 
 
 @cache
-def _insert(model: type[Model], alias: str) -> tuple[str, tuple[Field, ...]]:
+def _insert(model: type[Model], alias: str, rows: int = 1) -> tuple[str, tuple[Field, ...]]:
     fields = tuple(model._meta.concrete_fields)
     # Their value is made by save(), which this INSERT does not run.
     made_by_save = [
@@ -27,12 +28,13 @@ def _insert(model: type[Model], alias: str) -> tuple[str, tuple[Field, ...]]:
     if made_by_save:
         raise ImproperlyConfigured(f"{model.__name__}.{made_by_save[0]}: insert_row cannot fill it")
     quote = connections[alias].ops.quote_name
+    row = "({})".format(", ".join(["%s"] * len(fields)))
     # Only the model's own table and column names, quoted by the backend, go into the text; every
     # value is a parameter.
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
+    sql = "INSERT INTO {} ({}) VALUES {}".format(  # noqa: S608
         quote(model._meta.db_table),
         ", ".join(quote(field.column) for field in fields),
-        ", ".join(["%s"] * len(fields)),
+        ", ".join([row] * rows),
     )
     return sql, fields
 
@@ -57,11 +59,10 @@ def _update(
     return sql, fields
 
 
-def insert_row(model: type[Model], values: dict[str, Any]) -> None:
-    """INSERT one row of `model`: `values` by attribute name (`user_id`), the fields' defaults for
-    the rest. No model instance, no `save()`: only for a model whose `save()` adds nothing."""
-    alias = router.db_for_write(model)
-    sql, fields = _insert(model, alias)
+def row_params(model: type[Model], values: dict[str, Any], alias: str) -> list[Any]:
+    """One row's parameters for insert_row / insert_rows: `values` by attribute name (`user_id`),
+    the fields' defaults for the rest, each prepared for the connection."""
+    _, fields = _insert(model, alias)
     if unknown := values.keys() - _attnames(model):
         raise TypeError(f"{model.__name__} has no field {sorted(unknown)[0]!r}")
     connection = connections[alias]
@@ -71,8 +72,80 @@ def insert_row(model: type[Model], values: dict[str, Any]) -> None:
         if value is NOT_PROVIDED:
             value = field.get_default()
         params.append(field.get_db_prep_save(value, connection))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    return params
+
+
+def insert_rows(model: type[Model], rows: list[list[Any]], alias: str) -> None:
+    """INSERT rows of `model` (each row's parameters from row_params) in one statement."""
+    sql, _ = _insert(model, alias, len(rows))
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, [value for row in rows for value in row])
+
+
+def insert_row(model: type[Model], values: dict[str, Any]) -> None:
+    """INSERT one row of `model`: `values` by attribute name (`user_id`), the fields' defaults for
+    the rest. No model instance, no `save()`: only for a model whose `save()` adds nothing."""
+    alias = router.db_for_write(model)
+    insert_rows(model, [row_params(model, values, alias)], alias)
+
+
+@cache
+def _update_many(
+    model: type[Model], alias: str, columns: tuple[str, ...], where: tuple[str, ...], rows: int
+) -> str:
+    """UPDATE ... FROM (VALUES ...): one statement for several rows' own values, returning the
+    first `where` column of each row it changed (PostgreSQL)."""
+    meta = model._meta
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    fields = [meta.get_field(name) for name in columns + where]
+
+    def typed(index: int) -> str:
+        # The column's type without its length: a value too long fails as it would alone,
+        # instead of being cut to fit by the explicit cast.
+        kind = re.sub(r"\(\d+\)$", "", fields[index].cast_db_type(connection))
+        return f"CAST(v.c{index} AS {kind})"
+
+    # v's columns are named by position: a column both set and matched (status) appears twice.
+    row = "({})".format(", ".join(["%s"] * len(fields)))
+    sets = [f"{quote(fields[i].column)} = {typed(i)}" for i in range(len(columns))]
+    match = [f"t.{quote(fields[i].column)} = {typed(i)}" for i in range(len(columns), len(fields))]
+    return "UPDATE {} AS t SET {} FROM (VALUES {}) AS v ({}) WHERE {} RETURNING t.{}".format(  # noqa: S608
+        quote(meta.db_table),
+        ", ".join(sets),
+        ", ".join([row] * rows),
+        ", ".join(f"c{i}" for i in range(len(fields))),
+        " AND ".join(match),
+        quote(fields[len(columns)].column),
+    )
+
+
+def update_params(
+    model: type[Model], values: dict[str, Any], where: dict[str, Any], alias: str
+) -> list[Any]:
+    """One row's parameters for update_many: `values`, then `where`, each prepared for the
+    connection."""
+    meta = model._meta
+    connection = connections[alias]
+    return [
+        meta.get_field(name).get_db_prep_save(value, connection)
+        for name, value in (*values.items(), *where.items())
+    ]
+
+
+def update_many(
+    model: type[Model],
+    rows: list[list[Any]],
+    alias: str,
+    columns: tuple[str, ...],
+    where: tuple[str, ...],
+) -> set:
+    """UPDATE each row (its parameters from update_params) in one statement; the values of the
+    first `where` field of the rows it changed, as the database returns them."""
+    sql = _update_many(model, alias, columns, where, len(rows))
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, [value for row in rows for value in row])
+        return {key for (key,) in cursor.fetchall()}
 
 
 def update_rows(model: type[Model], values: dict[str, Any], where: dict[str, Any]) -> int:
