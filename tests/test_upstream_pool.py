@@ -105,6 +105,24 @@ def test_an_idle_connection_is_checked_without_polling(api, upstream, monkeypatc
     assert upstream.connections == 1  # the one connection, checked before each reuse
 
 
+def test_a_request_goes_out_in_one_send_head_and_body_together(api, upstream, monkeypatch):
+    sent = []
+    write = httpcore._backends.sync.SyncStream.write
+
+    def counted(stream, buffer, timeout=None):
+        sent.append(buffer)
+        return write(stream, buffer, timeout)
+
+    monkeypatch.setattr(httpcore._backends.sync.SyncStream, "write", counted)
+    for _ in range(2):
+        assert chat(api).status_code == 200
+    # httpcore writes a request's head, then its body: each send woke Ollama for half a request
+    assert len(sent) == 2
+    head, body = sent[0].split(b"\r\n\r\n", 1)
+    assert head.startswith(b"POST /api/chat HTTP/1.1") and b'"messages"' in body
+    assert upstream.requests[-1]["body"]["messages"] == [{"role": "user", "content": "hi"}]
+
+
 def test_an_https_backend_is_reached_when_its_certificate_is_trusted(api, certificate, monkeypatch):
     monkeypatch.setenv("SSL_CERT_FILE", certificate[0])  # the operator's CA bundle
     with routed_to(OllamaDouble(models=[UPSTREAM_MODEL], tls=certificate)) as double:
