@@ -3,10 +3,13 @@
     .venv/bin/python bench/audit_writes.py                 # 1, 2 and 4 writers, 10 s each
     .venv/bin/python bench/audit_writes.py --short         # 1 and 2 writers, 1 s (the test suite)
     .venv/bin/python bench/audit_writes.py --turns 10      # each call carrying a 10-exchange history
+    .venv/bin/python bench/audit_writes.py --callers 8     # 8 calls in flight in each writer
 
 Each writer is a process that does what every call does to the audit trail, through Corral's own
 services: open the record (INSERT, status running, the request's messages and options) and finalize
-it (UPDATE with the answer, the usage and the timing), each committed on its own, back to back. The
+it (UPDATE with the answer, the usage and the timing), each committed on its own, back to back;
+with `--callers N`, N threads of each writer do so at once, as the calls in flight in one web
+worker do, and their writes share statements (audit.grouped). The
 database is a fresh one on 127.0.0.1 (`corral_bench_writes`). Reported per run: records per second,
 PostgreSQL's CPU per record (all its processes), the WAL it wrote per record, and from these the
 ceiling one PostgreSQL core puts on Corral's calls — the figure docs/performance.md uses; then what
@@ -19,6 +22,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -62,7 +66,9 @@ def setup(url: str) -> None:
     django.setup()
 
 
-def writer(url: str, seconds: float, turns: int, ready, start, counts, finish) -> None:
+def writer(
+    url: str, seconds: float, turns: int, callers: int, ready, start, counts, finish
+) -> None:
     setup(url)
     from django.contrib.auth import get_user_model
     from django.utils import timezone
@@ -75,24 +81,34 @@ def writer(url: str, seconds: float, turns: int, ready, start, counts, finish) -
     messages = conversation(turns)
     ready.release()
     start.wait()
-    written, deadline = 0, time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        record_id = uuid.uuid4()
-        audit_record_open(
-            record_id=record_id, started_at=timezone.now(), user=user, team=team,
-            token_prefix=PREFIX, client_ip="10.1.2.3", user_agent="bench/1.0",
-            surface="openai", operation="chat", model="llama3.2", upstream_model="llama3.2:latest",
-            backend_id=None, backend_name="default", stream=False, options={"temperature": 0.2},
-            request_format=None, tools=None, messages=messages, metadata={},
-            conversation_id="", trace_id=uuid.uuid4().hex, span_id=uuid.uuid4().hex[:16],
-        )  # fmt: skip
-        audit_record_finalize(
-            record_id=record_id, status="succeeded", completion=ANSWER, finish_reason="stop",
-            prompt_tokens=61, completion_tokens=120, latency_ms=900, ttft_ms=80,
-        )  # fmt: skip
-        written += 1
-    counts.put(written)
-    finish.wait()  # its PostgreSQL backend (and the CPU it used) lives until it is measured
+    deadline = time.monotonic() + seconds
+    written = [0] * callers
+
+    def call(index: int) -> None:
+        while time.monotonic() < deadline:
+            record_id = uuid.uuid4()
+            audit_record_open(
+                record_id=record_id, started_at=timezone.now(), user=user, team=team,
+                token_prefix=PREFIX, client_ip="10.1.2.3", user_agent="bench/1.0",
+                surface="openai", operation="chat", model="llama3.2",
+                upstream_model="llama3.2:latest", backend_id=None, backend_name="default",
+                stream=False, options={"temperature": 0.2}, request_format=None, tools=None,
+                messages=messages, metadata={}, conversation_id="", trace_id=uuid.uuid4().hex,
+                span_id=uuid.uuid4().hex[:16],
+            )  # fmt: skip
+            audit_record_finalize(
+                record_id=record_id, status="succeeded", completion=ANSWER, finish_reason="stop",
+                prompt_tokens=61, completion_tokens=120, latency_ms=900, ttft_ms=80,
+            )  # fmt: skip
+            written[index] += 1
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    counts.put(sum(written))
+    finish.wait()  # its PostgreSQL backends (and the CPU they used) live until it is measured
 
 
 def wal_lsn(url: str) -> int:
@@ -103,11 +119,13 @@ def wal_lsn(url: str) -> int:
     return int(out.strip())
 
 
-def run(url: str, writers: int, seconds: float, turns: int) -> dict:
+def run(url: str, writers: int, seconds: float, turns: int, callers: int) -> dict:
     ctx = multiprocessing.get_context("spawn")
     ready, start, finish, counts = ctx.Semaphore(0), ctx.Event(), ctx.Event(), ctx.Queue()
     workers = [
-        ctx.Process(target=writer, args=(url, seconds, turns, ready, start, counts, finish))
+        ctx.Process(
+            target=writer, args=(url, seconds, turns, callers, ready, start, counts, finish)
+        )
         for _ in range(writers)
     ]
     for worker in workers:
@@ -141,6 +159,9 @@ def main() -> None:
     parser.add_argument(
         "--turns", type=int, default=0, help="earlier exchanges each call's messages carry"
     )
+    parser.add_argument(
+        "--callers", type=int, default=1, help="calls in flight in each writer (threads)"
+    )
     parser.add_argument("--short", action="store_true", help="1 s runs, 1 and 2 writers")
     args = parser.parse_args()
     if args.short:
@@ -159,11 +180,14 @@ def main() -> None:
     user_create(username="bench")
     team_get_or_create(slug="bench")
 
-    rows = [run(url, int(n), args.seconds, args.turns) for n in args.writers.split(",")]
+    rows = [
+        run(url, int(n), args.seconds, args.turns, args.callers) for n in args.writers.split(",")
+    ]
     size = len(json.dumps(conversation(args.turns)))
     print(
         f"\naudit records written (INSERT + UPDATE, each committed; messages of {size:,} characters"
-        f", {args.turns} earlier exchanges), {os.cpu_count()} cores:"
+        f", {args.turns} earlier exchanges; {args.callers} in flight per writer), "
+        f"{os.cpu_count()} cores:"
     )
     print(
         f"{'writers':>8s}{'records/s':>11s}{'PostgreSQL CPU ms/record':>26s}{'WAL KB/record':>15s}"

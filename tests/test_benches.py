@@ -103,6 +103,7 @@ def test_scale_out():
 
 @needs_postgresql
 def test_audit_writes():
-    out = run_bench("audit_writes", "--turns", "2")  # each call carrying a short history
+    # each call carrying a short history, four in flight in each writer (their writes grouped)
+    out = run_bench("audit_writes", "--turns", "2", "--callers", "4")
     assert "records/s" in out and "one PostgreSQL core writes at most" in out, out
-    assert "2 earlier exchanges" in out, out
+    assert "2 earlier exchanges; 4 in flight per writer" in out, out
