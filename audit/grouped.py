@@ -7,7 +7,7 @@ reach the disk, whatever its size. So the callers of one process queue their row
 nobody writing writes what is queued (its own row first) in one statement and hands the rest on to
 the next in line; the others wait. No caller waits for a timer or returns before its row is
 committed: a lone caller writes at once, exactly as before, and one whose process dies while it
-waits has been served nothing.
+waits has been served nothing. A caller already holding a pooled connection writes alone with it.
 
 A group the database refuses is not all refused: when the statement fails on a row (a constraint,
 a value), each caller writes its own row alone and meets its own error; when the database cannot be
@@ -57,8 +57,12 @@ class Grouped(Generic[Row, Result]):
 
     def submit(self, alias: str, row: Row) -> Result:
         """Write one row; committed when this returns."""
-        if connections[alias].in_atomic_block:
-            # Part of the caller's transaction: only the caller's own connection may write it.
+        own = connections[alias]
+        if own.in_atomic_block or own.connection is not None:
+            # Part of the caller's transaction, which only its own connection may write; or the
+            # caller holds a pooled connection already: it writes with it, and never waits for a
+            # writer who may be waiting for that very connection (with the pool's every connection
+            # held by waiting callers, the process would stall until the pool's queue timed out).
             return self._write(alias, [row])[0]
         entry = _Entry(row)
         with self._lock:

@@ -171,6 +171,47 @@ def test_records_opened_and_finalized_together_share_statements_and_each_gets_it
         assert record.finished_at is not None
 
 
+def test_a_caller_holding_a_pooled_connection_writes_with_it_and_waits_for_nobody(user):
+    """A call that read something first (its token, its route) holds a pooled connection. Queued
+    behind a writer who waits for a connection, it would hold one of the connections that writer
+    waits for: with every connection of the pool so held, the process stalled (seen: a burst of
+    two hundred on a one-connection pool, calls answered after the pool's 60 s queue timeout)."""
+    ids = [uuid7() for _ in range(2)]
+    held, release, done = threading.Event(), threading.Event(), threading.Event()
+
+    def wrapper(execute, sql, params, many, context):
+        if sql.startswith("INSERT"):
+            held.set()
+            assert release.wait(10)
+        return execute(sql, params, many, context)
+
+    def writer():
+        with connection.execute_wrapper(wrapper):
+            _open(user, ids[0])
+        connection.close()
+
+    def holder():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        _open(user, ids[1])
+        done.set()
+        connection.close()
+
+    first = threading.Thread(target=writer)
+    first.start()
+    assert held.wait(10)
+    second = threading.Thread(target=holder)
+    second.start()
+    try:
+        assert done.wait(10), "queued behind a writer while holding a connection of its own"
+        assert AuditRecord.objects.filter(id=ids[1]).exists()
+    finally:
+        release.set()
+        first.join(10)
+        second.join(10)
+    assert AuditRecord.objects.filter(id__in=ids).count() == 2
+
+
 def test_a_row_the_database_refuses_fails_only_its_own_call(user):
     ids = [uuid7() for _ in range(4)]
     _open(user, ids[2])  # a second INSERT of this id breaks the key: its caller's fault only
