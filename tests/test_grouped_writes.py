@@ -16,8 +16,9 @@ from django.db import IntegrityError, OperationalError, connection
 
 from audit import services
 from audit.models import AuditRecord
-from audit.services import audit_record_finalize, audit_record_open
+from audit.services import audit_record_finalize
 from common.ids import uuid7
+from tests.support import audit_records
 
 FIELDS = AuditRecord._meta.concrete_fields
 
@@ -31,36 +32,10 @@ pytestmark = [
 
 
 def _open(user, record_id):
-    audit_record_open(
-        record_id=record_id,
-        started_at=time_now(),
-        user=user,
-        team=None,
-        token_prefix="crl_abcdefgh",
-        client_ip="10.0.0.1",
-        user_agent="pytest",
-        surface="api",
-        operation="chat",
-        model="m",
-        upstream_model="m:latest",
-        backend_id=None,
-        backend_name="",
-        stream=False,
-        options={"temperature": 0.5},
-        request_format=None,
-        tools=None,
+    audit_records.record(
+        user, None, status="running", record_id=record_id,
         messages=[{"role": "user", "content": f"question {record_id}"}],
-        metadata={},
-        conversation_id="",
-        trace_id="",
-        span_id="",
-    )
-
-
-def time_now():
-    from django.utils import timezone
-
-    return timezone.now()
+    )  # fmt: skip
 
 
 def _until(condition, what: str, seconds: float = 10.0) -> None:
@@ -128,7 +103,6 @@ def test_records_opened_and_finalized_together_share_statements_and_each_gets_it
         record = records[record_id]
         assert record.status == "running"
         assert record.messages == [{"role": "user", "content": f"question {record_id}"}]
-        assert record.options == {"temperature": 0.5}
 
     # One of the twelve already final: the group changes the other eleven, and that caller alone
     # hears that its record was not running any more.

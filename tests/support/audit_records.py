@@ -9,9 +9,9 @@ from tests.conftest import MODEL
 
 
 def record(user, team, *, model="llama3.2", status="succeeded", started_at=None, latency=500,
-           ttft=50, prompt=10, completion=20, messages=()) -> uuid.UUID:  # fmt: skip
+           ttft=50, prompt=10, completion=20, messages=(), record_id=None) -> uuid.UUID:  # fmt: skip
     """A record opened with `messages` and, unless `status` is "running", finalized."""
-    record_id = uuid.uuid4()
+    record_id = record_id or uuid.uuid4()
     audit_record_open(
         record_id=record_id, started_at=started_at or timezone.now(), user=user, team=team,
         token_prefix="", client_ip=None, user_agent="", surface="api", operation="chat",
