@@ -125,13 +125,14 @@ def _update_many(
 def update_params(
     model: type[Model], values: dict[str, Any], where: dict[str, Any], alias: str
 ) -> list[Any]:
-    """One row's parameters for update_many: `values`, then `where`, each prepared for the
-    connection."""
-    meta = model._meta
+    """One row's parameters for update_rows / update_many: `values`, then `where`, each prepared
+    for the connection."""
+    _, fields = _update(model, alias, tuple(values), tuple(where))
     connection = connections[alias]
+    given = (*values.values(), *where.values())
     return [
-        meta.get_field(name).get_db_prep_save(value, connection)
-        for name, value in (*values.items(), *where.items())
+        field.get_db_prep_save(value, connection)
+        for field, value in zip(fields, given, strict=True)
     ]
 
 
@@ -154,13 +155,7 @@ def update_rows(model: type[Model], values: dict[str, Any], where: dict[str, Any
     """UPDATE `model`'s rows whose fields equal `where`, setting `values` (both by field name);
     how many rows changed."""
     alias = router.db_for_write(model)
-    sql, fields = _update(model, alias, tuple(values), tuple(where))
-    connection = connections[alias]
-    given = (*values.values(), *where.values())
-    params = [
-        field.get_db_prep_save(value, connection)
-        for field, value in zip(fields, given, strict=True)
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    sql, _ = _update(model, alias, tuple(values), tuple(where))
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, update_params(model, values, where, alias))
         return cursor.rowcount
