@@ -169,12 +169,12 @@ def eager_celery():
 # server, or the heavy client libraries: left out of the quick run, bin/test -m "not slow".
 SLOW_SUITES = (
     "tests/clients/",
+    "tests/faults/",
     "tests/web_ui/",
     "tests/test_attacks_e2e.py",
     "tests/test_benches.py",
     "tests/test_burst.py",
     "tests/test_completions.py",
-    "tests/test_faults.py",
     "tests/test_governance_e2e.py",
     "tests/test_otlp_e2e.py",
     "tests/test_schema_fuzz.py",
