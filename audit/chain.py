@@ -11,13 +11,14 @@ import json
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from audit.checkpoints import anchors, checkpoint_write, purges
 from audit.locks import hold_sealing_lock
 from audit.models import AuditCheckpoint, AuditRecord
 from audit.rollups import ROLLED_FIELDS, fold, rollups_add
+from audit.statements import update_many, update_params, update_rows
 
 GENESIS = "0" * 64
 CONTENT_FIELDS = (
@@ -112,6 +113,26 @@ def _head() -> tuple[int, str]:
 SEAL_BATCH = 500
 
 
+STAMPED = ("content_hash", "chain_seq", "chain_hash")
+
+
+def _stamp(records: list[AuditRecord]) -> None:
+    """Write the sealed records' hashes and sequence numbers. Not bulk_update: its CASE per column,
+    with a branch per record, cost ~0.6 ms of Python per record to compile (most of the sealer's
+    CPU, itself most of the Celery worker's under load) and PostgreSQL a branch test per row."""
+    alias = router.db_for_write(AuditRecord)
+    if connections[alias].vendor != "postgresql":
+        for record in records:
+            update_rows(AuditRecord, {f: getattr(record, f) for f in STAMPED}, {"id": record.id})
+        return
+    rows = [
+        update_params(AuditRecord, {f: getattr(r, f) for f in STAMPED}, {"id": r.id}, alias)
+        for r in records
+    ]
+    if rows:
+        update_many(AuditRecord, rows, alias, STAMPED, ("id",))
+
+
 def audit_chain_seal(*, batch: int = SEAL_BATCH) -> int:
     """Seal finalized records into the chain in the order they finished, and count them into the
     usage rollups; returns how many.
@@ -130,7 +151,7 @@ def audit_chain_seal(*, batch: int = SEAL_BATCH) -> int:
             record.content_hash = record.content_hash or content_hash(record)
             record.chain_seq = seq
             record.chain_hash = previous = link_hash(previous, seq, record, record.content_hash)
-        AuditRecord.objects.bulk_update(pending, ["content_hash", "chain_seq", "chain_hash"])
+        _stamp(pending)
         # counted into the usage rollups in the same transaction: once, exactly when sealed
         rollups_add(fold(tuple(getattr(r, name) for name in ROLLED_FIELDS) for r in pending))
         if pending:
