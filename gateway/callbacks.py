@@ -16,6 +16,7 @@ import httpx
 from django.conf import settings
 
 from common.errors import InvalidRequest
+from common.tls import tls_context
 
 
 def _host_allowed(host: str) -> bool:
@@ -118,5 +119,5 @@ def callback_send(*, url: str, secret: str, payload: dict, completion_id: str) -
         userinfo = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
         url = parts._replace(netloc=f"{userinfo}{literal}{port}").geturl()
     request = httpx.Request("POST", url, content=body, headers=headers, extensions=extensions)
-    with httpx.Client(timeout=10.0, follow_redirects=False) as client:
+    with httpx.Client(verify=tls_context(), timeout=10.0, follow_redirects=False) as client:
         return client.send(request).status_code

@@ -17,6 +17,7 @@ from common.errors import (
     UpstreamUnavailable,
 )
 from common.sockets import readable_now
+from common.tls import tls_context
 from gateway.backends.routing import Timeouts, timeouts_for
 from gateway.models import Backend
 
@@ -79,9 +80,9 @@ class _Transport(httpx.HTTPTransport):
     backend (encode/httpx#3749 would add one), so the pool it made is replaced by one that has it."""
 
     def __init__(self, limits: httpx.Limits) -> None:
-        super().__init__(limits=limits)
+        super().__init__(verify=tls_context(), limits=limits)
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=tls_context(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from common.tls import tls_context
 from gateway.backends.circuit import backend_state_clear
 from gateway.models import Backend
 from gateway.services import route_create
@@ -123,8 +124,12 @@ def test_a_request_goes_out_in_one_send_head_and_body_together(api, upstream, mo
     assert upstream.requests[-1]["body"]["messages"] == [{"role": "user", "content": "hi"}]
 
 
-def test_an_https_backend_is_reached_when_its_certificate_is_trusted(api, certificate, monkeypatch):
+def test_an_https_backend_is_reached_when_its_certificate_is_trusted(
+    api, certificate, monkeypatch, request
+):
     monkeypatch.setenv("SSL_CERT_FILE", certificate[0])  # the operator's CA bundle
+    tls_context.cache_clear()  # read once per process, as the process starts
+    request.addfinalizer(tls_context.cache_clear)
     with routed_to(OllamaDouble(models=[UPSTREAM_MODEL], tls=certificate)) as double:
         for _ in range(2):
             assert chat(api).status_code == 200

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from common.tls import tls_context
 from gateway.backends.circuit import circuit_close, circuit_open
 from gateway.models import Backend, BackendHealth
 
@@ -52,6 +53,7 @@ def backend_probe(backend: Backend) -> Probe:
     try:
         with httpx.Client(
             base_url=backend.base_url,
+            verify=tls_context(),
             timeout=httpx.Timeout(timeout, connect=min(backend.connect_timeout, timeout)),
         ) as http:
             version = http.get("/api/version").raise_for_status().json().get("version", "")
