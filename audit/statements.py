@@ -143,10 +143,21 @@ def update_many(
     columns: tuple[str, ...],
     where: tuple[str, ...],
 ) -> set:
-    """UPDATE each row (its parameters from update_params) in one statement; the values of the
-    first `where` field of the rows it changed, as the database returns them."""
+    """UPDATE each row (its parameters from update_params); the values of the first `where` field
+    of the rows it changed. One statement on PostgreSQL (as the database returns the values); one
+    UPDATE per row elsewhere (SQLite has no `VALUES` list with named columns to join against)."""
+    connection = connections[alias]
+    if connection.vendor != "postgresql":
+        sql, _ = _update(model, alias, columns, where)
+        changed = set()
+        with connection.cursor() as cursor:
+            for row in rows:
+                cursor.execute(sql, row)
+                if cursor.rowcount:
+                    changed.add(row[len(columns)])
+        return changed
     sql = _update_many(model, alias, columns, where, len(rows))
-    with connections[alias].cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(sql, [value for row in rows for value in row])
         return {key for (key,) in cursor.fetchall()}
 
