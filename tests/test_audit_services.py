@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.db import IntegrityError, connection
 from django.utils import timezone
 
 from audit.models import AdminAction, AuditRecord
@@ -19,8 +20,8 @@ from gateway.tasks import mark_interrupted
 pytestmark = pytest.mark.django_db
 
 
-def _open(user, *, started_at=None) -> AuditRecord:
-    record_id = uuid7()
+def _open(user, *, started_at=None, record_id=None) -> AuditRecord:
+    record_id = record_id or uuid7()
     audit_record_open(
         record_id=record_id,
         started_at=started_at or timezone.now(),
@@ -123,6 +124,57 @@ def test_the_services_write_what_the_orm_would_have(user, team, backend):
     assert _fields(AuditRecord.objects.get(id=written)) == _fields(
         AuditRecord.objects.get(pk=by_orm.pk)
     )
+
+
+needs_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="statements are sent as written on PostgreSQL"
+)
+
+
+@needs_postgresql
+def test_on_postgresql_the_writes_are_sent_as_written(user):
+    """Not parsed and quoted by psycopg on every call (its client-side binding, which caches its
+    parse only for statements of at most 50 parameters): sent with `$n` placeholders, their
+    values beside them."""
+    sent = []
+
+    def keep(execute, sql, params, many, context):
+        sent.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(keep):
+        record = _open(user)
+        assert audit_record_finalize(record_id=record.id, status="succeeded", completion="ok")
+    writes = [(sql, params) for sql, params in sent if sql.startswith(("INSERT", "UPDATE"))]
+    assert [sql.split(" ", 1)[0] for sql, _ in writes] == ["INSERT", "UPDATE"]
+    for sql, params in writes:
+        assert "%s" not in sql and f"${len(params)}" in sql and f"${len(params) + 1}" not in sql
+    record.refresh_from_db()
+    assert (record.status, record.completion) == ("succeeded", "ok")
+
+
+@needs_postgresql
+def test_statements_a_connection_runs_often_are_prepared_and_the_orms_are_not(user, team):
+    """PostgreSQL then parses and plans each of the two writes once per connection, not once per
+    call (DATABASE_PREPARE_THRESHOLD); the ORM's queries, bound on the client, stay unprepared."""
+    for _ in range(6):
+        record = _open(user)
+        audit_record_finalize(record_id=record.id, status="succeeded", completion="ok")
+        list(AuditRecord.objects.filter(team=team))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = sorted(statement.split(" ", 1)[0] for (statement,) in cursor.fetchall())
+    assert prepared == ["INSERT", "UPDATE"]
+    assert AuditRecord.objects.filter(status="succeeded", completion="ok").count() == 6
+
+
+@needs_postgresql
+def test_a_statement_postgresql_refuses_is_djangos_error(user):
+    """What the grouped writer tells apart (a row refused, the database away) comes as Django's
+    errors from the statements sent as written too."""
+    record = _open(user)
+    with pytest.raises(IntegrityError):
+        _open(user, record_id=record.id)
 
 
 def test_a_model_whose_save_makes_a_value_is_not_written_by_a_statement(db):

@@ -107,6 +107,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A connection is checked as it leaves the pool: after PostgreSQL restarts (or the network
     # drops) the pool's idle connections are dead, and no call should fail on one of them.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_POOL_CHECK", default=True)
+    # A statement sent as written (the audit trail's two writes per call, common.postgresql) is
+    # prepared once a connection has run it this many times, so PostgreSQL parses and plans it
+    # once per connection instead of once per call. The ORM's statements are bound on the client
+    # and never prepared. "off" behind a pooler that cannot keep them (PgBouncer < 1.21 in
+    # transaction mode).
+    threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="5").strip().lower()
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = (
+        None if threshold in ("", "off", "none") else int(threshold)
+    )
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     (BASE_DIR / "var").mkdir(exist_ok=True)
     DATABASES["default"].setdefault("OPTIONS", {}).update(
