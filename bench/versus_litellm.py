@@ -1,6 +1,6 @@
 """Corral beside LiteLLM's proxy, in one run, against the same upstream with the same request.
 
-    .venv/bin/python bench/versus_litellm.py               # 15 s per wrk run, 1,000 streams at once
+    .venv/bin/python bench/versus_litellm.py               # 3 rounds of 15 s wrk runs, 1,000 streams at once
     .venv/bin/python bench/versus_litellm.py --short       # seconds (the test suite runs it)
 
 LiteLLM's proxy is installed, pinned, in a virtualenv of its own (~/.cache/corral/litellm-<version>/,
@@ -14,12 +14,17 @@ gunicorn master and workers, its PostgreSQL and Redis work not included), the wh
 per call at concurrency 16 and where it went (a gateway that keeps every core busy serves the cores'
 milliseconds a second divided by it), then N streams opened at the same instant against each (served,
 refused, time to first token, peak memory of all the processes of each), and the ratios.
+The wrk runs are repeated in interleaved rounds (`--rounds`, every door at one level back to back in
+each), and the medians are shown with each round's ratio: the shared machine's speed drifts by a
+fifth within minutes, and a ratio of two runs minutes apart compares the machine as much as the
+gateways.
 """
 
 import argparse
 import asyncio
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -58,10 +63,13 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=1000, help="opened at the same instant")
     parser.add_argument("--stream-seconds", type=float, default=3.0, help="how long each lasts")
     parser.add_argument("--litellm", default=LITELLM, help="LiteLLM's version")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="each door's wrk runs, interleaved; medians shown"
+    )
     parser.add_argument("--short", action="store_true", help="1 s runs, 50 streams (the suite)")
     args = parser.parse_args()
     if args.short:
-        args.seconds, args.streams, args.stream_seconds = 1, 50, 1.0
+        args.seconds, args.streams, args.stream_seconds, args.rounds = 1, 50, 1.0, 1
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
     venv = litellm_venv(args.litellm)
@@ -105,12 +113,19 @@ def main() -> None:
         }
         for url, request, token, _ in doors.values():  # warm up
             wrk(url, request, 4, min(3, args.seconds), token)
-        rows: dict[str, dict] = {}
-        for name, (url, request, token, gateway) in doors.items():
-            rows[name] = {
-                level: _measured(url, request, connections, args.seconds, token, parts, gateway)
-                for level, connections in (("one", 1), (16, 16), (64, 64))
-            }
+        # The shared machine's speed drifts by a fifth within minutes: each round runs every door
+        # at one level back to back, so a round's ratios compare runs minutes apart at most.
+        runs: dict[str, dict] = {name: {"one": [], 16: [], 64: []} for name in doors}
+        for _ in range(args.rounds):
+            for level, connections in (("one", 1), (16, 16), (64, 64)):
+                for name, (url, request, token, gateway) in doors.items():
+                    runs[name][level].append(
+                        _measured(url, request, connections, args.seconds, token, parts, gateway)
+                    )
+        rows = {
+            name: {level: _median(done) for level, done in levels.items()}
+            for name, levels in runs.items()
+        }
 
         stack.point_default_backend(slow)
         stream_body = {"messages": QUESTION, "stream": True}
@@ -134,7 +149,8 @@ def main() -> None:
 
     direct = rows["direct"]
     print(
-        f"\nSide by side, one run, {args.seconds} s per wrk run (LiteLLM {args.litellm}, one worker):"
+        f"\nSide by side, one run, {args.seconds} s per wrk run (LiteLLM {args.litellm}, one worker)"
+        + (f", the median of {args.rounds} interleaved rounds:" if args.rounds > 1 else ":")
     )
     print(
         f"{'':24s}{'one at a time p50':>20s}{'added p50':>12s}{'calls/s c16':>14s}{'calls/s c64':>14s}"
@@ -150,6 +166,16 @@ def main() -> None:
     for name in ("Corral /v1", "Corral /api/v1/chat"):
         print(f"{name} / LiteLLM: calls/s c16 {rows[name][16]['rps'] / litellm_row[16]['rps']:.2f}x, "
               f"c64 {rows[name][64]['rps'] / litellm_row[64]['rps']:.2f}x")  # fmt: skip
+    if args.rounds > 1:
+        for level in (16, 64):
+            ratios = [
+                corral["rps"] / litellm["rps"]
+                for corral, litellm in zip(
+                    runs["Corral /v1"][level], runs["LiteLLM"][level], strict=True
+                )
+            ]
+            print(f"  round by round, Corral /v1 / LiteLLM at c{level}: "
+                  + ", ".join(f"{ratio:.2f}x" for ratio in ratios))  # fmt: skip
     print(
         "\nThe whole machine's CPU per call at c16, part by part, and how busy it kept the machine:"
     )
@@ -190,6 +216,21 @@ def _measured(
     if gateway:
         result["cpu_ms"] = spent[gateway]
     return result
+
+
+def _median(done: list[dict]) -> dict:
+    """The median of each figure over a door's rounds at one level (the CPU parts each apart);
+    the non-2xx answers of all of them."""
+    figures = {
+        key: statistics.median(run[key] for run in done)
+        for key, value in done[0].items()
+        if isinstance(value, int | float)
+    }
+    figures["errors"] = sum(run["errors"] for run in done)
+    figures["machine"] = {
+        part: statistics.median(run["machine"][part] for run in done) for part in done[0]["machine"]
+    }
+    return figures
 
 
 async def _burst(url: str, body: dict, headers: dict, count: int, pids) -> dict:
