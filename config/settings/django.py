@@ -112,9 +112,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # once per connection instead of once per call. The ORM's statements are bound on the client
     # and never prepared. "off" behind a pooler that cannot keep them (PgBouncer < 1.21 in
     # transaction mode).
-    threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="5").strip().lower()
+    _prepare = env.str("DATABASE_PREPARE_THRESHOLD", default="5").strip().lower()
+    if _prepare not in ("", "off", "none") and not _prepare.isdigit():
+        raise ImproperlyConfigured("DATABASE_PREPARE_THRESHOLD must be a number of runs or 'off'")
     DATABASES["default"]["OPTIONS"]["prepare_threshold"] = (
-        None if threshold in ("", "off", "none") else int(threshold)
+        int(_prepare) if _prepare.isdigit() else None
     )
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     (BASE_DIR / "var").mkdir(exist_ok=True)
