@@ -113,11 +113,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # and never prepared. "off" behind a pooler that cannot keep them (PgBouncer < 1.21 in
     # transaction mode).
     _prepare = env.str("DATABASE_PREPARE_THRESHOLD", default="5").strip().lower()
-    if _prepare not in ("", "off", "none") and not _prepare.isdigit():
+    if _prepare in ("", "off", "none"):
+        DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None
+    elif _prepare.isdigit():
+        DATABASES["default"]["OPTIONS"]["prepare_threshold"] = int(_prepare)
+    else:
         raise ImproperlyConfigured("DATABASE_PREPARE_THRESHOLD must be a number of runs or 'off'")
-    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = (
-        int(_prepare) if _prepare.isdigit() else None
-    )
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     (BASE_DIR / "var").mkdir(exist_ok=True)
     DATABASES["default"].setdefault("OPTIONS", {}).update(
